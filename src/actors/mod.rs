@@ -1,0 +1,3 @@
+//! Actors. One file per actor, holding the actor, its messages and its handlers.
+
+pub mod reservation;

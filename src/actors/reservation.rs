@@ -1,0 +1,238 @@
+//! The pool of `ReservationActor`s: where a validated purchase request becomes a reservation.
+//!
+//! Each actor keeps the requests that arrive while its previous Redis call is in flight and
+//! sends them all in the next call, one Lua script per sale. When traffic is light a batch holds
+//! one request and costs one round trip; under a stampede, batches grow by themselves and the
+//! round trips per purchase fall below one, with no timer adding latency.
+//!
+//! Backpressure is counted, not hoped for: the pool tracks how many requests each actor holds
+//! (in its mailbox or waiting for a batch) and refuses a request with
+//! [`ReserveError::Overloaded`] when every actor is at its limit, so nothing queues without
+//! bound and nothing waits on a full mailbox.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use tokio::sync::oneshot;
+
+use crate::domain::{Reservation, SaleId};
+use crate::sold_out::SoldOutCache;
+use crate::store::{ReserveOutcome, Store};
+
+/// Why a reservation got no decision from Redis. After either, a retry with the same
+/// Idempotency-Key is safe: it either finds the purchase or makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReserveError {
+    /// Every actor holds as many requests as it may: nothing was sent to Redis.
+    #[error("every reservation actor is at its queue limit")]
+    Overloaded,
+    /// Redis failed or did not answer in time. The script may still have run, so the outcome
+    /// is unknown.
+    #[error("redis did not decide the reservation in time")]
+    Unavailable,
+}
+
+/// How the pool is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    /// Number of actors; each has at most one Redis call in flight.
+    pub actors: usize,
+    /// Requests one actor may hold (mailbox and batch queue together).
+    pub queue_per_actor: usize,
+    /// Most reservations carried by one script call.
+    pub max_batch: usize,
+    /// How long a caller waits for its answer, queueing included.
+    pub timeout: Duration,
+}
+
+/// Reserve stock for one purchase; answered once the batch carrying it returns from Redis.
+#[derive(Message)]
+#[rtype(result = "Result<ReserveOutcome, ReserveError>")]
+pub struct Reserve(pub Reservation);
+
+/// A request waiting for the next batch, with where to send its answer.
+struct Queued {
+    reservation: Reservation,
+    reply: oneshot::Sender<Result<ReserveOutcome, ReserveError>>,
+}
+
+/// Runs reservation scripts for the requests queued at it, one batch in flight at a time.
+pub struct ReservationActor {
+    store: Store,
+    sold_out: SoldOutCache,
+    mailbox_capacity: usize,
+    max_batch: usize,
+    queued: Vec<Queued>,
+    batch_in_flight: bool,
+}
+
+impl Actor for ReservationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // The pool never lets more than this many requests reach one actor, so `send` never
+        // waits on a full mailbox.
+        ctx.set_mailbox_capacity(self.mailbox_capacity);
+    }
+}
+
+impl Handler<Reserve> for ReservationActor {
+    type Result = ResponseFuture<Result<ReserveOutcome, ReserveError>>;
+
+    /// Queues the request and starts a batch unless one is in flight; the batch's completion
+    /// starts the next one.
+    fn handle(&mut self, Reserve(reservation): Reserve, ctx: &mut Self::Context) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        self.queued.push(Queued { reservation, reply });
+        if !self.batch_in_flight {
+            self.send_batch(ctx);
+        }
+        // A dropped sender means the actor stopped before answering.
+        Box::pin(async move { answer.await.unwrap_or(Err(ReserveError::Unavailable)) })
+    }
+}
+
+impl ReservationActor {
+    fn send_batch(&mut self, ctx: &mut Context<Self>) {
+        let size = self.queued.len().min(self.max_batch);
+        let batch: Vec<Queued> = self.queued.drain(..size).collect();
+        self.batch_in_flight = true;
+        let store = self.store.clone();
+        let sold_out = self.sold_out.clone();
+        let work = async move { reserve_batch(&store, &sold_out, batch).await };
+        ctx.spawn(work.into_actor(self).map(|(), actor, ctx| {
+            actor.batch_in_flight = false;
+            if !actor.queued.is_empty() {
+                actor.send_batch(ctx);
+            }
+        }));
+    }
+}
+
+/// One script call per sale in the batch, all at once; every caller gets its own answer.
+async fn reserve_batch(store: &Store, sold_out: &SoldOutCache, batch: Vec<Queued>) {
+    let mut by_sale: Vec<(SaleId, Vec<Reservation>, Vec<oneshot::Sender<_>>)> = Vec::new();
+    for Queued { reservation, reply } in batch {
+        match by_sale
+            .iter_mut()
+            .find(|(sale, ..)| *sale == reservation.sale_id)
+        {
+            Some((_, reservations, replies)) => {
+                reservations.push(reservation);
+                replies.push(reply);
+            }
+            None => by_sale.push((reservation.sale_id.clone(), vec![reservation], vec![reply])),
+        }
+    }
+    join_all(by_sale.into_iter().map(|(sale_id, reservations, replies)| async move {
+        match store.reserve(&sale_id, &reservations).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    sold_out.observe(&sale_id, &outcome);
+                    // The caller may have timed out and left; its answer has nowhere to go.
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, %sale_id, batch = reservations.len(), "reservation batch failed");
+                for reply in replies {
+                    let _ = reply.send(Err(ReserveError::Unavailable));
+                }
+            }
+        }
+    }))
+    .await;
+}
+
+/// One actor and the number of requests it currently holds.
+struct Member {
+    actor: Addr<ReservationActor>,
+    held: AtomicUsize,
+}
+
+/// Gives back a member's slot when the request it counted is answered or abandoned.
+struct Held<'a>(&'a AtomicUsize);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The front door to the actors: the sold-out shortcut, load spreading and backpressure.
+pub struct ReservationPool {
+    members: Vec<Member>,
+    next: AtomicUsize,
+    config: PoolConfig,
+    sold_out: SoldOutCache,
+}
+
+impl ReservationPool {
+    /// Starts `config.actors` actors on the current actix arbiter.
+    pub fn start(store: Store, sold_out: SoldOutCache, config: PoolConfig) -> Arc<Self> {
+        let members = (0..config.actors.max(1))
+            .map(|_| Member {
+                actor: ReservationActor {
+                    store: store.clone(),
+                    sold_out: sold_out.clone(),
+                    mailbox_capacity: config.queue_per_actor,
+                    max_batch: config.max_batch.max(1),
+                    queued: Vec::new(),
+                    batch_in_flight: false,
+                }
+                .start(),
+                held: AtomicUsize::new(0),
+            })
+            .collect();
+        Arc::new(Self {
+            members,
+            next: AtomicUsize::new(0),
+            config,
+            sold_out,
+        })
+    }
+
+    /// Decides one reservation.
+    ///
+    /// A sale this process saw sell out is answered here, unless the request carries an
+    /// Idempotency-Key: that may be the retry of a purchase that went through, whose answer
+    /// only Redis has.
+    pub async fn reserve(&self, reservation: Reservation) -> Result<ReserveOutcome, ReserveError> {
+        if reservation.idempotency_key.is_none() {
+            if let Some(round) = self.sold_out.sold_out_round(&reservation.sale_id) {
+                return Ok(ReserveOutcome::SoldOut {
+                    round,
+                    remaining: 0,
+                });
+            }
+        }
+        let (member, _held) = self.claim()?;
+        match tokio::time::timeout(self.config.timeout, member.actor.send(Reserve(reservation)))
+            .await
+        {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(MailboxError::Closed | MailboxError::Timeout)) | Err(_) => {
+                Err(ReserveError::Unavailable)
+            }
+        }
+    }
+
+    /// Takes a slot at the next member with room, going round the pool once.
+    fn claim(&self) -> Result<(&Member, Held<'_>), ReserveError> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let count = self.members.len();
+        (0..count)
+            .map(|offset| &self.members[(start + offset) % count])
+            .find_map(|member| {
+                // Counted before checking, so two callers never both take the last slot; the
+                // guard gives the slot back at once when the member is full.
+                let held = Held(&member.held);
+                (member.held.fetch_add(1, Ordering::AcqRel) < self.config.queue_per_actor)
+                    .then_some((member, held))
+            })
+            .ok_or(ReserveError::Overloaded)
+    }
+}

@@ -1,0 +1,39 @@
+//! The API process: `flashsale-api`. Configured by `FLASHSALE_*` environment variables
+//! (see docs/API.md); stops gracefully on SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use flashsale::config::Settings;
+use flashsale::startup::{shutdown_signal, Application};
+use flashsale::telemetry;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    telemetry::init();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            tracing::error!(%error, "invalid settings");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = settings.http_addr;
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%addr, port = app.port(), "flashsale-api listening");
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

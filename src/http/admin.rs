@@ -1,0 +1,140 @@
+//! The admin API: create or replace a sale, reset it. Every route here sits behind
+//! [`require_admin`].
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::errors::ApiError;
+use super::json::{JsonBody, OptionalJsonBody};
+use super::{sale_id, AppState};
+use crate::domain::{parse_stock, SaleId, SaleSpec};
+use crate::store::{RoundChange, RoundOutcome};
+
+/// The sale the seed's `POST /reset` acts on, created at start unless configured off.
+pub const DEFAULT_SALE_ID: &str = "default";
+
+/// Middleware: lets the request through only with `Authorization: Bearer <admin token>`.
+pub async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let expected = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.admin_token.as_ref())
+        .map(|token| token.expose_secret().as_bytes().to_vec());
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
+    match (expected, presented) {
+        // Constant-time, so response timing does not reveal how much of a guess was right.
+        (Some(expected), Some(presented)) if bool::from(expected.ct_eq(presented)) => {
+            next.call(req).await
+        }
+        _ => Err(ApiError::unauthorized().into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaleBody {
+    name: String,
+    stock: u64,
+    #[serde(default = "one")]
+    per_user_limit: u64,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    stock: u64,
+}
+
+/// `PUT /api/v1/admin/sales/{sale_id}`: creates the sale (201) or replaces it (200). Replacing
+/// starts a new round with the full new stock.
+pub async fn put_sale(
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<SaleBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sale_id = sale_id(&path)?;
+    let spec = SaleSpec::parse(
+        body.name,
+        body.stock,
+        body.per_user_limit,
+        body.starts_at,
+        body.ends_at,
+    )?;
+    let outcome = state
+        .store
+        .start_round(&sale_id, &RoundChange::Put(spec))
+        .await?;
+    let status = match outcome {
+        RoundOutcome::Created => actix_web::http::StatusCode::CREATED,
+        _ => actix_web::http::StatusCode::OK,
+    };
+    respond_with_sale(&state, &sale_id, status).await
+}
+
+/// `POST /api/v1/admin/sales/{sale_id}/reset`, optional body `{"stock": n}`.
+pub async fn reset_sale(
+    path: web::Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<ResetBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sale_id = sale_id(&path)?;
+    reset(&state, &sale_id, body).await
+}
+
+/// `POST /reset`: the seed's command; resets the default sale.
+pub async fn reset_default_sale(
+    OptionalJsonBody(body): OptionalJsonBody<ResetBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    reset(&state, &sale_id(DEFAULT_SALE_ID)?, body).await
+}
+
+async fn reset(
+    state: &AppState,
+    sale_id: &SaleId,
+    body: Option<ResetBody>,
+) -> Result<HttpResponse, ApiError> {
+    let stock = body.map(|b| parse_stock(b.stock)).transpose()?;
+    match state
+        .store
+        .start_round(sale_id, &RoundChange::Reset { stock })
+        .await?
+    {
+        RoundOutcome::NotFound => Err(ApiError::sale_not_found()),
+        _ => respond_with_sale(state, sale_id, actix_web::http::StatusCode::OK).await,
+    }
+}
+
+/// Answers with the sale as it now stands, and clears this process's sold-out flag at once
+/// (other processes clear theirs when the round announcement reaches them).
+async fn respond_with_sale(
+    state: &AppState,
+    sale_id: &SaleId,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    let sale = state
+        .store
+        .sale(sale_id)
+        .await?
+        .ok_or_else(ApiError::sale_not_found)?;
+    state.sold_out.round_started(sale_id, sale.round);
+    Ok(HttpResponse::build(status).json(sale))
+}

@@ -1,0 +1,85 @@
+-- purchase_reserve.lua: reserve stock for a batch of purchases of ONE sale, atomically.
+--
+-- Redis runs a script alone, so the checks and the writes below cannot interleave with any
+-- other purchase: this is what makes overselling impossible. The batch is processed in order,
+-- so two purchases with the same idempotency key in one batch see each other.
+--
+-- KEYS (all share the sale's hash tag, so this runs on Redis Cluster too):
+--   1 sale hash       name, stock, remaining, per_user_limit, starts_at_ms, ends_at_ms, round
+--   2 user counts     hash user_id -> units bought this round
+--   3 idempotency     hash user_id .. "\n" .. key -> purchase_id (this round)
+--   4 purchases       hash purchase_id -> "round|quantity|reserved_at_ms|remaining|user_id"
+--   5 outbox          stream of reserved purchases, drained into Kafka by the pipeline
+-- ARGV: 4 per purchase: purchase_id, user_id, quantity, idempotency_key ("" = none)
+--
+-- Returns one array per purchase, in order:
+--   {outcome, purchase_id, round, quantity, remaining, reserved_at_ms}
+-- outcome: reserved | replayed | key_reused | not_found | not_active | limit_reached | sold_out
+-- For replayed, the fields are those of the original purchase (the same 202 body again).
+
+local sale_key, users_key, idem_key, purchases_key, outbox_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+
+local results = {}
+local sale = redis.call('HMGET', sale_key, 'round', 'remaining', 'per_user_limit',
+  'starts_at_ms', 'ends_at_ms')
+if not sale[1] then
+  for i = 1, #ARGV, 4 do
+    results[#results + 1] = {'not_found', ARGV[i], 0, tonumber(ARGV[i + 2]), 0, 0}
+  end
+  return results
+end
+
+local round = tonumber(sale[1])
+local remaining = tonumber(sale[2])
+local limit = tonumber(sale[3])
+-- The server's clock, so every API process judges the window by the same time.
+local time = redis.call('TIME')
+local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local active = (sale[4] == '' or now_ms >= tonumber(sale[4]))
+  and (sale[5] == '' or now_ms < tonumber(sale[5]))
+
+local function reserve(purchase_id, user_id, quantity, key)
+  -- The idempotency record is checked first: a retry of a purchase that went through gets the
+  -- same answer even after the window closed or the stock ran out.
+  local idem_field
+  if key ~= '' then
+    idem_field = user_id .. '\n' .. key
+    local original_id = redis.call('HGET', idem_key, idem_field)
+    if original_id then
+      local record = redis.call('HGET', purchases_key, original_id)
+      local r, q, at, left = string.match(record, '^(%d+)|(%d+)|(%d+)|(%d+)|')
+      if tonumber(q) ~= quantity then
+        return {'key_reused', original_id, tonumber(r), tonumber(q), tonumber(left), tonumber(at)}
+      end
+      return {'replayed', original_id, tonumber(r), tonumber(q), tonumber(left), tonumber(at)}
+    end
+  end
+  if not active then
+    return {'not_active', purchase_id, round, quantity, remaining, 0}
+  end
+  local bought = tonumber(redis.call('HGET', users_key, user_id) or '0')
+  if bought + quantity > limit then
+    return {'limit_reached', purchase_id, round, quantity, remaining, 0}
+  end
+  if quantity > remaining then
+    return {'sold_out', purchase_id, round, quantity, remaining, 0}
+  end
+
+  remaining = remaining - quantity
+  redis.call('HSET', sale_key, 'remaining', remaining)
+  redis.call('HINCRBY', users_key, user_id, quantity)
+  if idem_field then
+    redis.call('HSET', idem_key, idem_field, purchase_id)
+  end
+  redis.call('HSET', purchases_key, purchase_id,
+    round .. '|' .. quantity .. '|' .. now_ms .. '|' .. remaining .. '|' .. user_id)
+  redis.call('XADD', outbox_key, '*', 'purchase_id', purchase_id, 'round', round,
+    'user_id', user_id, 'quantity', quantity, 'reserved_at_ms', now_ms)
+  return {'reserved', purchase_id, round, quantity, remaining, now_ms}
+end
+
+for i = 1, #ARGV, 4 do
+  results[#results + 1] = reserve(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3])
+end
+return results

@@ -1,0 +1,42 @@
+-- sale_start_round.lua: create, replace or reset a sale; each of these starts a new round.
+--
+-- A round is the unit everything downstream groups purchases by. Starting one puts the stock
+-- back, forgets every per-user count and idempotency record of the last round (UNLINK frees
+-- them off the main thread), and announces the new round on a pub/sub channel so every API
+-- process clears its local sold-out flag. Doing all of it in one script means no purchase can
+-- land between "stock restored" and "counts cleared".
+--
+-- KEYS: 1 sale hash, 2 user counts, 3 idempotency records (same layout as purchase_reserve.lua)
+-- ARGV: 1 mode: 'put' (create or replace), 'create' (only if absent), 'reset' (only if present)
+--       2 pub/sub channel for round announcements
+--       3 the sale id, for the announcement
+--       4.. field/value pairs to store in the sale hash (put, create: all of them;
+--           reset: optionally 'stock')
+-- Returns {outcome, round}; outcome: created | replaced | reset | exists | not_found
+
+local sale_key, users_key, idem_key = KEYS[1], KEYS[2], KEYS[3]
+local mode, channel, sale_id = ARGV[1], ARGV[2], ARGV[3]
+
+local exists = redis.call('EXISTS', sale_key) == 1
+if mode == 'create' and exists then
+  return {'exists', tonumber(redis.call('HGET', sale_key, 'round'))}
+end
+if mode == 'reset' and not exists then
+  return {'not_found', 0}
+end
+
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', sale_key, ARGV[i], ARGV[i + 1])
+end
+local round = redis.call('HINCRBY', sale_key, 'round', 1)
+redis.call('HSET', sale_key, 'remaining', redis.call('HGET', sale_key, 'stock'))
+redis.call('UNLINK', users_key, idem_key)
+redis.call('PUBLISH', channel, round .. ' ' .. sale_id)
+
+local outcome = 'created'
+if mode == 'reset' then
+  outcome = 'reset'
+elseif exists then
+  outcome = 'replaced'
+end
+return {outcome, round}

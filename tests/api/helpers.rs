@@ -1,0 +1,218 @@
+//! `spawn_app` and typed request helpers.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flashsale::config::Settings;
+use flashsale::domain::SaleId;
+use flashsale::startup::Application;
+use flashsale::store::Store;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub const TOKEN: &str = "test-admin-token";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    _stop: oneshot::Sender<()>,
+}
+
+pub fn redis_url() -> String {
+    std::env::var("FLASHSALE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Settings for a test app: port 0, the shared Redis, the test token, no default sale.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::from_lookup(|_| None).expect("defaults are valid");
+    settings.http_addr = "127.0.0.1:0".parse().expect("valid address");
+    settings.http_workers = 2;
+    settings.redis_url = redis_url();
+    settings.admin_token = Some(TOKEN.into());
+    settings.ensure_default_sale = false;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_settings()).await
+}
+
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    let store =
+        Store::new(&settings.redis_url, 2, Duration::from_secs(2)).expect("valid redis url");
+    let app = Application::build(settings).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    actix_web::rt::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("a client builds");
+    TestApp {
+        address,
+        client,
+        store,
+        _stop: stop,
+    }
+}
+
+/// A sale id no other test uses.
+pub fn unique_sale_id() -> String {
+    format!("t-{}", uuid::Uuid::new_v4().simple())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Creates (or replaces) a sale with the admin token; panics unless 200/201.
+    pub async fn create_sale(&self, sale_id: &str, body: Value) -> Value {
+        let response = self.put_sale(sale_id, body).await;
+        assert!(
+            response.status().is_success(),
+            "creating {sale_id}: {}",
+            response.status()
+        );
+        response.json().await.expect("a sale body")
+    }
+
+    pub async fn put_sale(&self, sale_id: &str, body: Value) -> Response {
+        self.client
+            .put(self.url(&format!("/api/v1/admin/sales/{sale_id}")))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A fresh sale with `stock` units and `limit` per user.
+    pub async fn new_sale(&self, stock: u64, limit: u64) -> String {
+        let sale_id = unique_sale_id();
+        self.create_sale(
+            &sale_id,
+            json!({"name": "test sale", "stock": stock, "per_user_limit": limit}),
+        )
+        .await;
+        sale_id
+    }
+
+    pub async fn purchase(
+        &self,
+        sale_id: &str,
+        user_id: &str,
+        quantity: u64,
+        key: Option<&str>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/api/v1/sales/{sale_id}/purchases")))
+            .json(&json!({"user_id": user_id, "quantity": quantity}));
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn sale(&self, sale_id: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(&format!("/api/v1/sales/{sale_id}")))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("a sale body")
+    }
+
+    pub async fn remaining(&self, sale_id: &str) -> u64 {
+        self.sale(sale_id).await["remaining"]
+            .as_u64()
+            .expect("remaining is a number")
+    }
+
+    pub async fn outbox_len(&self, sale_id: &str) -> u64 {
+        let sale_id = SaleId::parse(sale_id).expect("valid id");
+        self.store
+            .outbox_len(&sale_id)
+            .await
+            .expect("redis answers")
+    }
+}
+
+/// Reads an error body and checks its shape: `{"error": code, "message": text}`.
+pub async fn error_code(response: Response) -> String {
+    let body: Value = response.json().await.expect("a JSON error body");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "error without a message: {body}");
+    assert_eq!(
+        body.as_object().map(|o| o.len()),
+        Some(2),
+        "extra fields in {body}"
+    );
+    body["error"].as_str().expect("an error code").to_owned()
+}
+
+/// A `redis-server` of the test's own, on a free port, killed when dropped.
+pub struct PrivateRedis {
+    pub url: String,
+    child: Child,
+}
+
+impl PrivateRedis {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (ops/stack up installs it)");
+        let redis = Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "private redis did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real HTTP app on port 0 against a real Redis.
+//!
+//! Redis is the one at `FLASHSALE_REDIS_URL` (`ops/test` brings it up); each test uses sales
+//! of its own, so tests run in parallel without seeing each other. Tests that stop Redis start
+//! a private `redis-server` of their own.
+
+mod admin;
+mod helpers;
+mod idempotency;
+mod inputs;
+mod outage;
+mod purchases;

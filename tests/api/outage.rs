@@ -1,0 +1,147 @@
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+
+use crate::helpers::{error_code, spawn_app_with, test_settings, PrivateRedis, TestApp};
+
+/// An app on a private Redis with short timeouts, and a sale on it.
+async fn app_on_private_redis(redis: &PrivateRedis, stock: u64) -> (TestApp, String) {
+    let mut settings = test_settings();
+    settings.redis_url = redis.url.clone();
+    settings.redis_timeout = Duration::from_millis(300);
+    settings.pool.timeout = Duration::from_millis(1000);
+    settings.sold_out_ttl = Duration::from_secs(3600);
+    settings.pool.actors = 1;
+    settings.pool.queue_per_actor = 4;
+    let app = spawn_app_with(settings).await;
+    let sale = app.new_sale(stock, 1).await;
+    (app, sale)
+}
+
+#[actix_web::test]
+async fn with_redis_down_readyz_is_503_and_purchases_are_503_overloaded_within_the_timeout() {
+    let mut redis = PrivateRedis::start();
+    let (app, sale) = app_on_private_redis(&redis, 10).await;
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.purchase(&sale, "before", 1, None).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    redis.kill();
+
+    let started = Instant::now();
+    let response = app.purchase(&sale, "during", 1, None).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(error_code(response).await, "overloaded");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered after {:?}",
+        started.elapsed()
+    );
+
+    let ready = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(ready).await, "unavailable");
+    let sale_read = app
+        .client
+        .get(app.url(&format!("/api/v1/sales/{sale}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(sale_read.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = sale_read.text().await.expect("a body");
+    assert!(
+        !body.to_lowercase().contains("redis"),
+        "internal detail leaked: {body}"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn a_saturated_pool_answers_503_at_once_instead_of_queueing() {
+    let redis = PrivateRedis::start();
+    let (app, sale) = app_on_private_redis(&redis, 100).await;
+
+    // Redis frozen: the first requests fill the one actor's queue of 4, the rest must be
+    // turned away immediately rather than wait.
+    redis.signal("STOP");
+    let started = Instant::now();
+    let responses = join_all((0..20).map(|i| {
+        let (app, sale) = (&app, &sale);
+        async move {
+            let response = app.purchase(sale, &format!("crowd-{i}"), 1, None).await;
+            (
+                response.status(),
+                error_code(response).await,
+                started.elapsed(),
+            )
+        }
+    }))
+    .await;
+    redis.signal("CONT");
+
+    let turned_away: Vec<_> = responses
+        .iter()
+        .filter(|(status, ..)| *status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!(
+        turned_away.len(),
+        20,
+        "every request is refused while Redis is frozen"
+    );
+    assert!(turned_away.iter().all(|(_, code, _)| code == "overloaded"));
+    let immediate = turned_away
+        .iter()
+        .filter(|(.., after)| *after < Duration::from_millis(250))
+        .count();
+    assert!(
+        immediate >= 16,
+        "only {immediate} of the 16 over the queue limit were refused at once"
+    );
+
+    // Back to normal once Redis is.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.purchase(&sale, "after", 1, None).await.status() != StatusCode::ACCEPTED {
+        assert!(Instant::now() < deadline, "purchases did not recover");
+    }
+}
+
+#[actix_web::test]
+async fn a_sold_out_sale_is_answered_without_redis() {
+    let mut redis = PrivateRedis::start();
+    let (app, sale) = app_on_private_redis(&redis, 1).await;
+    assert_eq!(
+        app.purchase(&sale, "only", 1, None).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    redis.kill();
+
+    let response = app.purchase(&sale, "latecomer", 1, None).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(response).await, "sold_out");
+}
