@@ -48,13 +48,11 @@ pub struct PoolConfig {
     pub timeout: Duration,
 }
 
-/// Reserve stock for one purchase; answered once the batch carrying it returns from Redis.
+/// Reserve stock for one purchase. The answer goes straight to `reply`, whose receiver the
+/// caller holds: when the caller gives up, the actor sees it (`is_closed`) and skips the work.
 #[derive(Message)]
-#[rtype(result = "Result<ReserveOutcome, ReserveError>")]
-pub struct Reserve(pub Reservation);
-
-/// A request waiting for the next batch, with where to send its answer.
-struct Queued {
+#[rtype(result = "()")]
+pub struct Reserve {
     reservation: Reservation,
     reply: oneshot::Sender<Result<ReserveOutcome, ReserveError>>,
 }
@@ -65,7 +63,7 @@ pub struct ReservationActor {
     sold_out: SoldOutCache,
     mailbox_capacity: usize,
     max_batch: usize,
-    queued: Vec<Queued>,
+    queued: Vec<Reserve>,
     batch_in_flight: bool,
 }
 
@@ -73,32 +71,35 @@ impl Actor for ReservationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // The pool never lets more than this many requests reach one actor, so `send` never
-        // waits on a full mailbox.
+        // The pool never lets more than this many requests reach one actor, so `try_send`
+        // failing on a full mailbox is only a safety net.
         ctx.set_mailbox_capacity(self.mailbox_capacity);
     }
 }
 
 impl Handler<Reserve> for ReservationActor {
-    type Result = ResponseFuture<Result<ReserveOutcome, ReserveError>>;
+    type Result = ();
 
     /// Queues the request and starts a batch unless one is in flight; the batch's completion
     /// starts the next one.
-    fn handle(&mut self, Reserve(reservation): Reserve, ctx: &mut Self::Context) -> Self::Result {
-        let (reply, answer) = oneshot::channel();
-        self.queued.push(Queued { reservation, reply });
+    fn handle(&mut self, request: Reserve, ctx: &mut Self::Context) {
+        self.queued.push(request);
         if !self.batch_in_flight {
             self.send_batch(ctx);
         }
-        // A dropped sender means the actor stopped before answering.
-        Box::pin(async move { answer.await.unwrap_or(Err(ReserveError::Unavailable)) })
     }
 }
 
 impl ReservationActor {
     fn send_batch(&mut self, ctx: &mut Context<Self>) {
+        // A caller that gave up (timed out, disconnected) was already answered 503 and its
+        // slot given back: reserving for it now would sell a unit nobody is told about.
+        self.queued.retain(|queued| !queued.reply.is_closed());
+        if self.queued.is_empty() {
+            return;
+        }
         let size = self.queued.len().min(self.max_batch);
-        let batch: Vec<Queued> = self.queued.drain(..size).collect();
+        let batch: Vec<Reserve> = self.queued.drain(..size).collect();
         self.batch_in_flight = true;
         let store = self.store.clone();
         let sold_out = self.sold_out.clone();
@@ -113,9 +114,9 @@ impl ReservationActor {
 }
 
 /// One script call per sale in the batch, all at once; every caller gets its own answer.
-async fn reserve_batch(store: &Store, sold_out: &SoldOutCache, batch: Vec<Queued>) {
+async fn reserve_batch(store: &Store, sold_out: &SoldOutCache, batch: Vec<Reserve>) {
     let mut by_sale: Vec<(SaleId, Vec<Reservation>, Vec<oneshot::Sender<_>>)> = Vec::new();
-    for Queued { reservation, reply } in batch {
+    for Reserve { reservation, reply } in batch {
         match by_sale
             .iter_mut()
             .find(|(sale, ..)| *sale == reservation.sale_id)
@@ -210,13 +211,18 @@ impl ReservationPool {
             }
         }
         let (member, _held) = self.claim()?;
-        match tokio::time::timeout(self.config.timeout, member.actor.send(Reserve(reservation)))
-            .await
-        {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(MailboxError::Closed | MailboxError::Timeout)) | Err(_) => {
-                Err(ReserveError::Unavailable)
-            }
+        let (reply, answer) = oneshot::channel();
+        member
+            .actor
+            .try_send(Reserve { reservation, reply })
+            .map_err(|error| match error {
+                SendError::Full(_) => ReserveError::Overloaded,
+                SendError::Closed(_) => ReserveError::Unavailable,
+            })?;
+        match tokio::time::timeout(self.config.timeout, answer).await {
+            Ok(Ok(decided)) => decided,
+            // Timed out, or the actor stopped before answering.
+            Ok(Err(_)) | Err(_) => Err(ReserveError::Unavailable),
         }
     }
 

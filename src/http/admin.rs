@@ -60,7 +60,8 @@ fn one() -> u64 {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
-    stock: u64,
+    /// A new stock figure; the sale's current one when left out.
+    stock: Option<u64>,
 }
 
 /// `PUT /api/v1/admin/sales/{sale_id}`: creates the sale (201) or replaces it (200). Replacing
@@ -112,7 +113,7 @@ async fn reset(
     sale_id: &SaleId,
     body: Option<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let stock = body.map(|b| parse_stock(b.stock)).transpose()?;
+    let stock = body.and_then(|b| b.stock).map(parse_stock).transpose()?;
     match state
         .store
         .start_round(sale_id, &RoundChange::Reset { stock })

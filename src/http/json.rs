@@ -51,7 +51,7 @@ fn read_json<T: DeserializeOwned + 'static>(
     mut payload: Payload,
 ) -> LocalBoxFuture<'static, Result<Option<T>, ApiError>> {
     let is_json = {
-        let content_type = req.content_type();
+        let content_type = req.content_type().to_ascii_lowercase();
         content_type == "application/json" || content_type.ends_with("+json")
     };
     let declared_length = req
