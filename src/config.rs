@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::actors::relay::RelayConfig;
 use crate::actors::reservation::PoolConfig;
+use crate::kafka::KafkaSettings;
 
 /// A setting that is present but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +45,63 @@ pub struct Settings {
     /// limit 1) exists at start.
     pub ensure_default_sale: bool,
     /// `FLASHSALE_SHUTDOWN_TIMEOUT_MS`, default 10000: how long in-flight requests may take
-    /// to finish after a stop signal.
+    /// to finish after a stop signal (and then, separately, the producer to flush).
     pub shutdown_timeout: Duration,
+    /// `FLASHSALE_DATABASE_URL`, default `postgres://127.0.0.1:5432/flashsale`: where the
+    /// worker persists orders and the API looks up whether a purchase is confirmed.
+    pub database_url: String,
+    /// The broker and topics (see [`KafkaSettings`]).
+    pub kafka: KafkaSettings,
+    /// `FLASHSALE_KAFKA_MAX_IN_FLIGHT`, default 10000: events the API's producer holds
+    /// unacknowledged at most; beyond that the outbox relay publishes them later.
+    pub kafka_max_in_flight: usize,
+    /// The outbox relay (see [`RelayConfig`]).
+    pub relay: RelayConfig,
 }
+
+/// Everything the worker process needs to know.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// `FLASHSALE_WORKER_HTTP_ADDR`, default `127.0.0.1:8081`: healthz and readyz.
+    pub http_addr: SocketAddr,
+    /// `FLASHSALE_DATABASE_URL` (as for the API).
+    pub database_url: String,
+    /// `FLASHSALE_DB_POOL_SIZE`, default 4.
+    pub db_pool_size: u32,
+    pub kafka: KafkaSettings,
+    /// `FLASHSALE_WORKER_GROUP`, default `flashsale-worker`: the consumer group.
+    pub group_id: String,
+    /// `FLASHSALE_WORKER_BATCH` (default 500) and `FLASHSALE_WORKER_LINGER_MS` (default 20):
+    /// the most events persisted in one statement, and how long the consumer waits to fill a
+    /// batch once it holds at least one event.
+    pub batch_size: usize,
+    pub linger: Duration,
+    /// `FLASHSALE_WORKER_SHUTDOWN_MS`, default 10000: after SIGTERM, the time to persist and
+    /// commit what was fetched and leave the group before the process exits anyway.
+    pub shutdown_deadline: Duration,
+}
+
+impl WorkerSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        Ok(Self {
+            http_addr: env.parse("FLASHSALE_WORKER_HTTP_ADDR", "127.0.0.1:8081")?,
+            database_url: env.get("FLASHSALE_DATABASE_URL", DEFAULT_DATABASE_URL),
+            db_pool_size: env.parse("FLASHSALE_DB_POOL_SIZE", "4")?,
+            kafka: env.kafka()?,
+            group_id: env.get("FLASHSALE_WORKER_GROUP", "flashsale-worker"),
+            batch_size: env.parse("FLASHSALE_WORKER_BATCH", "500")?,
+            linger: env.millis("FLASHSALE_WORKER_LINGER_MS", "20")?,
+            shutdown_deadline: env.millis("FLASHSALE_WORKER_SHUTDOWN_MS", "10000")?,
+        })
+    }
+}
+
+const DEFAULT_DATABASE_URL: &str = "postgres://127.0.0.1:5432/flashsale";
 
 impl Settings {
     /// Reads the process environment.
@@ -75,6 +131,14 @@ impl Settings {
             sold_out_ttl: env.millis("FLASHSALE_SOLD_OUT_TTL_MS", "1000")?,
             ensure_default_sale: env.parse("FLASHSALE_DEFAULT_SALE", "true")?,
             shutdown_timeout: env.millis("FLASHSALE_SHUTDOWN_TIMEOUT_MS", "10000")?,
+            database_url: env.get("FLASHSALE_DATABASE_URL", DEFAULT_DATABASE_URL),
+            kafka: env.kafka()?,
+            kafka_max_in_flight: env.parse("FLASHSALE_KAFKA_MAX_IN_FLIGHT", "10000")?,
+            relay: RelayConfig {
+                min_age: env.millis("FLASHSALE_OUTBOX_RELAY_AGE_MS", "5000")?,
+                interval: env.millis("FLASHSALE_OUTBOX_RELAY_INTERVAL_MS", "1000")?,
+                batch: env.parse("FLASHSALE_OUTBOX_RELAY_BATCH", "1000")?,
+            },
         })
     }
 }
@@ -100,6 +164,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     fn millis(&self, name: &'static str, default: &str) -> Result<Duration, ConfigError> {
         self.parse::<u64>(name, default).map(Duration::from_millis)
+    }
+
+    fn kafka(&self) -> Result<KafkaSettings, ConfigError> {
+        Ok(KafkaSettings {
+            brokers: self.get("FLASHSALE_KAFKA_BROKERS", "127.0.0.1:9092"),
+            topic: self.get("FLASHSALE_KAFKA_TOPIC", "flashsale.purchases"),
+            partitions: self.parse("FLASHSALE_KAFKA_PARTITIONS", "3")?,
+            replication: self.parse("FLASHSALE_KAFKA_REPLICATION", "1")?,
+            linger: self.millis("FLASHSALE_KAFKA_LINGER_MS", "5")?,
+            batch_size: self.parse("FLASHSALE_KAFKA_BATCH", "1000")?,
+            message_timeout: self.millis("FLASHSALE_KAFKA_MESSAGE_TIMEOUT_MS", "30000")?,
+        })
     }
 }
 

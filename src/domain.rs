@@ -233,8 +233,10 @@ pub struct Reservation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PurchaseStatus {
-    /// Stock is taken in Redis and the purchase waits in the sale's outbox.
+    /// Stock is taken in Redis; the purchase is on its way to the orders table.
     Reserved,
+    /// Persisted as an order in PostgreSQL.
+    Confirmed,
 }
 
 /// A purchase that took stock.

@@ -18,8 +18,12 @@
 pub mod actors;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod http;
+pub mod kafka;
+pub mod orders;
 pub mod sold_out;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod worker;

@@ -62,7 +62,9 @@ impl SoldOutCache {
     /// Learns from a reservation's outcome: no stock left means sold out for that round.
     pub fn observe(&self, sale_id: &SaleId, outcome: &ReserveOutcome) {
         match outcome {
-            ReserveOutcome::Reserved(p) if p.remaining == 0 => self.mark_sold_out(sale_id, p.round),
+            ReserveOutcome::Reserved { purchase, .. } if purchase.remaining == 0 => {
+                self.mark_sold_out(sale_id, purchase.round)
+            }
             ReserveOutcome::SoldOut {
                 round,
                 remaining: 0,

@@ -7,21 +7,25 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::Duration;
 
+use actix::Actor;
 use actix_web::{web, App, HttpServer};
 use tokio_util::sync::CancellationToken;
 
+use crate::actors::producer::{Flush, KafkaProducerActor};
+use crate::actors::relay::OutboxRelay;
 use crate::actors::reservation::ReservationPool;
 use crate::config::Settings;
 use crate::domain::{SaleId, SaleSpec};
 use crate::http::admin::DEFAULT_SALE_ID;
 use crate::http::{self, AppState};
+use crate::orders::Orders;
 use crate::sold_out::{follow_rounds, SoldOutCache};
 use crate::store::{RoundChange, Store, StoreError};
 
 /// Connections waiting to be accepted; a stampede opens many at once.
 const LISTEN_BACKLOG: u32 = 4096;
-/// Wait between attempts to create the default sale while Redis is unreachable.
-const DEFAULT_SALE_RETRY: Duration = Duration::from_secs(1);
+/// Wait between attempts of a set-up step whose service is not up yet.
+const SETUP_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -29,6 +33,10 @@ pub enum StartupError {
     Listen(#[from] std::io::Error),
     #[error("bad Redis settings: {0}")]
     Redis(#[from] StoreError),
+    #[error("bad Kafka settings: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("bad database settings: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 /// A built, listening API process.
@@ -37,6 +45,9 @@ pub struct Application {
     port: u16,
     /// Stops the background tasks (round announcements, default sale).
     background: CancellationToken,
+    producer: actix::Addr<KafkaProducerActor>,
+    /// How long the producer may take to flush at shutdown.
+    flush_timeout: Duration,
 }
 
 impl Application {
@@ -48,22 +59,62 @@ impl Application {
             settings.redis_pool_size,
             settings.redis_timeout,
         )?;
+        let orders = Orders::connect_lazy(
+            &settings.database_url,
+            settings.redis_pool_size,
+            settings.redis_timeout,
+        )?;
+        let producer = KafkaProducerActor::new(
+            settings.kafka.producer()?,
+            settings.kafka.topic.clone(),
+            store.clone(),
+            settings.kafka_max_in_flight,
+        )
+        .start();
+        OutboxRelay::new(store.clone(), producer.clone().recipient(), settings.relay).start();
+
         let sold_out = SoldOutCache::new(settings.sold_out_ttl);
-        let reservations = ReservationPool::start(store.clone(), sold_out.clone(), settings.pool);
+        let reservations = ReservationPool::start(
+            store.clone(),
+            sold_out.clone(),
+            producer.clone().recipient(),
+            settings.pool,
+        );
         let background = CancellationToken::new();
         actix_web::rt::spawn(follow_rounds(
             store.clone(),
             sold_out.clone(),
             background.clone(),
         ));
+        // Neither is needed to take purchases (the outbox holds events until the topic
+        // exists), so both are retried in the background rather than holding up start-up.
+        let kafka = settings.kafka.clone();
+        actix_web::rt::spawn(retry_until_done(
+            "create the Kafka topics",
+            background.clone(),
+            move || {
+                let kafka = kafka.clone();
+                async move { kafka.ensure_topics().await }
+            },
+        ));
         if settings.ensure_default_sale {
-            actix_web::rt::spawn(ensure_default_sale(store.clone(), background.clone()));
+            let store = store.clone();
+            actix_web::rt::spawn(retry_until_done(
+                "ensure the default sale",
+                background.clone(),
+                move || {
+                    let store = store.clone();
+                    async move { ensure_default_sale(&store).await }
+                },
+            ));
         }
 
         let state = web::Data::new(AppState {
             store,
+            orders,
             reservations,
             sold_out,
+            producer: producer.clone(),
             admin_token: settings.admin_token,
         });
         let listener = TcpListener::bind(settings.http_addr)?;
@@ -81,6 +132,8 @@ impl Application {
             server,
             port,
             background,
+            producer,
+            flush_timeout: settings.shutdown_timeout,
         })
     }
 
@@ -90,7 +143,8 @@ impl Application {
     }
 
     /// Serves until `stop` resolves, then stops accepting connections, lets in-flight requests
-    /// (and so their reservations) finish within the shutdown timeout, and stops the
+    /// (and so their reservations) finish within the shutdown timeout, flushes the producer
+    /// (bounded by the same timeout; what does not make it stays in the outbox) and stops the
     /// background tasks.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
         let handle = self.server.handle();
@@ -104,6 +158,11 @@ impl Application {
             }
         };
         self.background.cancel();
+        if self.producer.send(Flush(self.flush_timeout)).await.is_err() {
+            tracing::warn!(
+                "the producer stopped before it could flush; the outbox keeps the events"
+            );
+        }
         result.unwrap_or_else(|join_error| Err(std::io::Error::other(join_error)))
     }
 }
@@ -127,30 +186,34 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Creates the `default` sale (100 units, limit 1) if it does not exist, retrying until Redis
-/// answers or the process stops.
-async fn ensure_default_sale(store: Store, stop: CancellationToken) {
-    let (Ok(sale_id), Ok(spec)) = (
-        SaleId::parse(DEFAULT_SALE_ID),
-        SaleSpec::parse("Default sale".into(), 100, 1, None, None),
-    ) else {
-        tracing::error!("the built-in default sale is invalid");
-        return;
-    };
+/// Creates the `default` sale (100 units, limit 1) unless it exists.
+async fn ensure_default_sale(store: &Store) -> Result<(), StoreError> {
+    let sale_id = SaleId::parse(DEFAULT_SALE_ID).map_err(|e| StoreError::Corrupt(e.0))?;
+    let spec = SaleSpec::parse("Default sale".into(), 100, 1, None, None)
+        .map_err(|e| StoreError::Corrupt(e.0))?;
+    let outcome = store
+        .start_round(&sale_id, &RoundChange::CreateIfAbsent(spec))
+        .await?;
+    tracing::info!(?outcome, "default sale ensured");
+    Ok(())
+}
+
+/// Runs `attempt` until it succeeds or `stop` is cancelled, waiting [`SETUP_RETRY`] between
+/// attempts: for set-up steps that need a service that may not be up yet.
+pub async fn retry_until_done<F, Fut, E>(what: &str, stop: CancellationToken, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     loop {
-        match store
-            .start_round(&sale_id, &RoundChange::CreateIfAbsent(spec.clone()))
-            .await
-        {
-            Ok(outcome) => {
-                tracing::info!(?outcome, "default sale ensured");
-                return;
-            }
-            Err(error) => tracing::warn!(%error, "cannot ensure the default sale yet"),
+        match attempt().await {
+            Ok(()) => return,
+            Err(error) => tracing::warn!(%error, "cannot {what} yet; retrying"),
         }
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(DEFAULT_SALE_RETRY) => {}
+            () = tokio::time::sleep(SETUP_RETRY) => {}
         }
     }
 }

@@ -18,9 +18,10 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
+use crate::actors::producer::Publish;
 use crate::domain::{Reservation, SaleId};
 use crate::sold_out::SoldOutCache;
-use crate::store::{ReserveOutcome, Store};
+use crate::store::{OutboxEntry, ReserveOutcome, Store};
 
 /// Why a reservation got no decision from Redis. After either, a retry with the same
 /// Idempotency-Key is safe: it either finds the purchase or makes it.
@@ -61,6 +62,8 @@ pub struct Reserve {
 pub struct ReservationActor {
     store: Store,
     sold_out: SoldOutCache,
+    /// Where reserved purchases go to be published (the `KafkaProducerActor`).
+    publisher: Recipient<Publish>,
     mailbox_capacity: usize,
     max_batch: usize,
     queued: Vec<Reserve>,
@@ -103,7 +106,8 @@ impl ReservationActor {
         self.batch_in_flight = true;
         let store = self.store.clone();
         let sold_out = self.sold_out.clone();
-        let work = async move { reserve_batch(&store, &sold_out, batch).await };
+        let publisher = self.publisher.clone();
+        let work = async move { reserve_batch(&store, &sold_out, &publisher, batch).await };
         ctx.spawn(work.into_actor(self).map(|(), actor, ctx| {
             actor.batch_in_flight = false;
             if !actor.queued.is_empty() {
@@ -113,8 +117,14 @@ impl ReservationActor {
     }
 }
 
-/// One script call per sale in the batch, all at once; every caller gets its own answer.
-async fn reserve_batch(store: &Store, sold_out: &SoldOutCache, batch: Vec<Reserve>) {
+/// One script call per sale in the batch, all at once; every caller gets its own answer, and
+/// what was reserved goes on to be published.
+async fn reserve_batch(
+    store: &Store,
+    sold_out: &SoldOutCache,
+    publisher: &Recipient<Publish>,
+    batch: Vec<Reserve>,
+) {
     let mut by_sale: Vec<(SaleId, Vec<Reservation>, Vec<oneshot::Sender<_>>)> = Vec::new();
     for Reserve { reservation, reply } in batch {
         match by_sale
@@ -131,6 +141,20 @@ async fn reserve_batch(store: &Store, sold_out: &SoldOutCache, batch: Vec<Reserv
     join_all(by_sale.into_iter().map(|(sale_id, reservations, replies)| async move {
         match store.reserve(&sale_id, &reservations).await {
             Ok(outcomes) => {
+                let reserved: Vec<OutboxEntry> = outcomes
+                    .iter()
+                    .filter_map(|outcome| match outcome {
+                        ReserveOutcome::Reserved { purchase, outbox_id } => {
+                            Some(OutboxEntry::reserved(purchase, outbox_id.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                // A full producer mailbox only delays these events: they are in the outbox,
+                // and the relay publishes them once they are old enough.
+                if !reserved.is_empty() && publisher.try_send(Publish(reserved)).is_err() {
+                    tracing::debug!(%sale_id, "producer busy; leaving events to the outbox relay");
+                }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     sold_out.observe(&sale_id, &outcome);
                     // The caller may have timed out and left; its answer has nowhere to go.
@@ -173,12 +197,18 @@ pub struct ReservationPool {
 
 impl ReservationPool {
     /// Starts `config.actors` actors on the current actix arbiter.
-    pub fn start(store: Store, sold_out: SoldOutCache, config: PoolConfig) -> Arc<Self> {
+    pub fn start(
+        store: Store,
+        sold_out: SoldOutCache,
+        publisher: Recipient<Publish>,
+        config: PoolConfig,
+    ) -> Arc<Self> {
         let members = (0..config.actors.max(1))
             .map(|_| Member {
                 actor: ReservationActor {
                     store: store.clone(),
                     sold_out: sold_out.clone(),
+                    publisher: publisher.clone(),
                     mailbox_capacity: config.queue_per_actor,
                     max_batch: config.max_batch.max(1),
                     queued: Vec::new(),

@@ -20,8 +20,12 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse, Resource};
 use secrecy::SecretString;
 
+use actix::Addr;
+
+use crate::actors::producer::KafkaProducerActor;
 use crate::actors::reservation::ReservationPool;
 use crate::domain::SaleId;
+use crate::orders::Orders;
 use crate::sold_out::SoldOutCache;
 use crate::store::Store;
 use errors::ApiError;
@@ -29,8 +33,10 @@ use errors::ApiError;
 /// What every handler can reach.
 pub struct AppState {
     pub store: Store,
+    pub orders: Orders,
     pub reservations: Arc<ReservationPool>,
     pub sold_out: SoldOutCache,
+    pub producer: Addr<KafkaProducerActor>,
     pub admin_token: Option<SecretString>,
 }
 

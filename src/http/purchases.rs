@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::errors::ApiError;
 use super::json::JsonBody;
 use super::{sale_id, AppState};
-use crate::domain::{IdempotencyKey, Quantity, Reservation, UserId};
+use crate::domain::{IdempotencyKey, PurchaseStatus, Quantity, Reservation, UserId};
 use crate::store::ReserveOutcome;
 
 /// The header that makes a purchase safe to retry.
@@ -47,7 +47,7 @@ pub async fn create_purchase(
         idempotency_key,
     };
     match state.reservations.reserve(reservation).await? {
-        ReserveOutcome::Reserved(purchase) | ReserveOutcome::Replayed(purchase) => {
+        ReserveOutcome::Reserved { purchase, .. } | ReserveOutcome::Replayed(purchase) => {
             tracing::Span::current()
                 .record("purchase_id", tracing::field::display(purchase.purchase_id));
             Ok(HttpResponse::Accepted()
@@ -65,17 +65,23 @@ pub async fn create_purchase(
     }
 }
 
-/// A purchase and its status.
+/// A purchase and its status: `confirmed` once the worker persisted it as an order.
 pub async fn get_purchase(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let purchase_id = Uuid::parse_str(&path)
         .map_err(|_| ApiError::invalid_request("purchase_id must be a UUID"))?;
-    let purchase = state
+    let mut purchase = state
         .store
         .purchase(purchase_id)
         .await?
         .ok_or_else(ApiError::purchase_not_found)?;
+    match state.orders.is_confirmed(purchase_id).await {
+        Ok(true) => purchase.status = PurchaseStatus::Confirmed,
+        Ok(false) => {}
+        // "reserved" stays true: the purchase holds its stock whatever Postgres says.
+        Err(error) => tracing::warn!(%error, "cannot check whether the purchase is persisted"),
+    }
     Ok(HttpResponse::Ok().json(purchase))
 }

@@ -12,10 +12,12 @@ use std::time::Duration;
 use bb8_redis::bb8::{self, Pool};
 use bb8_redis::RedisConnectionManager;
 use chrono::{DateTime, TimeZone, Utc};
+use redis::streams::{StreamId, StreamRangeReply};
 use redis::{AsyncCommands, Script};
 use uuid::Uuid;
 
 use crate::domain::{Purchase, PurchaseStatus, Reservation, Sale, SaleId, SaleSpec, UserId};
+use crate::events::{PurchaseEvent, SCHEMA_VERSION};
 
 /// The pub/sub channel on which every new round is announced as `"<round> <sale_id>"`.
 pub const ROUNDS_CHANNEL: &str = "fs:sale-rounds";
@@ -89,7 +91,11 @@ pub enum RoundOutcome {
 /// What the reservation script decided for one purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReserveOutcome {
-    Reserved(Purchase),
+    /// Stock taken; the purchase waits in the sale's outbox under `outbox_id`.
+    Reserved {
+        purchase: Purchase,
+        outbox_id: String,
+    },
     /// The idempotency key was seen before with the same body: the original purchase.
     Replayed(Purchase),
     /// The idempotency key was seen before with a different quantity.
@@ -240,9 +246,8 @@ impl Store {
                 .arg(r.quantity.get())
                 .arg(r.idempotency_key.as_ref().map_or("", |k| k.as_str()));
         }
-        type Reply = (String, String, u64, u32, u64, i64);
         self.with_conn(|mut conn| async move {
-            let replies: Vec<Reply> = invocation.invoke_async(&mut *conn).await?;
+            let replies: Vec<ReserveReply> = invocation.invoke_async(&mut *conn).await?;
             if replies.len() != batch.len() {
                 return Err(StoreError::Corrupt(format!(
                     "purchase_reserve answered {} results for {} purchases",
@@ -260,7 +265,9 @@ impl Store {
             // in the sale's records and outbox; a retry with the same Idempotency-Key writes it.
             let mut index = redis::pipe();
             for outcome in &outcomes {
-                if let ReserveOutcome::Reserved(p) | ReserveOutcome::Replayed(p) = outcome {
+                if let ReserveOutcome::Reserved { purchase: p, .. } | ReserveOutcome::Replayed(p) =
+                    outcome
+                {
                     index
                         .set(purchase_index_key(&p.purchase_id), p.sale_id.as_str())
                         .ignore();
@@ -292,6 +299,58 @@ impl Store {
         .await
     }
 
+    /// Every sale id ever created (the sales whose outboxes the relay watches).
+    pub async fn sale_ids(&self) -> Result<Vec<SaleId>, StoreError> {
+        let ids: Vec<String> = self
+            .with_conn(|mut conn| async move { Ok(conn.smembers(SALES_SET).await?) })
+            .await?;
+        Ok(ids.iter().filter_map(|id| SaleId::parse(id).ok()).collect())
+    }
+
+    /// The Redis server's clock in milliseconds: the one clock every API process shares.
+    pub async fn now_ms(&self) -> Result<i64, StoreError> {
+        let (secs, micros): (i64, i64) = self
+            .with_conn(
+                |mut conn| async move { Ok(redis::cmd("TIME").query_async(&mut *conn).await?) },
+            )
+            .await?;
+        Ok(secs * 1000 + micros / 1000)
+    }
+
+    /// Up to `count` outbox entries of a sale appended before `before_ms` (Redis time), oldest first.
+    pub async fn outbox_due(
+        &self,
+        sale_id: &SaleId,
+        before_ms: i64,
+        count: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let key = SaleKeys::new(sale_id).outbox;
+        // Stream ids are "<ms>-<seq>"; "(" makes the end exclusive.
+        let end = format!("({before_ms}-0");
+        let reply: StreamRangeReply = self
+            .with_conn(|mut conn| async move { Ok(conn.xrange_count(key, "-", end, count).await?) })
+            .await?;
+        reply
+            .ids
+            .iter()
+            .map(|entry| parse_outbox_entry(sale_id, entry))
+            .collect()
+    }
+
+    /// Removes outbox entries whose events the broker acknowledged.
+    pub async fn outbox_ack(
+        &self,
+        sale_id: &SaleId,
+        entry_ids: &[String],
+    ) -> Result<(), StoreError> {
+        if entry_ids.is_empty() {
+            return Ok(());
+        }
+        let key = SaleKeys::new(sale_id).outbox;
+        self.with_conn(|mut conn| async move { Ok(conn.xdel(key, entry_ids).await?) })
+            .await
+    }
+
     /// How many reserved purchases of a sale wait in its outbox.
     pub async fn outbox_len(&self, sale_id: &SaleId) -> Result<u64, StoreError> {
         let key = SaleKeys::new(sale_id).outbox;
@@ -310,6 +369,54 @@ impl Store {
             .await
             .map_err(|_| StoreError::Timeout(self.timeout))?
     }
+}
+
+/// A reserved purchase waiting in a sale's outbox for the broker to acknowledge it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub sale_id: SaleId,
+    /// The stream entry id, to acknowledge (delete) the entry once published.
+    pub id: String,
+    pub event: PurchaseEvent,
+}
+
+impl OutboxEntry {
+    /// The entry a reservation just appended.
+    pub fn reserved(purchase: &Purchase, outbox_id: String) -> Self {
+        Self {
+            sale_id: purchase.sale_id.clone(),
+            id: outbox_id,
+            event: PurchaseEvent::from_purchase(purchase),
+        }
+    }
+}
+
+/// Reads the fields purchase_reserve.lua writes with XADD.
+fn parse_outbox_entry(sale_id: &SaleId, entry: &StreamId) -> Result<OutboxEntry, StoreError> {
+    let field = |name: &str| -> Result<String, StoreError> {
+        entry
+            .get(name)
+            .ok_or_else(|| StoreError::Corrupt(format!("outbox entry {} lacks {name}", entry.id)))
+    };
+    let number = |name: &str| -> Result<i64, StoreError> {
+        field(name)?
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("outbox field {name} is not a number")))
+    };
+    Ok(OutboxEntry {
+        sale_id: sale_id.clone(),
+        id: entry.id.clone(),
+        event: PurchaseEvent {
+            schema_version: SCHEMA_VERSION,
+            purchase_id: Uuid::parse_str(&field("purchase_id")?)
+                .map_err(|_| corrupt("outbox purchase id"))?,
+            sale_id: sale_id.as_str().to_owned(),
+            round: u64::try_from(number("round")?).map_err(|_| corrupt("outbox round"))?,
+            user_id: field("user_id")?,
+            quantity: u32::try_from(number("quantity")?).map_err(|_| corrupt("outbox quantity"))?,
+            reserved_at: from_millis(number("reserved_at_ms")?)?,
+        },
+    })
 }
 
 fn spec_fields(spec: &SaleSpec) -> Vec<(&'static str, String)> {
@@ -370,17 +477,13 @@ fn parse_sale(sale_id: &SaleId, fields: &HashMap<String, String>) -> Result<Sale
     })
 }
 
+/// One row of purchase_reserve.lua's reply.
+type ReserveReply = (String, String, u64, u32, u64, i64, String);
+
 fn reserve_outcome(
     sale_id: &SaleId,
     user_id: &UserId,
-    (outcome, purchase_id, round, quantity, remaining, reserved_at_ms): (
-        String,
-        String,
-        u64,
-        u32,
-        u64,
-        i64,
-    ),
+    (outcome, purchase_id, round, quantity, remaining, reserved_at_ms, outbox_id): ReserveReply,
 ) -> Result<ReserveOutcome, StoreError> {
     let purchase = || -> Result<Purchase, StoreError> {
         Ok(Purchase {
@@ -396,7 +499,10 @@ fn reserve_outcome(
         })
     };
     Ok(match outcome.as_str() {
-        "reserved" => ReserveOutcome::Reserved(purchase()?),
+        "reserved" => ReserveOutcome::Reserved {
+            purchase: purchase()?,
+            outbox_id,
+        },
         "replayed" => ReserveOutcome::Replayed(purchase()?),
         "key_reused" => ReserveOutcome::KeyReused,
         "not_found" => ReserveOutcome::SaleNotFound,

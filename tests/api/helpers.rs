@@ -21,16 +21,17 @@ pub struct TestApp {
     _stop: oneshot::Sender<()>,
 }
 
-pub fn redis_url() -> String {
-    std::env::var("FLASHSALE_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
+/// A broker address where nothing listens: these tests check the reservation core, so every
+/// reserved purchase must stay in its outbox, where the tests count it.
+const NO_BROKER: &str = "127.0.0.1:1";
 
-/// Settings for a test app: port 0, the shared Redis, the test token, no default sale.
+/// Settings for a test app: the stack's Redis (from `ops/stack env`), no broker, port 0, the
+/// test token, no default sale.
 pub fn test_settings() -> Settings {
-    let mut settings = Settings::from_lookup(|_| None).expect("defaults are valid");
+    let mut settings = Settings::from_env().expect("valid FLASHSALE_* settings");
+    settings.kafka.brokers = NO_BROKER.into();
     settings.http_addr = "127.0.0.1:0".parse().expect("valid address");
     settings.http_workers = 2;
-    settings.redis_url = redis_url();
     settings.admin_token = Some(TOKEN.into());
     settings.ensure_default_sale = false;
     settings

@@ -13,7 +13,8 @@
 -- ARGV: 4 per purchase: purchase_id, user_id, quantity, idempotency_key ("" = none)
 --
 -- Returns one array per purchase, in order:
---   {outcome, purchase_id, round, quantity, remaining, reserved_at_ms}
+--   {outcome, purchase_id, round, quantity, remaining, reserved_at_ms, outbox_entry_id}
+-- (outbox_entry_id is '' unless the purchase was reserved by this call)
 -- outcome: reserved | replayed | key_reused | not_found | not_active | limit_reached | sold_out
 -- For replayed, the fields are those of the original purchase (the same 202 body again).
 
@@ -25,7 +26,7 @@ local sale = redis.call('HMGET', sale_key, 'round', 'remaining', 'per_user_limit
   'starts_at_ms', 'ends_at_ms')
 if not sale[1] then
   for i = 1, #ARGV, 4 do
-    results[#results + 1] = {'not_found', ARGV[i], 0, tonumber(ARGV[i + 2]), 0, 0}
+    results[#results + 1] = {'not_found', ARGV[i], 0, tonumber(ARGV[i + 2]), 0, 0, ''}
   end
   return results
 end
@@ -50,20 +51,20 @@ local function reserve(purchase_id, user_id, quantity, key)
       local record = redis.call('HGET', purchases_key, original_id)
       local r, q, at, left = string.match(record, '^(%d+)|(%d+)|(%d+)|(%d+)|')
       if tonumber(q) ~= quantity then
-        return {'key_reused', original_id, tonumber(r), tonumber(q), tonumber(left), tonumber(at)}
+        return {'key_reused', original_id, tonumber(r), tonumber(q), tonumber(left), tonumber(at), ''}
       end
-      return {'replayed', original_id, tonumber(r), tonumber(q), tonumber(left), tonumber(at)}
+      return {'replayed', original_id, tonumber(r), tonumber(q), tonumber(left), tonumber(at), ''}
     end
   end
   if not active then
-    return {'not_active', purchase_id, round, quantity, remaining, 0}
+    return {'not_active', purchase_id, round, quantity, remaining, 0, ''}
   end
   local bought = tonumber(redis.call('HGET', users_key, user_id) or '0')
   if bought + quantity > limit then
-    return {'limit_reached', purchase_id, round, quantity, remaining, 0}
+    return {'limit_reached', purchase_id, round, quantity, remaining, 0, ''}
   end
   if quantity > remaining then
-    return {'sold_out', purchase_id, round, quantity, remaining, 0}
+    return {'sold_out', purchase_id, round, quantity, remaining, 0, ''}
   end
 
   remaining = remaining - quantity
@@ -74,9 +75,9 @@ local function reserve(purchase_id, user_id, quantity, key)
   end
   redis.call('HSET', purchases_key, purchase_id,
     round .. '|' .. quantity .. '|' .. now_ms .. '|' .. remaining .. '|' .. user_id)
-  redis.call('XADD', outbox_key, '*', 'purchase_id', purchase_id, 'round', round,
-    'user_id', user_id, 'quantity', quantity, 'reserved_at_ms', now_ms)
-  return {'reserved', purchase_id, round, quantity, remaining, now_ms}
+  local entry_id = redis.call('XADD', outbox_key, '*', 'purchase_id', purchase_id,
+    'round', round, 'user_id', user_id, 'quantity', quantity, 'reserved_at_ms', now_ms)
+  return {'reserved', purchase_id, round, quantity, remaining, now_ms, entry_id}
 end
 
 for i = 1, #ARGV, 4 do

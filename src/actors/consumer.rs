@@ -1,0 +1,190 @@
+//! The consumer: reads purchase events from Kafka in a consumer group, hands each batch to the
+//! persister, and commits the batch's offsets only once the persister says it is durable.
+//! Worker process; a tokio task supervised by [`supervisor`](super::supervisor).
+//!
+//! The order of those three steps is the whole delivery guarantee: a crash before the commit
+//! means the batch is read again, and the persister's dedup key turns the second write into a
+//! no-op. Nothing consumed-but-unpersisted is ever committed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::persister::{PersistError, Persister};
+use super::supervisor::WorkerStats;
+use crate::config::WorkerSettings;
+use crate::events::PurchaseEvent;
+
+/// Why the consumer stopped with an error; the supervisor restarts it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    #[error("dead-letter publish failed: {0}")]
+    DeadLetter(KafkaError),
+    #[error("offset commit could not run: {0}")]
+    Commit(String),
+}
+
+/// Everything one consumer run needs.
+pub struct ConsumerRun {
+    pub settings: WorkerSettings,
+    pub persister: Persister,
+    pub dead_letters: FutureProducer,
+    pub stats: Arc<WorkerStats>,
+    pub stop: CancellationToken,
+}
+
+impl ConsumerRun {
+    /// Joins the group and consumes until `stop`; then persists and commits what it fetched,
+    /// leaves the group and returns.
+    pub async fn run(self) -> Result<(), ConsumerError> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.kafka.brokers)
+            .set("group.id", &self.settings.group_id)
+            // Offsets are committed by hand, after the batch is durable.
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()?;
+        consumer.subscribe(&[&self.settings.kafka.topic])?;
+        let consumer = Arc::new(consumer);
+        tracing::info!(topic = %self.settings.kafka.topic, group = %self.settings.group_id, "consuming");
+
+        loop {
+            let (batch, stopping) = self.fetch_batch(&consumer).await?;
+            if !batch.is_empty() {
+                self.process(&consumer, &batch).await?;
+            }
+            if stopping {
+                break;
+            }
+        }
+        consumer.unsubscribe();
+        tracing::info!("left the consumer group");
+        Ok(())
+    }
+
+    /// Waits for a first message (or `stop`), then takes more for up to the linger time.
+    /// Returns the batch and whether `stop` was seen.
+    async fn fetch_batch(
+        &self,
+        consumer: &StreamConsumer,
+    ) -> Result<(Vec<OwnedMessage>, bool), ConsumerError> {
+        let mut batch = Vec::new();
+        let first = tokio::select! {
+            () = self.stop.cancelled() => return Ok((batch, true)),
+            message = consumer.recv() => message?,
+        };
+        batch.push(first.detach());
+        let deadline = Instant::now() + self.settings.linger;
+        while batch.len() < self.settings.batch_size {
+            tokio::select! {
+                () = self.stop.cancelled() => return Ok((batch, true)),
+                () = tokio::time::sleep_until(deadline) => break,
+                message = consumer.recv() => batch.push(message?.detach()),
+            }
+        }
+        Ok((batch, false))
+    }
+
+    /// Dead-letters what cannot be decoded, persists the rest, then commits the whole batch.
+    async fn process(
+        &self,
+        consumer: &Arc<StreamConsumer>,
+        batch: &[OwnedMessage],
+    ) -> Result<(), ConsumerError> {
+        let mut events = Vec::with_capacity(batch.len());
+        let mut seen = HashSet::with_capacity(batch.len());
+        for message in batch {
+            match PurchaseEvent::decode(message.payload().unwrap_or_default()) {
+                Ok(event) => {
+                    if seen.insert(event.purchase_id) {
+                        events.push(event);
+                    } else {
+                        self.stats.add_duplicates(1);
+                    }
+                }
+                Err(reason) => self.dead_letter(message, &reason.to_string()).await?,
+            }
+        }
+        if !events.is_empty() {
+            let persisted = self.persister.persist(events).await?;
+            self.stats.add_persisted(persisted.new);
+            self.stats.add_duplicates(persisted.duplicates);
+        }
+        commit(consumer, batch).await
+    }
+
+    /// Publishes a message that cannot be persisted to the dead-letter topic, with the reason
+    /// and where it came from, and waits for the broker to acknowledge it.
+    async fn dead_letter(&self, message: &OwnedMessage, reason: &str) -> Result<(), ConsumerError> {
+        tracing::warn!(partition = message.partition(), offset = message.offset(), %reason, "dead-lettering a message");
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "flashsale-dlq-reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "flashsale-source-topic",
+                value: Some(message.topic()),
+            })
+            .insert(Header {
+                key: "flashsale-source-partition",
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: "flashsale-source-offset",
+                value: Some(&offset),
+            });
+        let dlq = self.settings.kafka.dlq_topic();
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&dlq).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        self.dead_letters
+            .send(record, self.settings.kafka.message_timeout)
+            .await
+            .map_err(|(error, _)| ConsumerError::DeadLetter(error))?;
+        self.stats.add_dead_lettered(1);
+        Ok(())
+    }
+}
+
+/// Commits, per partition, the offset after the last message of the batch.
+async fn commit(
+    consumer: &Arc<StreamConsumer>,
+    batch: &[OwnedMessage],
+) -> Result<(), ConsumerError> {
+    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+    for message in batch {
+        let offset = next
+            .entry((message.topic(), message.partition()))
+            .or_insert(0);
+        *offset = (*offset).max(message.offset() + 1);
+    }
+    let mut offsets = TopicPartitionList::new();
+    for ((topic, partition), offset) in next {
+        offsets.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+    }
+    let consumer = Arc::clone(consumer);
+    // A synchronous commit blocks its thread until the broker answers.
+    tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
+        .await
+        .map_err(|e| ConsumerError::Commit(e.to_string()))??;
+    Ok(())
+}

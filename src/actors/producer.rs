@@ -1,0 +1,160 @@
+//! `KafkaProducerActor`: publishes reserved purchases to Kafka and, once the broker has
+//! acknowledged an event, removes its entry from the sale's outbox in Redis.
+//!
+//! The outbox, not this actor, is what guarantees delivery: an event this actor drops (too
+//! many in flight, broker down past the message timeout, process killed) is still in the outbox,
+//! and the [`relay`](super::relay) publishes it again. So this actor may shed load freely, and its
+//! memory stays bounded by `max_in_flight` whatever the broker does.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use crate::domain::SaleId;
+use crate::kafka::broker_reachable;
+use crate::store::{OutboxEntry, Store};
+
+/// Publish these outbox entries (fire and forget: the outbox keeps what is not acknowledged).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Publish(pub Vec<OutboxEntry>);
+
+/// Wait, at most the given time, until every event handed to the producer is acknowledged.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush(pub Duration);
+
+/// Does the broker answer a metadata request within the given time?
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct BrokerReachable(pub Duration);
+
+pub struct KafkaProducerActor {
+    producer: FutureProducer,
+    topic: String,
+    store: Store,
+    /// Outbox entries handed to the producer and not yet acknowledged or failed, so the relay's
+    /// rescans never publish the same entry twice at once.
+    in_flight: HashSet<(SaleId, String)>,
+    max_in_flight: usize,
+}
+
+impl KafkaProducerActor {
+    pub fn new(
+        producer: FutureProducer,
+        topic: String,
+        store: Store,
+        max_in_flight: usize,
+    ) -> Self {
+        Self {
+            producer,
+            topic,
+            store,
+            in_flight: HashSet::new(),
+            max_in_flight,
+        }
+    }
+}
+
+impl Actor for KafkaProducerActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Publish> for KafkaProducerActor {
+    type Result = ();
+
+    fn handle(&mut self, Publish(entries): Publish, ctx: &mut Self::Context) {
+        let mut deliveries = Vec::new();
+        for entry in entries {
+            let key = (entry.sale_id.clone(), entry.id.clone());
+            if self.in_flight.contains(&key) {
+                continue;
+            }
+            if self.in_flight.len() >= self.max_in_flight {
+                tracing::debug!("producer at its in-flight limit; the relay will publish the rest");
+                break;
+            }
+            let payload = entry.event.encode();
+            // Keyed by sale: one sale's events share a partition and keep their order.
+            let record = FutureRecord::to(&self.topic)
+                .key(entry.sale_id.as_str())
+                .payload(&payload);
+            match self.producer.send_result(record) {
+                Ok(delivery) => {
+                    self.in_flight.insert(key);
+                    deliveries.push((entry, delivery));
+                }
+                Err((error, _)) => {
+                    tracing::warn!(%error, "producer queue refused an event; the relay will retry it");
+                    break;
+                }
+            }
+        }
+        if deliveries.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let settle = async move {
+            let outcomes = join_all(deliveries.into_iter().map(|(entry, delivery)| async move {
+                let acknowledged = matches!(delivery.await, Ok(Ok(_)));
+                (entry, acknowledged)
+            }))
+            .await;
+            let mut acknowledged: HashMap<SaleId, Vec<String>> = HashMap::new();
+            let mut settled = Vec::with_capacity(outcomes.len());
+            for (entry, ok) in outcomes {
+                if ok {
+                    acknowledged
+                        .entry(entry.sale_id.clone())
+                        .or_default()
+                        .push(entry.id.clone());
+                }
+                settled.push((entry.sale_id, entry.id));
+            }
+            for (sale_id, ids) in acknowledged {
+                // If this fails the entries stay, and the relay publishes them again: a
+                // duplicate the worker drops, never a loss.
+                if let Err(error) = store.outbox_ack(&sale_id, &ids).await {
+                    tracing::warn!(%error, %sale_id, "cannot remove published entries from the outbox");
+                }
+            }
+            settled
+        };
+        ctx.spawn(settle.into_actor(self).map(|settled, actor, _| {
+            for key in settled {
+                actor.in_flight.remove(&key);
+            }
+        }));
+    }
+}
+
+impl Handler<Flush> for KafkaProducerActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, Flush(timeout): Flush, _: &mut Self::Context) -> Self::Result {
+        let producer = self.producer.clone();
+        Box::pin(async move {
+            // librdkafka's flush blocks its thread while it waits.
+            let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout)).await;
+            if !matches!(flushed, Ok(Ok(()))) {
+                tracing::warn!("producer flush did not finish in time; the outbox keeps the rest");
+            }
+        })
+    }
+}
+
+impl Handler<BrokerReachable> for KafkaProducerActor {
+    type Result = ResponseFuture<bool>;
+
+    fn handle(
+        &mut self,
+        BrokerReachable(timeout): BrokerReachable,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        let producer = self.producer.clone();
+        Box::pin(async move { broker_reachable(&producer, timeout).await })
+    }
+}

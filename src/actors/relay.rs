@@ -1,0 +1,86 @@
+//! The outbox relay: publishes outbox entries that stayed unacknowledged longer than a set age.
+//!
+//! That covers an API process killed between reservation and publish, a broker that was down
+//! longer than the producer's message timeout, and an acknowledgement that could not be
+//! written back. One relay runs in every API process; several relays may publish the same entry
+//! at once, which only makes a duplicate the worker drops (`purchase_id` is its dedup key). The
+//! age is judged by Redis's clock, the one all processes share, against the entry's stream id
+//! (its append time).
+
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::actors::producer::Publish;
+use crate::store::Store;
+
+/// How the relay paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayConfig {
+    /// `FLASHSALE_OUTBOX_RELAY_AGE_MS`, default 5000: entries younger than this are left to the
+    /// producer that is publishing them now.
+    pub min_age: Duration,
+    /// `FLASHSALE_OUTBOX_RELAY_INTERVAL_MS`, default 1000: time between scans.
+    pub interval: Duration,
+    /// Most entries taken from one sale's outbox per scan.
+    pub batch: usize,
+}
+
+pub struct OutboxRelay {
+    store: Store,
+    producer: Recipient<Publish>,
+    config: RelayConfig,
+    scanning: bool,
+}
+
+impl OutboxRelay {
+    pub fn new(store: Store, producer: Recipient<Publish>, config: RelayConfig) -> Self {
+        Self {
+            store,
+            producer,
+            config,
+            scanning: false,
+        }
+    }
+}
+
+impl Actor for OutboxRelay {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.config.interval, |relay, ctx| {
+            // A scan slower than the interval is not overlapped by the next one.
+            if relay.scanning {
+                return;
+            }
+            relay.scanning = true;
+            let scan = scan(relay.store.clone(), relay.producer.clone(), relay.config);
+            ctx.spawn(
+                scan.into_actor(relay)
+                    .map(|(), relay, _| relay.scanning = false),
+            );
+        });
+    }
+}
+
+async fn scan(store: Store, producer: Recipient<Publish>, config: RelayConfig) {
+    let due = async {
+        let cutoff =
+            store.now_ms().await? - i64::try_from(config.min_age.as_millis()).unwrap_or(i64::MAX);
+        let mut republished = 0;
+        for sale_id in store.sale_ids().await? {
+            let entries = store.outbox_due(&sale_id, cutoff, config.batch).await?;
+            if !entries.is_empty() {
+                republished += entries.len();
+                // A full producer mailbox is fine: the entries are still due at the next scan.
+                let _ = producer.try_send(Publish(entries));
+            }
+        }
+        Ok::<_, crate::store::StoreError>(republished)
+    };
+    match due.await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "relaying outbox entries older than the relay age"),
+        Err(error) => tracing::warn!(%error, "outbox relay scan failed"),
+    }
+}

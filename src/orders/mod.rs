@@ -1,0 +1,81 @@
+//! PostgreSQL: the orders the worker persists, and the lookups the API makes.
+//!
+//! The schema is in `migrations/` (applied by the worker at start); the statements are in
+//! `orders/sql/`.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use uuid::Uuid;
+
+use crate::events::PurchaseEvent;
+
+/// A pool of Postgres connections; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Orders {
+    pool: PgPool,
+}
+
+impl Orders {
+    /// Builds the pool without connecting, so a process starts (and reports not ready) while
+    /// Postgres is down.
+    pub fn connect_lazy(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout)
+            .connect_lazy(url)?;
+        Ok(Self { pool })
+    }
+
+    /// Applies the migrations in `migrations/` that are not applied yet.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    /// Persists a batch in one statement; returns how many events were new (the rest were
+    /// already there). Durable when this returns: the statement commits on its own.
+    pub async fn insert_batch(&self, events: &[PurchaseEvent]) -> Result<u64, sqlx::Error> {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.purchase_id).collect();
+        let sales: Vec<&str> = events.iter().map(|e| e.sale_id.as_str()).collect();
+        // Rounds and quantities were range-checked when the event was decoded.
+        let rounds: Vec<i64> = events
+            .iter()
+            .map(|e| i64::try_from(e.round).unwrap_or(i64::MAX))
+            .collect();
+        let users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
+        let quantities: Vec<i32> = events
+            .iter()
+            .map(|e| i32::try_from(e.quantity).unwrap_or(i32::MAX))
+            .collect();
+        let reserved_at: Vec<_> = events.iter().map(|e| e.reserved_at).collect();
+        let inserted: i64 = sqlx::query_scalar(include_str!("sql/orders_insert_batch.sql"))
+            .bind(&ids)
+            .bind(&sales)
+            .bind(&rounds)
+            .bind(&users)
+            .bind(&quantities)
+            .bind(&reserved_at)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(inserted).unwrap_or(0))
+    }
+
+    /// Whether the purchase is persisted as an order.
+    pub async fn is_confirmed(&self, purchase_id: Uuid) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE purchase_id = $1)")
+            .bind(purchase_id)
+            .fetch_one(&self.pool)
+            .await
+    }
+}

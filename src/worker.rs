@@ -1,0 +1,172 @@
+//! Builds the worker process: migrations, topics, the supervised consumer tree and the health
+//! endpoints; runs it until a shutdown future resolves, then stops it within a deadline.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use rdkafka::producer::FutureProducer;
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::supervisor::{supervise, WorkerStats};
+use crate::config::WorkerSettings;
+use crate::kafka::broker_reachable;
+use crate::orders::Orders;
+use crate::startup::retry_until_done;
+
+/// How long the database may take to hand out a connection.
+const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long readiness waits for the broker's answer.
+const BROKER_CHECK_TIMEOUT: Duration = Duration::from_millis(1000);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot listen on the health address: {0}")]
+    Listen(#[from] std::io::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("did not stop within the shutdown deadline")]
+    DeadlineExceeded,
+}
+
+/// What the health endpoints read.
+struct Health {
+    orders: Orders,
+    producer: FutureProducer,
+    stats: Arc<WorkerStats>,
+}
+
+/// A built, running worker.
+pub struct Worker {
+    server: actix_web::dev::Server,
+    port: u16,
+    supervisor: JoinHandle<()>,
+    stop: CancellationToken,
+    stats: Arc<WorkerStats>,
+    deadline: Duration,
+}
+
+impl Worker {
+    /// Applies the migrations, makes sure the topics exist, starts the consumer tree and the
+    /// health endpoints.
+    pub async fn build(settings: WorkerSettings) -> Result<Self, WorkerError> {
+        let orders = Orders::connect_lazy(
+            &settings.database_url,
+            settings.db_pool_size,
+            DB_ACQUIRE_TIMEOUT,
+        )?;
+        orders.migrate().await?;
+        let stop = CancellationToken::new();
+        // Consuming needs the topics; wait for the broker rather than exit while it is down.
+        let kafka = settings.kafka.clone();
+        retry_until_done("create the Kafka topics", stop.clone(), move || {
+            let kafka = kafka.clone();
+            async move { kafka.ensure_topics().await }
+        })
+        .await;
+        let dead_letters = settings.kafka.producer()?;
+        let stats = Arc::new(WorkerStats::default());
+        let supervisor = tokio::spawn(supervise(
+            settings.clone(),
+            orders.clone(),
+            dead_letters.clone(),
+            Arc::clone(&stats),
+            stop.clone(),
+        ));
+
+        let health = web::Data::new(Health {
+            orders,
+            producer: dead_letters,
+            stats: Arc::clone(&stats),
+        });
+        let listener = TcpListener::bind(settings.http_addr)?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(health.clone())
+                .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            server,
+            port,
+            supervisor,
+            stop,
+            stats,
+            deadline: settings.shutdown_deadline,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn stats(&self) -> Arc<WorkerStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Runs until `stop` resolves; then the consumer stops fetching, persists and commits what
+    /// it fetched and leaves the group. Fails if that takes longer than the shutdown deadline.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), WorkerError> {
+        let handle = self.server.handle();
+        let server = actix_web::rt::spawn(self.server);
+        let mut supervisor = self.supervisor;
+        tokio::select! {
+            () = stop => tracing::info!("stopping: persisting and committing what was fetched"),
+            _ = &mut supervisor => tracing::error!("the supervisor ended on its own"),
+        }
+        self.stop.cancel();
+        let drained = tokio::time::timeout(self.deadline, &mut supervisor).await;
+        handle.stop(true).await;
+        let _ = server.await;
+        match drained {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                supervisor.abort();
+                Err(WorkerError::DeadlineExceeded)
+            }
+        }
+    }
+}
+
+/// `GET /healthz`: the process is alive; with its counters.
+async fn healthz(health: web::Data<Health>) -> HttpResponse {
+    let stats = &health.stats;
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "restarts": stats.restarts(),
+        "persisted": stats.persisted(),
+        "duplicates": stats.duplicates(),
+        "dead_lettered": stats.dead_lettered(),
+    }))
+}
+
+/// `GET /readyz`: Postgres and the broker both answer.
+async fn readyz(health: web::Data<Health>) -> HttpResponse {
+    let database = health.orders.ping().await.is_ok();
+    let broker = broker_reachable(&health.producer, BROKER_CHECK_TIMEOUT).await;
+    let body = json!({
+        "status": if database && broker { "ready" } else { "not_ready" },
+        "database": if database { "up" } else { "unreachable" },
+        "broker": if broker { "up" } else { "unreachable" },
+    });
+    if database && broker {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(body)
+    }
+}
