@@ -76,6 +76,14 @@ pub struct WorkerSettings {
     /// batch once it holds at least one event.
     pub batch_size: usize,
     pub linger: Duration,
+    /// `FLASHSALE_WORKER_INSTANCE_ID`, unset by default: a stable name for this worker in the
+    /// group (Kafka static membership). A worker restarted under the same name takes its
+    /// partitions back at once instead of waiting for the group to expel its old self. Two
+    /// running workers must never share one.
+    pub instance_id: Option<String>,
+    /// `FLASHSALE_WORKER_SESSION_TIMEOUT_MS`, default 10000: how long the group waits for a
+    /// worker that stopped answering (killed, hung) before giving its partitions to another.
+    pub session_timeout: Duration,
     /// `FLASHSALE_WORKER_SHUTDOWN_MS`, default 10000: after SIGTERM, the time to persist and
     /// commit what was fetched and leave the group before the process exits anyway.
     pub shutdown_deadline: Duration,
@@ -96,6 +104,8 @@ impl WorkerSettings {
             group_id: env.get("FLASHSALE_WORKER_GROUP", "flashsale-worker"),
             batch_size: env.parse("FLASHSALE_WORKER_BATCH", "500")?,
             linger: env.millis("FLASHSALE_WORKER_LINGER_MS", "20")?,
+            instance_id: (env.0)("FLASHSALE_WORKER_INSTANCE_ID").filter(|id| !id.is_empty()),
+            session_timeout: env.millis("FLASHSALE_WORKER_SESSION_TIMEOUT_MS", "10000")?,
             shutdown_deadline: env.millis("FLASHSALE_WORKER_SHUTDOWN_MS", "10000")?,
         })
     }

@@ -48,13 +48,30 @@ impl ConsumerRun {
     /// Joins the group and consumes until `stop`; then persists and commits what it fetched,
     /// leaves the group and returns.
     pub async fn run(self) -> Result<(), ConsumerError> {
-        let consumer: StreamConsumer = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        if let Ok(contexts) = std::env::var("FLASHSALE_KAFKA_DEBUG") {
+            config.set("debug", contexts);
+        }
+        if let Some(instance_id) = &self.settings.instance_id {
+            config.set("group.instance.id", instance_id);
+        }
+        let consumer: StreamConsumer = config
             .set("bootstrap.servers", &self.settings.kafka.brokers)
             .set("group.id", &self.settings.group_id)
             // Offsets are committed by hand, after the batch is durable.
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            .set(
+                "session.timeout.ms",
+                self.settings.session_timeout.as_millis().to_string(),
+            )
+            // Also the rebalance timeout: how long a join waits for members that stopped
+            // answering. Brokers differ in which of the two expels a dead member first.
+            .set(
+                "max.poll.interval.ms",
+                (self.settings.session_timeout * 2).as_millis().to_string(),
+            )
             .create()?;
         consumer.subscribe(&[&self.settings.kafka.topic])?;
         let consumer = Arc::new(consumer);

@@ -5,6 +5,7 @@
 //! a private `redis-server` of their own.
 
 mod admin;
+#[path = "../common/mod.rs"]
 mod helpers;
 mod idempotency;
 mod inputs;

@@ -1,4 +1,6 @@
-//! `spawn_app` and typed request helpers.
+//! Shared by the test binaries: `spawn_app`, typed request helpers, a private Redis.
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -39,6 +41,39 @@ pub fn test_settings() -> Settings {
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(test_settings()).await
+}
+
+impl TestApp {
+    /// A client for an API that is already running (as a process) at `address`; waits until
+    /// it answers.
+    pub async fn at(address: String) -> Self {
+        let store = Store::new(&test_settings().redis_url, 1, Duration::from_secs(2))
+            .expect("valid redis url");
+        let (stop, _) = oneshot::channel();
+        let app = TestApp {
+            address,
+            client: client(),
+            store,
+            _stop: stop,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while app.client.get(app.url("/healthz")).send().await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the API at {} did not start",
+                app.address
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        app
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("a client builds")
 }
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {

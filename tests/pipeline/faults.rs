@@ -1,0 +1,192 @@
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::helpers::{spawn_app_with, TestApp};
+use crate::support::{
+    buy, spawn_worker, wait_for, Pipeline, PrivateBroker, Process, API_BIN, WORKER_BIN,
+};
+
+/// Sells in waves of 20 while `event` runs, and one last wave after it; returns every
+/// accepted purchase id.
+async fn sell_during(
+    app: &TestApp,
+    sale: &str,
+    event: impl std::future::Future<Output = ()>,
+) -> HashSet<Uuid> {
+    let done = AtomicBool::new(false);
+    let seller = async {
+        let mut accepted = HashSet::new();
+        for wave in 0.. {
+            let finished = done.load(Ordering::Relaxed);
+            accepted.extend(buy(app, sale, &format!("wave{wave}"), 20, 20).await);
+            if finished {
+                break;
+            }
+        }
+        accepted
+    };
+    let trigger = async {
+        event.await;
+        done.store(true, Ordering::Relaxed);
+    };
+    tokio::join!(seller, trigger).0
+}
+
+#[actix_web::test]
+async fn a_worker_killed_mid_stream_and_restarted_persists_every_purchase_once() {
+    let pipeline = Pipeline::new().await;
+    let app = spawn_app_with(pipeline.api_settings()).await;
+    let sale = app.new_sale(1_000_000, 1).await;
+    let mut worker = Process::start(WORKER_BIN, &pipeline.process_env());
+
+    let accepted = sell_during(&app, &sale, async {
+        // Kill it once it is persisting, mid-stream.
+        wait_for("the first orders", Duration::from_secs(30), || async {
+            (pipeline.orders(&sale, 1).await.1 > 0).then_some(())
+        })
+        .await;
+        worker.kill9();
+    })
+    .await;
+    let more = buy(&app, &sale, "while-down", 100, 20).await;
+    let _restarted = Process::start(WORKER_BIN, &pipeline.process_env());
+    let after = buy(&app, &sale, "after-restart", 100, 20).await;
+
+    let all: HashSet<Uuid> = accepted
+        .iter()
+        .chain(&more)
+        .chain(&after)
+        .copied()
+        .collect();
+    // The dead member keeps its partitions until its session times out (10 s).
+    pipeline
+        .wait_for_orders(&sale, 1, &all, Duration::from_secs(60))
+        .await;
+}
+
+#[actix_web::test]
+async fn a_worker_stopped_with_sigterm_under_load_exits_0_in_time_and_loses_nothing() {
+    let pipeline = Pipeline::new().await;
+    let app = spawn_app_with(pipeline.api_settings()).await;
+    let sale = app.new_sale(1_000_000, 1).await;
+    let mut env = pipeline.process_env();
+    env.push(("FLASHSALE_WORKER_SHUTDOWN_MS", "5000".into()));
+    let mut worker = Process::start(WORKER_BIN, &env);
+
+    let mut exit = None;
+    let accepted = sell_during(&app, &sale, async {
+        wait_for("the first orders", Duration::from_secs(30), || async {
+            (pipeline.orders(&sale, 1).await.1 > 0).then_some(())
+        })
+        .await;
+        worker.signal("TERM");
+        let asked = Instant::now();
+        let status = worker.wait(Duration::from_secs(10)).await;
+        exit = Some((status, asked.elapsed()));
+    })
+    .await;
+    let (status, took) = exit.expect("the worker exited");
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?}, past its 5 s deadline"
+    );
+
+    let _restarted = Process::start(WORKER_BIN, &env);
+    pipeline
+        .wait_for_orders(&sale, 1, &accepted, Duration::from_secs(30))
+        .await;
+}
+
+#[actix_web::test]
+async fn purchases_made_while_the_broker_is_down_are_persisted_once_it_returns() {
+    let mut broker = PrivateBroker::start();
+    let pipeline = Pipeline::with_brokers(broker.brokers()).await;
+    let worker = spawn_worker(pipeline.worker_settings()).await;
+    let app = spawn_app_with(pipeline.api_settings()).await;
+    let sale = app.new_sale(1_000_000, 1).await;
+
+    let before = buy(&app, &sale, "before", 50, 10).await;
+    pipeline
+        .wait_for_orders(&sale, 1, &before, Duration::from_secs(30))
+        .await;
+
+    broker.halt();
+    let halted = Instant::now();
+    let during = buy(&app, &sale, "during", 200, 20).await;
+    assert_eq!(
+        during.len(),
+        200,
+        "every purchase is accepted while the broker is down"
+    );
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("a body");
+    assert_eq!(ready["broker"], "unreachable");
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(halted.elapsed())).await;
+    broker.resume();
+
+    let after = buy(&app, &sale, "after", 50, 10).await;
+    let all: HashSet<Uuid> = before
+        .iter()
+        .chain(&during)
+        .chain(&after)
+        .copied()
+        .collect();
+    pipeline
+        .wait_for_orders(&sale, 1, &all, Duration::from_secs(60))
+        .await;
+    worker.stop().await.expect("the worker stops cleanly");
+}
+
+#[actix_web::test]
+async fn purchases_of_an_api_killed_before_publishing_are_relayed_by_another() {
+    let pipeline = Pipeline::new().await;
+    let worker = spawn_worker(pipeline.worker_settings()).await;
+
+    // This API cannot reach the broker, so everything it reserves stays unpublished.
+    let port = crate::support::free_port();
+    let mut env = pipeline.process_env();
+    env.push(("FLASHSALE_HTTP_ADDR", format!("127.0.0.1:{port}")));
+    env.push(("FLASHSALE_KAFKA_BROKERS", "127.0.0.1:1".into()));
+    env.push(("FLASHSALE_ADMIN_TOKEN", crate::helpers::TOKEN.into()));
+    let mut doomed = Process::start(API_BIN, &env);
+    let doomed_app = TestApp::at(format!("http://127.0.0.1:{port}")).await;
+    let sale = doomed_app.new_sale(100, 1).await;
+    let accepted = buy(&doomed_app, &sale, "buyer", 60, 20).await;
+    assert_eq!(accepted.len(), 60);
+    doomed.kill9();
+    assert_eq!(
+        pipeline.orders(&sale, 1).await.1,
+        0,
+        "nothing was published before the kill"
+    );
+
+    // Another API process, with the broker, relays what the dead one left in the outbox.
+    let _rescuer = spawn_app_with(pipeline.api_settings()).await;
+    pipeline
+        .wait_for_orders(&sale, 1, &accepted, Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        doomed_app
+            .client
+            .get(doomed_app.url("/healthz"))
+            .send()
+            .await
+            .map(|r| r.status())
+            .ok(),
+        None::<StatusCode>
+    );
+    worker.stop().await.expect("the worker stops cleanly");
+}

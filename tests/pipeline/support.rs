@@ -1,0 +1,376 @@
+//! What the pipeline tests share: an isolated pipeline, workers in process or as processes,
+//! a private broker, and order counting.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use flashsale::config::{Settings, WorkerSettings};
+use flashsale::worker::{Worker, WorkerError};
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::helpers::{test_settings, PrivateRedis, TestApp};
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One test's own Redis, topic, consumer group and database.
+pub struct Pipeline {
+    pub redis: PrivateRedis,
+    pub brokers: String,
+    pub topic: String,
+    pub group: String,
+    pub database_url: String,
+    pub db: PgPool,
+}
+
+impl Pipeline {
+    /// Uses the stack's broker (`FLASHSALE_KAFKA_BROKERS`).
+    pub async fn new() -> Self {
+        let brokers =
+            std::env::var("FLASHSALE_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+        Self::with_brokers(brokers).await
+    }
+
+    pub async fn with_brokers(brokers: String) -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        let base = std::env::var("FLASHSALE_DATABASE_URL")
+            .expect("FLASHSALE_DATABASE_URL (ops/stack env)");
+        let name = format!("fs_test_{id}");
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&base)
+            .await
+            .expect("postgres answers");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("database created");
+        admin.close().await;
+        let (prefix, _) = base.rsplit_once('/').expect("a database url");
+        let database_url = format!("{prefix}/{name}");
+        let db = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_lazy(&database_url)
+            .expect("valid url");
+        Self {
+            redis: PrivateRedis::start(),
+            brokers,
+            topic: format!("fs-test-{id}.purchases"),
+            group: format!("fs-test-{id}"),
+            database_url,
+            db,
+        }
+    }
+
+    /// API settings on this pipeline: the outbox relay looks for entries older than 1 s.
+    pub fn api_settings(&self) -> Settings {
+        let mut settings = test_settings();
+        settings.redis_url = self.redis.url.clone();
+        settings.database_url = self.database_url.clone();
+        settings.kafka.brokers = self.brokers.clone();
+        settings.kafka.topic = self.topic.clone();
+        settings.kafka.partitions = 2;
+        settings.relay.min_age = Duration::from_secs(1);
+        settings.relay.interval = Duration::from_millis(200);
+        settings
+    }
+
+    pub fn worker_settings(&self) -> WorkerSettings {
+        let mut settings = WorkerSettings::from_env().expect("valid FLASHSALE_* settings");
+        settings.http_addr = "127.0.0.1:0".parse().expect("valid address");
+        settings.database_url = self.database_url.clone();
+        settings.kafka.brokers = self.brokers.clone();
+        settings.kafka.topic = self.topic.clone();
+        settings.kafka.partitions = 2;
+        settings.group_id = self.group.clone();
+        settings
+    }
+
+    /// Environment for a worker or API process on this pipeline.
+    pub fn process_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("FLASHSALE_REDIS_URL", self.redis.url.clone()),
+            ("FLASHSALE_DATABASE_URL", self.database_url.clone()),
+            ("FLASHSALE_KAFKA_BROKERS", self.brokers.clone()),
+            ("FLASHSALE_KAFKA_TOPIC", self.topic.clone()),
+            ("FLASHSALE_KAFKA_PARTITIONS", "2".into()),
+            ("FLASHSALE_WORKER_GROUP", self.group.clone()),
+            (
+                "FLASHSALE_WORKER_INSTANCE_ID",
+                format!("{}-worker", self.group),
+            ),
+            ("FLASHSALE_WORKER_HTTP_ADDR", "127.0.0.1:0".into()),
+            ("FLASHSALE_DEFAULT_SALE", "false".into()),
+            ("FLASHSALE_OUTBOX_RELAY_AGE_MS", "1000".into()),
+            ("FLASHSALE_OUTBOX_RELAY_INTERVAL_MS", "200".into()),
+            ("RUST_LOG", "warn".into()),
+        ]
+    }
+
+    /// The purchase ids persisted for a sale's round, with how many rows they took.
+    pub async fn orders(&self, sale_id: &str, round: i64) -> (HashSet<Uuid>, usize) {
+        // Before the worker applied its migrations there is no table: no orders yet.
+        let ids: Vec<Uuid> =
+            sqlx::query_scalar("SELECT purchase_id FROM orders WHERE sale_id = $1 AND round = $2")
+                .bind(sale_id)
+                .bind(round)
+                .fetch_all(&self.db)
+                .await
+                .unwrap_or_default();
+        let rows = ids.len();
+        (ids.into_iter().collect(), rows)
+    }
+
+    /// Waits until the round's orders are exactly `expected`, one row each.
+    pub async fn wait_for_orders(
+        &self,
+        sale_id: &str,
+        round: i64,
+        expected: &HashSet<Uuid>,
+        timeout: Duration,
+    ) {
+        let deadline = Instant::now() + timeout;
+        let (ids, rows) = loop {
+            let (ids, rows) = self.orders(sale_id, round).await;
+            if ids.len() >= expected.len() || Instant::now() >= deadline {
+                break (ids, rows);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(rows, ids.len(), "a purchase was persisted twice");
+        let missing = expected.difference(&ids).count();
+        let unexpected = ids.difference(expected).count();
+        assert_eq!(
+            (missing, unexpected),
+            (0, 0),
+            "after {timeout:?}: {} of {} accepted purchases persisted",
+            expected.len() - missing,
+            expected.len()
+        );
+    }
+}
+
+/// A worker running inside the test process.
+pub struct InProcessWorker {
+    stop: Option<oneshot::Sender<()>>,
+    done: actix_web::rt::task::JoinHandle<Result<(), WorkerError>>,
+    pub stats: std::sync::Arc<flashsale::actors::supervisor::WorkerStats>,
+}
+
+pub async fn spawn_worker(settings: WorkerSettings) -> InProcessWorker {
+    let worker = Worker::build(settings).await.expect("the worker builds");
+    let stats = worker.stats();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = actix_web::rt::spawn(worker.run_until(async {
+        let _ = stopped.await;
+    }));
+    InProcessWorker {
+        stop: Some(stop),
+        done,
+        stats,
+    }
+}
+
+impl InProcessWorker {
+    pub async fn stop(mut self) -> Result<(), WorkerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.done).await.expect("the worker task ends")
+    }
+}
+
+/// One of the project's binaries, run as a process; killed when dropped.
+pub struct Process {
+    child: Child,
+}
+
+impl Process {
+    pub fn start(binary: &str, env: &[(&'static str, String)]) -> Self {
+        let child = Command::new(binary)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            // Logs go to stdout; warnings and errors show in the test output.
+            .stdout(Stdio::inherit())
+            .spawn()
+            .expect("the binary starts");
+        Self { child }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, for at most `timeout`.
+    pub async fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        wait_for("the process to exit", timeout, || {
+            let status = self
+                .child
+                .try_wait()
+                .expect("the process can be waited for");
+            async move { status }
+        })
+        .await
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub const WORKER_BIN: &str = env!("CARGO_BIN_EXE_flashsale-worker");
+pub const API_BIN: &str = env!("CARGO_BIN_EXE_flashsale-api");
+
+/// A tansu broker of the test's own, with sqlite storage in a temporary folder, so it can be
+/// stopped and started again with its data.
+pub struct PrivateBroker {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateBroker {
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("fs-broker-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a broker folder");
+        let mut broker = Self {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        broker.resume();
+        broker
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the broker on its port and data.
+    pub fn resume(&mut self) {
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(tansu_binary())
+            .current_dir(&self.dir)
+            .args(["broker", "--storage-engine", "sqlite://tansu.db"])
+            .args([
+                "--listener-url",
+                &listener,
+                "--advertised-listener-url",
+                &listener,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts (ops/stack up installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "private broker did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the broker (its data stays).
+    pub fn halt(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.halt();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tansu_binary() -> String {
+    let in_cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"))
+        .join("bin/tansu");
+    if in_cargo_home.exists() {
+        in_cargo_home.to_string_lossy().into_owned()
+    } else {
+        "tansu".into()
+    }
+}
+
+/// Fires `count` purchases by distinct users (`<prefix>-<i>`), `concurrency` at a time, and
+/// returns the ids of the accepted ones. Every answer must be 202 or 409 sold_out.
+pub async fn buy(
+    app: &TestApp,
+    sale: &str,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+) -> HashSet<Uuid> {
+    let mut accepted = HashSet::new();
+    let users: Vec<usize> = (0..count).collect();
+    for wave in users.chunks(concurrency.max(1)) {
+        let answers = join_all(wave.iter().map(|i| async move {
+            let response = app.purchase(sale, &format!("{prefix}-{i}"), 1, None).await;
+            let status = response.status();
+            (status, response.json::<Value>().await.expect("a JSON body"))
+        }))
+        .await;
+        for (status, body) in answers {
+            match status {
+                StatusCode::ACCEPTED => {
+                    let id = body["purchase_id"]
+                        .as_str()
+                        .and_then(|id| Uuid::parse_str(id).ok());
+                    accepted.insert(id.expect("a purchase id"));
+                }
+                StatusCode::CONFLICT => assert_eq!(body["error"], "sold_out"),
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+    }
+    accepted
+}
