@@ -50,6 +50,8 @@ pub struct Settings {
     /// `FLASHSALE_DATABASE_URL`, default `postgres://127.0.0.1:5432/flashsale`: where the
     /// worker persists orders and the API looks up whether a purchase is confirmed.
     pub database_url: String,
+    /// `FLASHSALE_DB_POOL_SIZE`, default 4 (as for the worker).
+    pub db_pool_size: u32,
     /// The broker and topics (see [`KafkaSettings`]).
     pub kafka: KafkaSettings,
     /// `FLASHSALE_KAFKA_MAX_IN_FLIGHT`, default 10000: events the API's producer holds
@@ -142,6 +144,7 @@ impl Settings {
             ensure_default_sale: env.parse("FLASHSALE_DEFAULT_SALE", "true")?,
             shutdown_timeout: env.millis("FLASHSALE_SHUTDOWN_TIMEOUT_MS", "10000")?,
             database_url: env.get("FLASHSALE_DATABASE_URL", DEFAULT_DATABASE_URL),
+            db_pool_size: env.parse("FLASHSALE_DB_POOL_SIZE", "4")?,
             kafka: env.kafka()?,
             kafka_max_in_flight: env.parse("FLASHSALE_KAFKA_MAX_IN_FLIGHT", "10000")?,
             relay: RelayConfig {
@@ -185,6 +188,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             linger: self.millis("FLASHSALE_KAFKA_LINGER_MS", "5")?,
             batch_size: self.parse("FLASHSALE_KAFKA_BATCH", "1000")?,
             message_timeout: self.millis("FLASHSALE_KAFKA_MESSAGE_TIMEOUT_MS", "30000")?,
+            debug: (self.0)("FLASHSALE_KAFKA_DEBUG").filter(|contexts| !contexts.trim().is_empty()),
         })
     }
 }

@@ -29,6 +29,9 @@ pub struct KafkaSettings {
     /// `FLASHSALE_KAFKA_MESSAGE_TIMEOUT_MS`, default 30000: how long the producer retries one
     /// event before giving up on it (it stays in the outbox for the relay).
     pub message_timeout: Duration,
+    /// `FLASHSALE_KAFKA_DEBUG`, unset by default: librdkafka debug contexts for every client
+    /// (for example `cgrp` to follow consumer group joins).
+    pub debug: Option<String>,
 }
 
 /// How long an admin or metadata request to the broker may take.
@@ -39,9 +42,13 @@ impl KafkaSettings {
         format!("{}.dlq", self.topic)
     }
 
-    fn client_config(&self) -> ClientConfig {
+    /// The settings every client shares; producers and consumers add their own.
+    pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
+        if let Some(contexts) = &self.debug {
+            config.set("debug", contexts);
+        }
         config
     }
 

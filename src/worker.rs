@@ -18,8 +18,8 @@ use crate::kafka::broker_reachable;
 use crate::orders::Orders;
 use crate::startup::retry_until_done;
 
-/// How long the database may take to hand out a connection.
-const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a connection, a health check or a lookup may take.
+const DB_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long readiness waits for the broker's answer.
 const BROKER_CHECK_TIMEOUT: Duration = Duration::from_millis(1000);
 
@@ -29,8 +29,6 @@ pub enum WorkerError {
     Listen(#[from] std::io::Error),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("did not stop within the shutdown deadline")]
@@ -55,26 +53,16 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Applies the migrations, makes sure the topics exist, starts the consumer tree and the
-    /// health endpoints.
+    /// Starts the health endpoints, then, in the background: applies the migrations and makes
+    /// sure the topics exist (each retried until Postgres or the broker answers), and starts
+    /// the consumer tree. Until then `readyz` says what is missing.
     pub async fn build(settings: WorkerSettings) -> Result<Self, WorkerError> {
-        let orders = Orders::connect_lazy(
-            &settings.database_url,
-            settings.db_pool_size,
-            DB_ACQUIRE_TIMEOUT,
-        )?;
-        orders.migrate().await?;
-        let stop = CancellationToken::new();
-        // Consuming needs the topics; wait for the broker rather than exit while it is down.
-        let kafka = settings.kafka.clone();
-        retry_until_done("create the Kafka topics", stop.clone(), move || {
-            let kafka = kafka.clone();
-            async move { kafka.ensure_topics().await }
-        })
-        .await;
+        let orders =
+            Orders::connect_lazy(&settings.database_url, settings.db_pool_size, DB_TIMEOUT)?;
         let dead_letters = settings.kafka.producer()?;
         let stats = Arc::new(WorkerStats::default());
-        let supervisor = tokio::spawn(supervise(
+        let stop = CancellationToken::new();
+        let supervisor = tokio::spawn(prepare_then_supervise(
             settings.clone(),
             orders.clone(),
             dead_letters.clone(),
@@ -138,6 +126,31 @@ impl Worker {
                 Err(WorkerError::DeadlineExceeded)
             }
         }
+    }
+}
+
+/// Migrations and topics first (consuming needs both), then the supervised consumer tree.
+async fn prepare_then_supervise(
+    settings: WorkerSettings,
+    orders: Orders,
+    dead_letters: FutureProducer,
+    stats: Arc<WorkerStats>,
+    stop: CancellationToken,
+) {
+    let migrations = orders.clone();
+    retry_until_done("apply the database migrations", stop.clone(), move || {
+        let orders = migrations.clone();
+        async move { orders.migrate().await }
+    })
+    .await;
+    let kafka = settings.kafka.clone();
+    retry_until_done("create the Kafka topics", stop.clone(), move || {
+        let kafka = kafka.clone();
+        async move { kafka.ensure_topics().await }
+    })
+    .await;
+    if !stop.is_cancelled() {
+        supervise(settings, orders, dead_letters, stats, stop).await;
     }
 }
 

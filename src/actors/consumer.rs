@@ -13,7 +13,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -48,15 +48,11 @@ impl ConsumerRun {
     /// Joins the group and consumes until `stop`; then persists and commits what it fetched,
     /// leaves the group and returns.
     pub async fn run(self) -> Result<(), ConsumerError> {
-        let mut config = ClientConfig::new();
-        if let Ok(contexts) = std::env::var("FLASHSALE_KAFKA_DEBUG") {
-            config.set("debug", contexts);
-        }
+        let mut config = self.settings.kafka.client_config();
         if let Some(instance_id) = &self.settings.instance_id {
             config.set("group.instance.id", instance_id);
         }
         let consumer: StreamConsumer = config
-            .set("bootstrap.servers", &self.settings.kafka.brokers)
             .set("group.id", &self.settings.group_id)
             // Offsets are committed by hand, after the batch is durable.
             .set("enable.auto.commit", "false")

@@ -22,7 +22,8 @@ pub struct RelayConfig {
     pub min_age: Duration,
     /// `FLASHSALE_OUTBOX_RELAY_INTERVAL_MS`, default 1000: time between scans.
     pub interval: Duration,
-    /// Most entries taken from one sale's outbox per scan.
+    /// `FLASHSALE_OUTBOX_RELAY_BATCH`, default 1000: most entries taken from one sale's outbox
+    /// per scan.
     pub batch: usize,
 }
 

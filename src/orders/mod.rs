@@ -3,6 +3,7 @@
 //! The schema is in `migrations/` (applied by the worker at start); the statements are in
 //! `orders/sql/`.
 
+use std::future::Future;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -10,10 +11,26 @@ use uuid::Uuid;
 
 use crate::events::PurchaseEvent;
 
+/// The longest a batch insert may take before the worker gives up on it (and, through its
+/// supervisor, retries the batch with a fresh connection).
+const INSERT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A pool of Postgres connections; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Orders {
     pool: PgPool,
+    /// For lookups: getting a connection and running the query.
+    timeout: Duration,
+}
+
+/// Runs a query, turning a hang past `limit` into an error.
+async fn bounded<T>(
+    limit: Duration,
+    query: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(limit, query)
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
 }
 
 impl Orders {
@@ -22,13 +39,13 @@ impl Orders {
     pub fn connect_lazy(
         url: &str,
         max_connections: u32,
-        acquire_timeout: Duration,
+        timeout: Duration,
     ) -> Result<Self, sqlx::Error> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(acquire_timeout)
+            .acquire_timeout(timeout)
             .connect_lazy(url)?;
-        Ok(Self { pool })
+        Ok(Self { pool, timeout })
     }
 
     /// Applies the migrations in `migrations/` that are not applied yet.
@@ -59,23 +76,24 @@ impl Orders {
             .map(|e| i32::try_from(e.quantity).unwrap_or(i32::MAX))
             .collect();
         let reserved_at: Vec<_> = events.iter().map(|e| e.reserved_at).collect();
-        let inserted: i64 = sqlx::query_scalar(include_str!("sql/orders_insert_batch.sql"))
+        let insert = sqlx::query_scalar(include_str!("sql/orders_insert_batch.sql"))
             .bind(&ids)
             .bind(&sales)
             .bind(&rounds)
             .bind(&users)
             .bind(&quantities)
             .bind(&reserved_at)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_one(&self.pool);
+        let inserted: i64 = bounded(INSERT_TIMEOUT, insert).await?;
         Ok(u64::try_from(inserted).unwrap_or(0))
     }
 
     /// Whether the purchase is persisted as an order.
     pub async fn is_confirmed(&self, purchase_id: Uuid) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE purchase_id = $1)")
-            .bind(purchase_id)
-            .fetch_one(&self.pool)
-            .await
+        let query =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM orders WHERE purchase_id = $1)")
+                .bind(purchase_id)
+                .fetch_one(&self.pool);
+        bounded(self.timeout, query).await
     }
 }

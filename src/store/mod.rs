@@ -191,10 +191,11 @@ impl Store {
         }
         let (outcome, _round): (String, u64) = self
             .with_conn(|mut conn| async move {
-                let reply = invocation.invoke_async(&mut *conn).await?;
-                // Outside the script because the set lives in another slot; repeating it is harmless.
+                // Outside the script because the set lives in another slot. Before it, so a sale
+                // whose outbox can hold entries is always in the set the relay scans; an id
+                // added for a script that then fails is harmless.
                 conn.sadd::<_, _, ()>(SALES_SET, sale_id.as_str()).await?;
-                Ok(reply)
+                Ok(invocation.invoke_async(&mut *conn).await?)
             })
             .await?;
         match outcome.as_str() {
