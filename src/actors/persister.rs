@@ -49,7 +49,7 @@ impl Persister {
             while let Some(PersistBatch { events, reply }) = inbox.recv().await {
                 let result = orders.insert_batch(&events).await.map(|new| Persisted {
                     new,
-                    duplicates: events.len() as u64 - new,
+                    duplicates: (events.len() as u64).saturating_sub(new),
                 });
                 // The consumer may have stopped waiting; nothing to do then.
                 let _ = reply.send(result);

@@ -12,8 +12,10 @@ use uuid::Uuid;
 use crate::events::PurchaseEvent;
 
 /// The longest a batch insert may take before the worker gives up on it (and, through its
-/// supervisor, retries the batch with a fresh connection).
-const INSERT_TIMEOUT: Duration = Duration::from_secs(30);
+/// supervisor, retries the batch with a fresh connection). Well under the consumer's
+/// `max.poll.interval.ms` (twice the session timeout), so a slow insert fails here rather than
+/// by the group dropping the consumer mid-batch.
+const INSERT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A pool of Postgres connections; cheap to clone.
 #[derive(Debug, Clone)]
