@@ -190,3 +190,26 @@ async fn purchases_of_an_api_killed_before_publishing_are_relayed_by_another() {
     );
     worker.stop().await.expect("the worker stops cleanly");
 }
+
+#[actix_web::test]
+async fn an_api_stopped_with_sigterm_exits_0_and_everything_it_accepted_is_persisted() {
+    let pipeline = Pipeline::new().await;
+    let worker = spawn_worker(pipeline.worker_settings()).await;
+    let port = crate::support::free_port();
+    let mut env = pipeline.process_env();
+    env.push(("FLASHSALE_HTTP_ADDR", format!("127.0.0.1:{port}")));
+    env.push(("FLASHSALE_ADMIN_TOKEN", crate::helpers::TOKEN.into()));
+    let mut api = Process::start(API_BIN, &env);
+    let app = TestApp::at(format!("http://127.0.0.1:{port}")).await;
+    let sale = app.new_sale(1000, 1).await;
+
+    let accepted = buy(&app, &sale, "buyer", 200, 50).await;
+    api.signal("TERM");
+    let status = api.wait(Duration::from_secs(15)).await;
+    assert!(status.success(), "exit status {status}");
+
+    pipeline
+        .wait_for_orders(&sale, 1, &accepted, Duration::from_secs(30))
+        .await;
+    worker.stop().await.expect("the worker stops cleanly");
+}
