@@ -16,6 +16,7 @@
 //! settings from the environment. The binaries in `src/bin/` only call into this library.
 
 pub mod actors;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod events;

@@ -1,17 +1,108 @@
 //! The worker process: `flashsale-worker`. Persists purchase events from Kafka into
 //! PostgreSQL. SIGTERM or Ctrl-C: stop fetching, persist and commit what was fetched, leave the
 //! group, exit 0 (or 1 past FLASHSALE_WORKER_SHUTDOWN_MS). A second signal exits at once (130).
+//!
+//! `flashsale-worker audit --sale ID [--round N] [--wait SECS] [--json]` compares Redis and
+//! PostgreSQL for a sale's round instead (see `flashsale::audit`); exit 0 when it passes, 1
+//! when something is oversold, missing or duplicated, 2 when it cannot run.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
-use flashsale::config::WorkerSettings;
+use clap::{Parser, Subcommand};
+use flashsale::audit::Audit;
+use flashsale::config::{Settings, WorkerSettings};
+use flashsale::domain::SaleId;
+use flashsale::orders::Orders;
 use flashsale::startup::shutdown_signal;
+use flashsale::store::Store;
 use flashsale::telemetry;
 use flashsale::worker::Worker;
+
+#[derive(Parser)]
+#[command(
+    name = "flashsale-worker",
+    about = "Persists flashsale purchase events into PostgreSQL"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compare what Redis reserved for a sale's round with the orders in PostgreSQL.
+    Audit {
+        /// The sale id.
+        #[arg(long)]
+        sale: String,
+        /// The round (default: the sale's current round).
+        #[arg(long)]
+        round: Option<u64>,
+        /// Seconds to wait for pending purchases to be persisted before judging.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 #[actix_web::main]
 async fn main() -> ExitCode {
     telemetry::init();
+    match Cli::parse().command {
+        None => run_worker().await,
+        Some(Command::Audit {
+            sale,
+            round,
+            wait,
+            json,
+        }) => audit(&sale, round, Duration::from_secs(wait), json).await,
+    }
+}
+
+async fn audit(sale: &str, round: Option<u64>, wait: Duration, json: bool) -> ExitCode {
+    let prepared = (|| {
+        let settings = Settings::from_env().map_err(|e| e.to_string())?;
+        let sale_id = SaleId::parse(sale).map_err(|e| e.to_string())?;
+        let store = Store::new(&settings.redis_url, 1, settings.redis_timeout)
+            .map_err(|e| e.to_string())?;
+        let orders = Orders::connect_lazy(&settings.database_url, 1, Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((sale_id, store, orders))
+    })();
+    let (sale_id, store, orders) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            eprintln!("audit: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match Audit::settled(&store, &orders, &sale_id, round, wait).await {
+        Ok(audit) => {
+            if json {
+                println!("{}", serde_json::to_string(&audit).unwrap_or_default());
+            } else {
+                println!(
+                    "audit: {audit}: {}",
+                    if audit.passed() { "OK" } else { "FAILED" }
+                );
+            }
+            if audit.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("audit: cannot run: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_worker() -> ExitCode {
     let settings = match WorkerSettings::from_env() {
         Ok(settings) => settings,
         Err(error) => {

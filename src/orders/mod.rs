@@ -90,6 +90,22 @@ impl Orders {
         Ok(u64::try_from(inserted).unwrap_or(0))
     }
 
+    /// Every order of a sale's round, as (purchase_id, user_id, quantity).
+    pub async fn orders_of_round(
+        &self,
+        sale_id: &str,
+        round: u64,
+    ) -> Result<Vec<(Uuid, String, i32)>, sqlx::Error> {
+        let round = i64::try_from(round).unwrap_or(i64::MAX);
+        sqlx::query_as(
+            "SELECT purchase_id, user_id, quantity FROM orders WHERE sale_id = $1 AND round = $2",
+        )
+        .bind(sale_id)
+        .bind(round)
+        .fetch_all(&self.pool)
+        .await
+    }
+
     /// Whether the purchase is persisted as an order.
     pub async fn is_confirmed(&self, purchase_id: Uuid) -> Result<bool, sqlx::Error> {
         let query =

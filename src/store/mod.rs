@@ -45,6 +45,7 @@ struct SaleKeys {
     idempotency: String,
     purchases: String,
     outbox: String,
+    rounds: String,
 }
 
 impl SaleKeys {
@@ -56,6 +57,7 @@ impl SaleKeys {
             idempotency: format!("{tag}:idempotency"),
             purchases: format!("{tag}:purchases"),
             outbox: format!("{tag}:outbox"),
+            rounds: format!("{tag}:rounds"),
         }
     }
 }
@@ -183,6 +185,7 @@ impl Store {
             .key(&keys.sale)
             .key(&keys.users)
             .key(&keys.idempotency)
+            .key(&keys.rounds)
             .arg(mode)
             .arg(ROUNDS_CHANNEL)
             .arg(sale_id.as_str());
@@ -350,6 +353,73 @@ impl Store {
         let key = SaleKeys::new(sale_id).outbox;
         self.with_conn(|mut conn| async move { Ok(conn.xdel(key, entry_ids).await?) })
             .await
+    }
+
+    /// The stock and per-user limit a round started with; `None` for a round that never was.
+    pub async fn round_terms(
+        &self,
+        sale_id: &SaleId,
+        round: u64,
+    ) -> Result<Option<(u64, u32)>, StoreError> {
+        let key = SaleKeys::new(sale_id).rounds;
+        let terms: Option<String> = self
+            .with_conn(|mut conn| async move { Ok(conn.hget(key, round).await?) })
+            .await?;
+        terms
+            .map(|t| {
+                let (stock, limit) = t
+                    .split_once('|')
+                    .ok_or_else(|| corrupt("malformed round terms"))?;
+                Ok((
+                    stock.parse().map_err(|_| corrupt("round stock"))?,
+                    limit.parse().map_err(|_| corrupt("round limit"))?,
+                ))
+            })
+            .transpose()
+    }
+
+    /// Every purchase a round reserved, read from the sale's purchase records (a full scan:
+    /// for audits, not for the purchase path).
+    pub async fn purchases_of_round(
+        &self,
+        sale_id: &SaleId,
+        round: u64,
+    ) -> Result<Vec<Purchase>, StoreError> {
+        let key = SaleKeys::new(sale_id).purchases;
+        let records: Vec<(String, String)> = self
+            .with_conn(|mut conn| async move {
+                let mut iter = conn.hscan::<_, (String, String)>(key).await?;
+                let mut records = Vec::new();
+                while let Some(record) = iter.next_item().await {
+                    records.push(record?);
+                }
+                Ok(records)
+            })
+            .await?;
+        let mut purchases = Vec::new();
+        for (id, record) in records {
+            let purchase_id =
+                Uuid::parse_str(&id).map_err(|_| corrupt("purchase id is not a uuid"))?;
+            let purchase = parse_purchase_record(purchase_id, sale_id.clone(), &record)?;
+            if purchase.round == round {
+                purchases.push(purchase);
+            }
+        }
+        Ok(purchases)
+    }
+
+    /// Every entry of a sale's outbox that belongs to `round`.
+    pub async fn outbox_of_round(
+        &self,
+        sale_id: &SaleId,
+        round: u64,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        // Redis takes a COUNT up to i64::MAX: in effect, no limit.
+        let mut entries = self
+            .outbox_due(sale_id, i64::MAX, i64::MAX as usize)
+            .await?;
+        entries.retain(|entry| entry.event.round == round);
+        Ok(entries)
     }
 
     /// How many reserved purchases of a sale wait in its outbox.

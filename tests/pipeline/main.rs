@@ -9,5 +9,6 @@
 mod helpers;
 mod support;
 
+mod audit;
 mod delivery;
 mod faults;

@@ -6,7 +6,9 @@
 -- process clears its local sold-out flag. Doing all of it in one script means no purchase can
 -- land between "stock restored" and "counts cleared".
 --
--- KEYS: 1 sale hash, 2 user counts, 3 idempotency records (same layout as purchase_reserve.lua)
+-- KEYS: 1 sale hash, 2 user counts, 3 idempotency records (same layout as purchase_reserve.lua),
+--       4 round history: hash round -> "stock|per_user_limit", what the audit checks a past
+--         round against
 -- ARGV: 1 mode: 'put' (create or replace), 'create' (only if absent), 'reset' (only if present)
 --       2 pub/sub channel for round announcements
 --       3 the sale id, for the announcement
@@ -14,7 +16,7 @@
 --           reset: optionally 'stock')
 -- Returns {outcome, round}; outcome: created | replaced | reset | exists | not_found
 
-local sale_key, users_key, idem_key = KEYS[1], KEYS[2], KEYS[3]
+local sale_key, users_key, idem_key, rounds_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local mode, channel, sale_id = ARGV[1], ARGV[2], ARGV[3]
 
 local exists = redis.call('EXISTS', sale_key) == 1
@@ -29,7 +31,9 @@ for i = 4, #ARGV, 2 do
   redis.call('HSET', sale_key, ARGV[i], ARGV[i + 1])
 end
 local round = redis.call('HINCRBY', sale_key, 'round', 1)
-redis.call('HSET', sale_key, 'remaining', redis.call('HGET', sale_key, 'stock'))
+local stock = redis.call('HGET', sale_key, 'stock')
+redis.call('HSET', sale_key, 'remaining', stock)
+redis.call('HSET', rounds_key, round, stock .. '|' .. redis.call('HGET', sale_key, 'per_user_limit'))
 redis.call('UNLINK', users_key, idem_key)
 redis.call('PUBLISH', channel, round .. ' ' .. sale_id)
 

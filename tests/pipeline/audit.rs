@@ -1,0 +1,135 @@
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Duration;
+
+use flashsale::audit::Audit;
+use flashsale::domain::SaleId;
+use flashsale::orders::Orders;
+use uuid::Uuid;
+
+use crate::helpers::spawn_app_with;
+use crate::support::{buy, spawn_worker, Pipeline, WORKER_BIN};
+
+/// Runs `flashsale-worker audit` on the pipeline and returns its exit code and output.
+fn audit_command(pipeline: &Pipeline, sale: &str) -> (Option<i32>, String) {
+    let output = Command::new(WORKER_BIN)
+        .args(["audit", "--sale", sale])
+        .envs(pipeline.process_env().iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("the audit runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[actix_web::test]
+async fn the_audit_passes_a_clean_sale_and_catches_an_oversell_a_missing_order_and_a_duplicate() {
+    let pipeline = Pipeline::new().await;
+    let worker = spawn_worker(pipeline.worker_settings()).await;
+    let app = spawn_app_with(pipeline.api_settings()).await;
+    let sale = app.new_sale(10, 1).await;
+    let accepted: HashSet<Uuid> = buy(&app, &sale, "buyer", 10, 10).await;
+    let sale_id = SaleId::parse(&sale).expect("valid id");
+    let orders =
+        Orders::connect_lazy(&pipeline.database_url, 1, Duration::from_secs(5)).expect("valid url");
+    // Once the sale is settled, audits judge at once: nothing is in flight any more.
+    let clean = Audit::settled(&app.store, &orders, &sale_id, None, Duration::from_secs(20))
+        .await
+        .expect("the audit runs");
+    let audit = || async {
+        Audit::run(&app.store, &orders, &sale_id, None)
+            .await
+            .expect("the audit runs")
+    };
+
+    assert_eq!((clean.sold, clean.persisted, clean.pending), (10, 10, 0));
+    assert_eq!((clean.oversold, clean.missing, clean.duplicated), (0, 0, 0));
+    assert!(clean.passed());
+    let (code, printed) = audit_command(&pipeline, &sale);
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(
+        printed.contains("sold 10, persisted 10, pending 0, oversold 0, missing 0, duplicated 0"),
+        "{printed}"
+    );
+
+    // A missing order: one accepted purchase never reached Postgres.
+    let lost = *accepted.iter().next().expect("a purchase");
+    let row: (String, i64, String, i32, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("DELETE FROM orders WHERE purchase_id = $1 RETURNING sale_id, round, user_id, quantity, reserved_at")
+            .bind(lost)
+            .fetch_one(&pipeline.db)
+            .await
+            .expect("deleted");
+    let missing = audit().await;
+    assert_eq!(
+        (missing.missing, missing.oversold, missing.duplicated),
+        (1, 0, 0)
+    );
+    assert!(!missing.passed());
+    assert_eq!(audit_command(&pipeline, &sale).0, Some(1));
+
+    // A duplicate: the same sale written again under another id (and so one unit too many).
+    let insert = "INSERT INTO orders (purchase_id, sale_id, round, user_id, quantity, reserved_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    for id in [lost, Uuid::new_v4()] {
+        sqlx::query(insert)
+            .bind(id)
+            .bind(&row.0)
+            .bind(row.1)
+            .bind(&row.2)
+            .bind(row.3)
+            .bind(row.4)
+            .execute(&pipeline.db)
+            .await
+            .expect("inserted");
+    }
+    let duplicated = audit().await;
+    assert_eq!(
+        (
+            duplicated.missing,
+            duplicated.duplicated,
+            duplicated.oversold
+        ),
+        (0, 1, 1)
+    );
+    assert!(!duplicated.passed());
+
+    // An oversell in Redis: an eleventh unit reserved beyond the stock of ten (written the way
+    // purchase_reserve.lua records a purchase), and persisted.
+    sqlx::query("DELETE FROM orders WHERE purchase_id NOT IN (SELECT unnest($1::uuid[]))")
+        .bind(accepted.iter().copied().collect::<Vec<_>>())
+        .execute(&pipeline.db)
+        .await
+        .expect("the duplicate removed");
+    let extra = Uuid::new_v4();
+    let client = redis::Client::open(pipeline.redis.url.as_str()).expect("valid url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connects");
+    redis::cmd("HSET")
+        .arg(format!("fs:{{{sale}}}:purchases"))
+        .arg(extra.to_string())
+        .arg("1|1|1764000000000|0|eleventh")
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("recorded");
+    sqlx::query(insert)
+        .bind(extra)
+        .bind(&sale)
+        .bind(1_i64)
+        .bind("eleventh")
+        .bind(1_i32)
+        .bind(row.4)
+        .execute(&pipeline.db)
+        .await
+        .expect("inserted");
+    let oversold = audit().await;
+    assert_eq!((oversold.sold, oversold.persisted), (11, 11));
+    assert_eq!(
+        (oversold.oversold, oversold.missing, oversold.duplicated),
+        (1, 0, 0)
+    );
+    assert!(!oversold.passed());
+    worker.stop().await.expect("the worker stops cleanly");
+}
