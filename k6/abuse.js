@@ -10,7 +10,6 @@ import { check } from 'k6';
 import exec from 'k6/execution';
 import { commonOptions, purchase, summarize } from './lib.js';
 
-const RUN = Date.now().toString(36);
 const USERS = Number(__ENV.USERS || 20);
 const LIMIT = Number(__ENV.LIMIT || 2);
 
@@ -21,8 +20,13 @@ export const options = {
   thresholds: { ...commonOptions.thresholds, accepted: [`count<=${USERS * LIMIT}`] },
 };
 
-export default function () {
-  const user = `abuser-${RUN}-${exec.scenario.iterationInTest % USERS}`;
+// One run id for every virtual user (module code runs once per VU), so they share the users.
+export function setup() {
+  return { run: Date.now().toString(36) };
+}
+
+export default function ({ run }) {
+  const user = `abuser-${run}-${exec.scenario.iterationInTest % USERS}`;
   const res = purchase(user);
   check(res, { 'answered 202 or 409': (r) => r.status === 202 || r.status === 409 });
 }
