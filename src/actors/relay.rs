@@ -65,23 +65,35 @@ impl Actor for OutboxRelay {
 }
 
 async fn scan(store: Store, producer: Recipient<Publish>, config: RelayConfig) {
-    let due = async {
+    let sales = async {
         let cutoff =
             store.now_ms().await? - i64::try_from(config.min_age.as_millis()).unwrap_or(i64::MAX);
-        let mut republished = 0;
-        for sale_id in store.sale_ids().await? {
-            let entries = store.outbox_due(&sale_id, cutoff, config.batch).await?;
-            if !entries.is_empty() {
+        Ok::<_, crate::store::StoreError>((cutoff, store.sale_ids().await?))
+    };
+    let (cutoff, sale_ids) = match sales.await {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::warn!(%error, "outbox relay scan failed");
+            return;
+        }
+    };
+    let mut republished = 0;
+    for sale_id in sale_ids {
+        // One sale's unreadable outbox must not hold up the others.
+        match store.outbox_due(&sale_id, cutoff, config.batch).await {
+            Ok(entries) if !entries.is_empty() => {
                 republished += entries.len();
                 // A full producer mailbox is fine: the entries are still due at the next scan.
                 let _ = producer.try_send(Publish(entries));
             }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, %sale_id, "cannot read this sale's outbox"),
         }
-        Ok::<_, crate::store::StoreError>(republished)
-    };
-    match due.await {
-        Ok(0) => {}
-        Ok(count) => tracing::info!(count, "relaying outbox entries older than the relay age"),
-        Err(error) => tracing::warn!(%error, "outbox relay scan failed"),
+    }
+    if republished > 0 {
+        tracing::info!(
+            count = republished,
+            "relaying outbox entries older than the relay age"
+        );
     }
 }

@@ -19,6 +19,9 @@ use flashsale::store::Store;
 use flashsale::telemetry;
 use flashsale::worker::Worker;
 
+/// How long one Redis or Postgres read of the audit may take.
+const AUDIT_TIMEOUT: Duration = Duration::from_secs(120);
+
 #[derive(Parser)]
 #[command(
     name = "flashsale-worker",
@@ -66,9 +69,9 @@ async fn audit(sale: &str, round: Option<u64>, wait: Duration, json: bool) -> Ex
     let prepared = (|| {
         let settings = Settings::from_env().map_err(|e| e.to_string())?;
         let sale_id = SaleId::parse(sale).map_err(|e| e.to_string())?;
-        let store = Store::new(&settings.redis_url, 1, settings.redis_timeout)
-            .map_err(|e| e.to_string())?;
-        let orders = Orders::connect_lazy(&settings.database_url, 1, Duration::from_secs(10))
+        // A round's full scan takes longer than the purchase path's Redis timeout allows.
+        let store = Store::new(&settings.redis_url, 1, AUDIT_TIMEOUT).map_err(|e| e.to_string())?;
+        let orders = Orders::connect_lazy(&settings.database_url, 1, AUDIT_TIMEOUT)
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((sale_id, store, orders))
     })();

@@ -37,7 +37,7 @@ async fn with_redis_down_readyz_is_503_and_purchases_are_503_overloaded_within_t
         StatusCode::ACCEPTED
     );
 
-    redis.kill();
+    redis.process.kill9();
 
     let started = Instant::now();
     let response = app.purchase(&sale, "during", 1, None).await;
@@ -88,7 +88,7 @@ async fn a_saturated_pool_answers_503_at_once_instead_of_queueing() {
 
     // Redis frozen: the first requests fill the one actor's queue of 4, the rest must be
     // turned away immediately rather than wait.
-    redis.signal("STOP");
+    redis.process.signal("STOP");
     let started = Instant::now();
     let responses = join_all((0..20).map(|i| {
         let (app, sale) = (&app, &sale);
@@ -102,7 +102,7 @@ async fn a_saturated_pool_answers_503_at_once_instead_of_queueing() {
         }
     }))
     .await;
-    redis.signal("CONT");
+    redis.process.signal("CONT");
 
     let turned_away: Vec<_> = responses
         .iter()
@@ -139,7 +139,7 @@ async fn a_sold_out_sale_is_answered_without_redis() {
         StatusCode::ACCEPTED
     );
 
-    redis.kill();
+    redis.process.kill9();
 
     let response = app.purchase(&sale, "latecomer", 1, None).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
@@ -185,7 +185,7 @@ async fn callers_that_gave_up_are_not_sold_to_once_redis_returns() {
     let app = spawn_app_with(settings).await;
     let sale = app.new_sale(100, 1).await;
 
-    redis.signal("STOP");
+    redis.process.signal("STOP");
     let responses = join_all((0..5).map(|i| {
         let (app, sale) = (&app, &sale);
         async move { app.purchase(sale, &format!("impatient-{i}"), 1, None).await }
@@ -194,7 +194,7 @@ async fn callers_that_gave_up_are_not_sold_to_once_redis_returns() {
     assert!(responses
         .iter()
         .all(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE));
-    redis.signal("CONT");
+    redis.process.signal("CONT");
 
     // Once a new purchase goes through, the actor has worked through everything queued before.
     let deadline = Instant::now() + Duration::from_secs(5);

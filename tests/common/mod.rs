@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use flashsale::config::Settings;
@@ -156,6 +156,17 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
+    /// GETs `path` and returns its JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
+        response.json().await.expect("a JSON body")
+    }
+
     pub async fn sale(&self, sale_id: &str) -> Value {
         let response = self
             .client
@@ -195,42 +206,34 @@ pub async fn error_code(response: Response) -> String {
     body["error"].as_str().expect("an error code").to_owned()
 }
 
-/// A `redis-server` of the test's own, on a free port, killed when dropped.
-pub struct PrivateRedis {
-    pub url: String,
+/// A free TCP port on loopback (free when asked; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Blocks until something accepts connections on `port`, for at most 20 s.
+pub fn wait_until_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A child process, killed when dropped.
+pub struct Process {
     child: Child,
 }
 
-impl PrivateRedis {
-    pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
+impl Process {
+    pub fn spawn(command: &mut Command) -> Self {
+        let child = command
             .spawn()
-            .expect("redis-server runs (ops/stack up installs it)");
-        let redis = Self {
-            url: format!("redis://127.0.0.1:{port}"),
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "private redis did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        redis
+            .unwrap_or_else(|e| panic!("{command:?} does not start: {e}"));
+        Self { child }
     }
 
     pub fn signal(&self, signal: &str) {
@@ -241,14 +244,56 @@ impl PrivateRedis {
         assert!(status.success());
     }
 
-    pub fn kill(&mut self) {
+    /// Waits for the process to exit, for at most `timeout`.
+    pub async fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .expect("the process can be waited for")
+            {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the process did not exit within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl Drop for PrivateRedis {
+impl Drop for Process {
     fn drop(&mut self) {
-        self.kill();
+        self.kill9();
+    }
+}
+
+/// A `redis-server` of the test's own, on a free port, killed when dropped.
+pub struct PrivateRedis {
+    pub url: String,
+    pub process: Process,
+}
+
+impl PrivateRedis {
+    pub fn start() -> Self {
+        let port = free_port();
+        let process = Process::spawn(
+            Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null()),
+        );
+        wait_until_listening(port, "private redis");
+        Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            process,
+        }
     }
 }

@@ -8,7 +8,6 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use reqwest::StatusCode;
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::helpers::spawn_app_with;
@@ -57,15 +56,7 @@ async fn a_thousand_buyers_end_as_exactly_the_stock_in_orders_each_confirmed() {
         .wait_for_orders(&sale, 1, &accepted, Duration::from_secs(20))
         .await;
     for id in &accepted {
-        let purchase: Value = app
-            .client
-            .get(app.url(&format!("/api/v1/purchases/{id}")))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("a body");
+        let purchase = app.get_json(&format!("/api/v1/purchases/{id}")).await;
         assert_eq!(purchase["status"], "confirmed", "{id}");
     }
     // Every published event was acknowledged and taken out of the outbox.
@@ -172,15 +163,7 @@ async fn the_api_reports_a_broker_it_cannot_reach_and_keeps_selling() {
     let app = spawn_app_with(pipeline.api_settings()).await;
     let sale = app.new_sale(10, 1).await;
 
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("a body");
+    let ready = app.get_json("/readyz").await;
     assert_eq!(
         (ready["status"].as_str(), ready["broker"].as_str()),
         (Some("degraded"), Some("unreachable"))

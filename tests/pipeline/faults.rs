@@ -3,12 +3,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::Value;
 use uuid::Uuid;
 
+use crate::helpers::free_port;
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::support::{
-    buy, spawn_worker, wait_for, Pipeline, PrivateBroker, Process, API_BIN, WORKER_BIN,
+    buy, spawn_worker, start, union, wait_for, Pipeline, PrivateBroker, API_BIN, WORKER_BIN,
 };
 
 /// Sells in waves of 20 while `event` runs, and one last wave after it; returns every
@@ -42,7 +42,7 @@ async fn a_worker_killed_mid_stream_and_restarted_persists_every_purchase_once()
     let pipeline = Pipeline::new().await;
     let app = spawn_app_with(pipeline.api_settings()).await;
     let sale = app.new_sale(1_000_000, 1).await;
-    let mut worker = Process::start(WORKER_BIN, &pipeline.process_env());
+    let mut worker = start(WORKER_BIN, &pipeline.process_env());
 
     let accepted = sell_during(&app, &sale, async {
         // Kill it once it is persisting, mid-stream.
@@ -54,15 +54,10 @@ async fn a_worker_killed_mid_stream_and_restarted_persists_every_purchase_once()
     })
     .await;
     let more = buy(&app, &sale, "while-down", 100, 20).await;
-    let _restarted = Process::start(WORKER_BIN, &pipeline.process_env());
+    let _restarted = start(WORKER_BIN, &pipeline.process_env());
     let after = buy(&app, &sale, "after-restart", 100, 20).await;
 
-    let all: HashSet<Uuid> = accepted
-        .iter()
-        .chain(&more)
-        .chain(&after)
-        .copied()
-        .collect();
+    let all = union(&[&accepted, &more, &after]);
     // The dead member keeps its partitions until its session times out (10 s).
     pipeline
         .wait_for_orders(&sale, 1, &all, Duration::from_secs(60))
@@ -76,7 +71,7 @@ async fn a_worker_stopped_with_sigterm_under_load_exits_0_in_time_and_loses_noth
     let sale = app.new_sale(1_000_000, 1).await;
     let mut env = pipeline.process_env();
     env.push(("FLASHSALE_WORKER_SHUTDOWN_MS", "5000".into()));
-    let mut worker = Process::start(WORKER_BIN, &env);
+    let mut worker = start(WORKER_BIN, &env);
 
     let mut exit = None;
     let accepted = sell_during(&app, &sale, async {
@@ -97,7 +92,7 @@ async fn a_worker_stopped_with_sigterm_under_load_exits_0_in_time_and_loses_noth
         "took {took:?}, past its 5 s deadline"
     );
 
-    let _restarted = Process::start(WORKER_BIN, &env);
+    let _restarted = start(WORKER_BIN, &env);
     pipeline
         .wait_for_orders(&sale, 1, &accepted, Duration::from_secs(30))
         .await;
@@ -124,26 +119,13 @@ async fn purchases_made_while_the_broker_is_down_are_persisted_once_it_returns()
         200,
         "every purchase is accepted while the broker is down"
     );
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("a body");
+    let ready = app.get_json("/readyz").await;
     assert_eq!(ready["broker"], "unreachable");
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(halted.elapsed())).await;
     broker.resume();
 
     let after = buy(&app, &sale, "after", 50, 10).await;
-    let all: HashSet<Uuid> = before
-        .iter()
-        .chain(&during)
-        .chain(&after)
-        .copied()
-        .collect();
+    let all = union(&[&before, &during, &after]);
     pipeline
         .wait_for_orders(&sale, 1, &all, Duration::from_secs(60))
         .await;
@@ -156,12 +138,12 @@ async fn purchases_of_an_api_killed_before_publishing_are_relayed_by_another() {
     let worker = spawn_worker(pipeline.worker_settings()).await;
 
     // This API cannot reach the broker, so everything it reserves stays unpublished.
-    let port = crate::support::free_port();
+    let port = free_port();
     let mut env = pipeline.process_env();
     env.push(("FLASHSALE_HTTP_ADDR", format!("127.0.0.1:{port}")));
     env.push(("FLASHSALE_KAFKA_BROKERS", "127.0.0.1:1".into()));
     env.push(("FLASHSALE_ADMIN_TOKEN", crate::helpers::TOKEN.into()));
-    let mut doomed = Process::start(API_BIN, &env);
+    let mut doomed = start(API_BIN, &env);
     let doomed_app = TestApp::at(format!("http://127.0.0.1:{port}")).await;
     let sale = doomed_app.new_sale(100, 1).await;
     let accepted = buy(&doomed_app, &sale, "buyer", 60, 20).await;
@@ -195,11 +177,11 @@ async fn purchases_of_an_api_killed_before_publishing_are_relayed_by_another() {
 async fn an_api_stopped_with_sigterm_exits_0_and_everything_it_accepted_is_persisted() {
     let pipeline = Pipeline::new().await;
     let worker = spawn_worker(pipeline.worker_settings()).await;
-    let port = crate::support::free_port();
+    let port = free_port();
     let mut env = pipeline.process_env();
     env.push(("FLASHSALE_HTTP_ADDR", format!("127.0.0.1:{port}")));
     env.push(("FLASHSALE_ADMIN_TOKEN", crate::helpers::TOKEN.into()));
-    let mut api = Process::start(API_BIN, &env);
+    let mut api = start(API_BIN, &env);
     let app = TestApp::at(format!("http://127.0.0.1:{port}")).await;
     let sale = app.new_sale(1000, 1).await;
 

@@ -3,9 +3,8 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flashsale::config::{Settings, WorkerSettings};
@@ -18,7 +17,9 @@ use sqlx::PgPool;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::helpers::{test_settings, PrivateRedis, TestApp};
+use crate::helpers::{
+    free_port, test_settings, wait_until_listening, PrivateRedis, Process, TestApp,
+};
 
 /// Polls `check` every 100 ms until it returns `Some`, for at most `timeout`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
@@ -37,13 +38,6 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// One test's own Redis, topic, consumer group and database.
@@ -213,52 +207,14 @@ impl InProcessWorker {
     }
 }
 
-/// One of the project's binaries, run as a process; killed when dropped.
-pub struct Process {
-    child: Child,
-}
-
-impl Process {
-    pub fn start(binary: &str, env: &[(&'static str, String)]) -> Self {
-        let child = Command::new(binary)
+/// Starts one of the project's binaries with `env`; its logs (stdout) show in the test output
+/// at the level the env sets.
+pub fn start(binary: &str, env: &[(&'static str, String)]) -> Process {
+    Process::spawn(
+        Command::new(binary)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            // Logs go to stdout; warnings and errors show in the test output.
-            .stdout(Stdio::inherit())
-            .spawn()
-            .expect("the binary starts");
-        Self { child }
-    }
-
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit, for at most `timeout`.
-    pub async fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        wait_for("the process to exit", timeout, || {
-            let status = self
-                .child
-                .try_wait()
-                .expect("the process can be waited for");
-            async move { status }
-        })
-        .await
-    }
-
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+            .stdout(Stdio::inherit()),
+    )
 }
 
 pub const WORKER_BIN: &str = env!("CARGO_BIN_EXE_flashsale-worker");
@@ -269,7 +225,7 @@ pub const API_BIN: &str = env!("CARGO_BIN_EXE_flashsale-api");
 pub struct PrivateBroker {
     pub port: u16,
     dir: PathBuf,
-    child: Option<Child>,
+    process: Option<Process>,
 }
 
 impl PrivateBroker {
@@ -279,7 +235,7 @@ impl PrivateBroker {
         let mut broker = Self {
             port: free_port(),
             dir,
-            child: None,
+            process: None,
         };
         broker.resume();
         broker
@@ -292,33 +248,25 @@ impl PrivateBroker {
     /// (Re)starts the broker on its port and data.
     pub fn resume(&mut self) {
         let listener = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(tansu_binary())
-            .current_dir(&self.dir)
-            .args(["broker", "--storage-engine", "sqlite://tansu.db"])
-            .args([
-                "--listener-url",
-                &listener,
-                "--advertised-listener-url",
-                &listener,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts (ops/stack up installs it)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "private broker did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.process = Some(Process::spawn(
+            Command::new(tansu_binary())
+                .current_dir(&self.dir)
+                .args(["broker", "--storage-engine", "sqlite://tansu.db"])
+                .args([
+                    "--listener-url",
+                    &listener,
+                    "--advertised-listener-url",
+                    &listener,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        ));
+        wait_until_listening(self.port, "private broker");
     }
 
     /// Kills the broker (its data stays).
     pub fn halt(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process = None;
     }
 }
 
@@ -339,6 +287,11 @@ fn tansu_binary() -> String {
     } else {
         "tansu".into()
     }
+}
+
+/// Every purchase id in `sets`.
+pub fn union(sets: &[&HashSet<Uuid>]) -> HashSet<Uuid> {
+    sets.iter().flat_map(|set| set.iter().copied()).collect()
 }
 
 /// Fires `count` purchases by distinct users (`<prefix>-<i>`), `concurrency` at a time, and

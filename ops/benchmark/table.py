@@ -1,0 +1,59 @@
+"""Prints ops/bench's table: each figure, its ceiling from the same run, the ratio and target."""
+import json
+import os
+import platform
+import sys
+
+out, healthz_rps, lua_rps, drain_ms, peak_rss_kb, p1_seconds = sys.argv[1:7]
+healthz_rps, lua_rps = float(healthz_rps), float(lua_rps)
+drain_ms, peak_rss_mib = int(drain_ms), int(peak_rss_kb) / 1024
+
+
+def load(name):
+    with open(os.path.join(out, name)) as f:
+        return json.load(f)
+
+
+healthz, p1, p2, p4 = load("healthz.json"), load("p1.json"), load("p2.json"), load("p4.json")
+p3, p3_ceiling = load("p3.json"), load("p3-healthz.json")
+audits = {sale: load(f"audit-{sale}.json") for sale in ("bench-p1", "bench-p2", "bench-p3", "bench-p5")}
+p2_reservations = audits["bench-p2"]["sold"] / p2["seconds"]
+
+rows = []
+
+
+def row(name, value, ceiling, ratio, target, met):
+    rows.append((name, value, ceiling, ratio, target, "yes" if met else "NO"))
+
+
+row("HTTP ceiling: GET /healthz (wrk)", f"{healthz_rps:,.0f} req/s, p99 {healthz['latency_p99_ms']:.2f} ms", "", "", "", True)
+ratio = p1["rps"] / healthz_rps
+row(f"P1 sold-out stampede ({p1['requests']:,} requests)", f"{p1['rps']:,.0f} req/s, p99 {p1['latency_p99_ms']:.2f} ms",
+    f"{healthz_rps:,.0f} req/s", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9 and p1["requests"] >= 1_000_000)
+ratio = p2["rps"] / healthz_rps
+row("P2 reservation-bound, HTTP", f"{p2['rps']:,.0f} req/s, p99 {p2['latency_p99_ms']:.2f} ms",
+    f"{healthz_rps:,.0f} req/s", f"{ratio:.2f}", ">= 0.5", ratio >= 0.5)
+ratio = p2_reservations / lua_rps
+row("P2 reservations/s vs the Lua script alone", f"{p2_reservations:,.0f} /s",
+    f"{lua_rps:,.0f} /s (redis-benchmark, unpipelined)", f"{ratio:.2f}", ">= 1.0", ratio >= 1.0)
+ratio = p3["latency_ms"]["avg"] / p3_ceiling["latency_ms"]["avg"]
+row("P3 k6/seed.js avg latency", f"{p3['latency_ms']['avg']:.2f} ms", f"{p3_ceiling['latency_ms']['avg']:.2f} ms (/healthz)",
+    f"{ratio:.2f}", "<= 1.1", ratio <= 1.1)
+row("P4 reserve -> persisted latency under P2", f"p50 {p4['p50_ms']:.0f} ms, p99 {p4['p99_ms']:.0f} ms", "", "",
+    "p99 <= 250 ms", p4["p99_ms"] <= 250)
+row("P4 backlog persisted after P2 stops", f"{drain_ms} ms", "", "", "<= 1000 ms", drain_ms <= 1000)
+row("P5 API peak RSS (k6/seed.js, 500 VUs)", f"{peak_rss_mib:.1f} MiB", "", "", "<= 64 MiB", peak_rss_mib <= 64)
+row("Orders persisted per second (worker, P2)", f"{p4['persist_rps']:,.0f} /s", "", "", "", True)
+for sale, audit in audits.items():
+    ok = audit["oversold"] == 0 and audit["missing"] == 0 and audit["duplicated"] == 0
+    row(f"Audit {sale}", f"sold {audit['sold']}, persisted {audit['persisted']}, oversold {audit['oversold']}, "
+        f"missing {audit['missing']}, duplicated {audit['duplicated']}", "", "", "all 0", ok)
+
+print(f"\nflashsale benchmark: {platform.machine()}, {os.cpu_count()} cores; every service, the API, the worker"
+      " and the load generator share them\n")
+print("| figure | value | ceiling (same run) | ratio | target | met |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+audits_ok = all(r[5] == "yes" for r in rows if r[0].startswith("Audit"))
+sys.exit(0 if audits_ok else 1)
