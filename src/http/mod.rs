@@ -42,7 +42,10 @@ pub struct AppState {
 
 /// Registers every route. Unknown paths and wrong methods get the JSON error shape too.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz").get(health::healthz))
+    // actix tries routes in this order, matching `{...}` segments with a regex each time:
+    // the purchase route, which takes the stampede, goes first.
+    cfg.service(resource("/api/v1/sales/{sale_id}/purchases").post(purchases::create_purchase))
+        .service(resource("/healthz").get(health::healthz))
         .service(resource("/readyz").get(health::readyz))
         .service(
             resource("/reset")
@@ -56,7 +59,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/sales/{sale_id}/reset").post(admin::reset_sale)),
         )
         .service(resource("/api/v1/sales/{sale_id}").get(sales::get_sale))
-        .service(resource("/api/v1/sales/{sale_id}/purchases").post(purchases::create_purchase))
         .service(resource("/api/v1/purchases/{purchase_id}").get(purchases::get_purchase))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::route_not_found())
