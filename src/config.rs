@@ -73,7 +73,7 @@ pub struct WorkerSettings {
     pub kafka: KafkaSettings,
     /// `FLASHSALE_WORKER_GROUP`, default `flashsale-worker`: the consumer group.
     pub group_id: String,
-    /// `FLASHSALE_WORKER_BATCH` (default 500) and `FLASHSALE_WORKER_LINGER_MS` (default 20):
+    /// `FLASHSALE_WORKER_BATCH` (default 2000) and `FLASHSALE_WORKER_LINGER_MS` (default 20):
     /// the most events persisted in one statement, and how long the consumer waits to fill a
     /// batch once it holds at least one event.
     pub batch_size: usize,
@@ -104,7 +104,7 @@ impl WorkerSettings {
             db_pool_size: env.parse("FLASHSALE_DB_POOL_SIZE", "4")?,
             kafka: env.kafka()?,
             group_id: env.get("FLASHSALE_WORKER_GROUP", "flashsale-worker"),
-            batch_size: env.parse("FLASHSALE_WORKER_BATCH", "500")?,
+            batch_size: env.parse("FLASHSALE_WORKER_BATCH", "2000")?,
             linger: env.millis("FLASHSALE_WORKER_LINGER_MS", "20")?,
             instance_id: (env.0)("FLASHSALE_WORKER_INSTANCE_ID").filter(|id| !id.is_empty()),
             session_timeout: env.millis("FLASHSALE_WORKER_SESSION_TIMEOUT_MS", "10000")?,
