@@ -67,8 +67,8 @@ impl Audit {
                     .round
             }
         };
-        let (stock, _limit) = store
-            .round_terms(sale_id, round)
+        let stock = store
+            .round_stock(sale_id, round)
             .await?
             .ok_or_else(|| AuditError::NoSuchRound(sale_id.clone(), round))?;
         let reserved = store.purchases_of_round(sale_id, round).await?;

@@ -146,10 +146,18 @@ impl Store {
         F: FnOnce(bb8::PooledConnection<'static, RedisConnectionManager>) -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        let work = async {
+        self.timed(async {
             let conn = self.pool.get_owned().await?;
             call(conn).await
-        };
+        })
+        .await
+    }
+
+    /// Gives up on `work` after the configured timeout.
+    async fn timed<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         tokio::time::timeout(self.timeout, work)
             .await
             .map_err(|_| StoreError::Timeout(self.timeout))?
@@ -355,26 +363,18 @@ impl Store {
             .await
     }
 
-    /// The stock and per-user limit a round started with; `None` for a round that never was.
-    pub async fn round_terms(
+    /// The stock a round started with; `None` for a round that never was.
+    pub async fn round_stock(
         &self,
         sale_id: &SaleId,
         round: u64,
-    ) -> Result<Option<(u64, u32)>, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let key = SaleKeys::new(sale_id).rounds;
-        let terms: Option<String> = self
+        let stock: Option<String> = self
             .with_conn(|mut conn| async move { Ok(conn.hget(key, round).await?) })
             .await?;
-        terms
-            .map(|t| {
-                let (stock, limit) = t
-                    .split_once('|')
-                    .ok_or_else(|| corrupt("malformed round terms"))?;
-                Ok((
-                    stock.parse().map_err(|_| corrupt("round stock"))?,
-                    limit.parse().map_err(|_| corrupt("round limit"))?,
-                ))
-            })
+        stock
+            .map(|s| s.parse().map_err(|_| corrupt("round stock")))
             .transpose()
     }
 
@@ -431,14 +431,12 @@ impl Store {
 
     /// A dedicated connection for pub/sub (not pooled: it stays subscribed).
     pub async fn subscribe(&self, channel: &str) -> Result<redis::aio::PubSub, StoreError> {
-        let work = async {
+        self.timed(async {
             let mut pubsub = self.client.get_async_pubsub().await?;
             pubsub.subscribe(channel).await?;
             Ok(pubsub)
-        };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| StoreError::Timeout(self.timeout))?
+        })
+        .await
     }
 }
 
