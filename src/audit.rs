@@ -20,7 +20,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::SaleId;
-use crate::orders::Orders;
+use crate::orders::{is_not_migrated, Orders};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +28,23 @@ pub enum AuditError {
     #[error("redis: {0}")]
     Store(#[from] StoreError),
     #[error("postgres: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    #[error("postgres has no orders table yet: the worker applies the migrations when it starts")]
+    NotMigrated,
     #[error("sale {0} has no round {1}")]
     NoSuchRound(SaleId, u64),
     #[error("no sale has id {0}")]
     NoSuchSale(SaleId),
+}
+
+impl From<sqlx::Error> for AuditError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_not_migrated(&error) {
+            Self::NotMigrated
+        } else {
+            Self::Database(error)
+        }
+    }
 }
 
 /// The figures of one audit.
@@ -112,7 +124,8 @@ impl Audit {
     }
 
     /// Audits until nothing is pending or missing, or `wait` has passed, and returns the last
-    /// audit: a sale still in the pipeline gets the time to arrive before it counts as missing.
+    /// audit: a sale still in the pipeline gets the time to arrive before it counts as missing,
+    /// and a worker that is still applying its migrations the time to finish.
     pub async fn settled(
         store: &Store,
         orders: &Orders,
@@ -122,10 +135,14 @@ impl Audit {
     ) -> Result<Self, AuditError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let audit = Self::run(store, orders, sale_id, round).await?;
-            if (audit.pending == 0 && audit.missing == 0) || tokio::time::Instant::now() >= deadline
-            {
-                return Ok(audit);
+            let waited_enough = tokio::time::Instant::now() >= deadline;
+            match Self::run(store, orders, sale_id, round).await {
+                Ok(audit) if (audit.pending == 0 && audit.missing == 0) || waited_enough => {
+                    return Ok(audit)
+                }
+                Err(AuditError::NotMigrated) if !waited_enough => {}
+                Ok(_) => {}
+                Err(error) => return Err(error),
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -35,6 +35,16 @@ async fn bounded<T>(
         .unwrap_or(Err(sqlx::Error::PoolTimedOut))
 }
 
+/// Whether `error` says the `orders` table does not exist: nobody has applied the migrations
+/// to this database yet (the worker does at start, in the background).
+pub fn is_not_migrated(error: &sqlx::Error) -> bool {
+    // 42P01: undefined_table.
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "42P01")
+}
+
 impl Orders {
     /// Builds the pool without connecting, so a process starts (and reports not ready) while
     /// Postgres is down.
@@ -97,13 +107,13 @@ impl Orders {
         round: u64,
     ) -> Result<Vec<(Uuid, String, i32)>, sqlx::Error> {
         let round = i64::try_from(round).unwrap_or(i64::MAX);
-        sqlx::query_as(
+        let query = sqlx::query_as(
             "SELECT purchase_id, user_id, quantity FROM orders WHERE sale_id = $1 AND round = $2",
         )
         .bind(sale_id)
         .bind(round)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(&self.pool);
+        bounded(self.timeout, query).await
     }
 
     /// Whether the purchase is persisted as an order.
