@@ -59,6 +59,12 @@ pub struct Settings {
     pub kafka_max_in_flight: usize,
     /// The outbox relay (see [`RelayConfig`]).
     pub relay: RelayConfig,
+    /// `FLASHSALE_STREAM_MAX_CLIENTS`, default 10000: stock-stream clients this process serves
+    /// at once; more get 503 `overloaded`.
+    pub stream_max_clients: usize,
+    /// `FLASHSALE_STREAM_HEARTBEAT_MS`, default 15000: time between heartbeats on a quiet
+    /// stock stream; a client that left is noticed within two.
+    pub stream_heartbeat: Duration,
 }
 
 /// Everything the worker process needs to know.
@@ -152,6 +158,8 @@ impl Settings {
                 interval: env.millis("FLASHSALE_OUTBOX_RELAY_INTERVAL_MS", "1000")?,
                 batch: env.parse("FLASHSALE_OUTBOX_RELAY_BATCH", "1000")?,
             },
+            stream_max_clients: env.parse("FLASHSALE_STREAM_MAX_CLIENTS", "10000")?,
+            stream_heartbeat: env.millis("FLASHSALE_STREAM_HEARTBEAT_MS", "15000")?,
         })
     }
 }

@@ -12,6 +12,11 @@
 //! - [`sold_out`]: the per-process sold-out cache that turns away buyers without a Redis round
 //!   trip once a sale is gone, kept honest across processes by a Redis pub/sub channel.
 //!
+//!
+//! Beside it: [`stock_watch`] feeds the sales' live stock streams, [`telemetry`] holds the logs
+//! and the catalogue of metrics, and the pipeline that turns reservations into orders is in
+//! [`actors`] (producer, relay, worker tree), [`kafka`], [`orders`] and [`worker`].
+//!
 //! [`startup`] wires these together into an [`startup::Application`]; [`config`] reads the
 //! settings from the environment. The binaries in `src/bin/` only call into this library.
 
@@ -25,6 +30,7 @@ pub mod kafka;
 pub mod orders;
 pub mod sold_out;
 pub mod startup;
+pub mod stock_watch;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Actor;
@@ -20,7 +21,9 @@ use crate::http::admin::DEFAULT_SALE_ID;
 use crate::http::{self, AppState};
 use crate::orders::Orders;
 use crate::sold_out::{follow_rounds, SoldOutCache};
+use crate::stock_watch::StockWatch;
 use crate::store::{RoundChange, Store, StoreError};
+use crate::telemetry;
 
 /// Connections waiting to be accepted; a stampede opens many at once.
 const LISTEN_BACKLOG: u32 = 4096;
@@ -43,6 +46,8 @@ pub enum StartupError {
 pub struct Application {
     server: actix_web::dev::Server,
     port: u16,
+    /// Closed first at shutdown: open stock streams would otherwise hold up the server's stop.
+    stock_watch: Arc<StockWatch>,
     /// Stops the background tasks (round announcements, default sale).
     background: CancellationToken,
     producer: actix::Addr<KafkaProducerActor>,
@@ -54,6 +59,9 @@ impl Application {
     /// Binds the listener, starts the reservation actors on the current actix system and the
     /// background tasks. Redis need not be up yet: the process reports not ready until it is.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Installed before anything records, so no early sample is lost.
+        telemetry::metrics();
+        http::purchases::register_metrics();
         let store = Store::new(
             &settings.redis_url,
             settings.redis_pool_size,
@@ -109,11 +117,17 @@ impl Application {
             ));
         }
 
+        let stock_watch = StockWatch::new(
+            store.clone(),
+            settings.stream_max_clients,
+            settings.stream_heartbeat,
+        );
         let state = web::Data::new(AppState {
             store,
             orders,
             reservations,
             sold_out,
+            stock_watch: Arc::clone(&stock_watch),
             producer: producer.clone(),
             admin_token: settings.admin_token,
         });
@@ -131,6 +145,7 @@ impl Application {
         Ok(Self {
             server,
             port,
+            stock_watch,
             background,
             producer,
             flush_timeout: settings.shutdown_timeout,
@@ -153,6 +168,7 @@ impl Application {
             result = &mut server => result,
             () = stop => {
                 tracing::info!("stopping: no new connections, finishing in-flight requests");
+                self.stock_watch.close();
                 handle.stop(true).await;
                 server.await
             }

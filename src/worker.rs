@@ -17,6 +17,7 @@ use crate::config::WorkerSettings;
 use crate::kafka::broker_reachable;
 use crate::orders::Orders;
 use crate::startup::retry_until_done;
+use crate::{http, telemetry};
 
 /// How long a connection, a health check or a lookup may take.
 const DB_TIMEOUT: Duration = Duration::from_secs(3);
@@ -57,10 +58,12 @@ impl Worker {
     /// sure the topics exist (each retried until Postgres or the broker answers), and starts
     /// the consumer tree. Until then `readyz` says what is missing.
     pub async fn build(settings: WorkerSettings) -> Result<Self, WorkerError> {
+        // Installed before anything records, so no early sample is lost.
+        telemetry::metrics();
         let orders =
             Orders::connect_lazy(&settings.database_url, settings.db_pool_size, DB_TIMEOUT)?;
         let dead_letters = settings.kafka.producer()?;
-        let stats = Arc::new(WorkerStats::default());
+        let stats = Arc::new(WorkerStats::new());
         let stop = CancellationToken::new();
         let supervisor = tokio::spawn(prepare_then_supervise(
             settings.clone(),
@@ -82,6 +85,7 @@ impl Worker {
                 .app_data(health.clone())
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(http::metrics::metrics))
         })
         .workers(1)
         .disable_signals()

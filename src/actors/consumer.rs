@@ -9,11 +9,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +22,35 @@ use super::persister::{PersistError, Persister};
 use super::supervisor::WorkerStats;
 use crate::config::WorkerSettings;
 use crate::events::PurchaseEvent;
+use crate::telemetry::{names, ActorMetrics};
+
+/// How often librdkafka reports its statistics, the consumer lag among them.
+const STATISTICS_INTERVAL_MS: &str = "1000";
+
+/// The consumer's client context: turns librdkafka's statistics into the lag metric.
+struct LagReporter;
+
+impl ClientContext for LagReporter {
+    fn stats(&self, statistics: Statistics) {
+        for topic in statistics.topics.values() {
+            for partition in topic.partitions.values() {
+                // -1 is librdkafka's "not known yet" (and partition -1 its internal one).
+                if partition.partition >= 0 && partition.consumer_lag >= 0 {
+                    metrics::gauge!(
+                        names::WORKER_CONSUMER_LAG,
+                        "topic" => topic.topic.clone(),
+                        "partition" => partition.partition.to_string()
+                    )
+                    .set(partition.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagReporter {}
+
+type GroupConsumer = StreamConsumer<LagReporter>;
 
 /// Why the consumer stopped with an error; the supervisor restarts it.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +82,9 @@ impl ConsumerRun {
         if let Some(instance_id) = &self.settings.instance_id {
             config.set("group.instance.id", instance_id);
         }
-        let consumer: StreamConsumer = config
+        let consumer: GroupConsumer = config
             .set("group.id", &self.settings.group_id)
+            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
             // Offsets are committed by hand, after the batch is durable.
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -68,15 +99,28 @@ impl ConsumerRun {
                 "max.poll.interval.ms",
                 (self.settings.session_timeout * 2).as_millis().to_string(),
             )
-            .create()?;
+            .create_with_context(LagReporter)?;
         consumer.subscribe(&[&self.settings.kafka.topic])?;
         let consumer = Arc::new(consumer);
         tracing::info!(topic = %self.settings.kafka.topic, group = %self.settings.group_id, "consuming");
 
+        let metrics = ActorMetrics::new("consumer", None);
         loop {
             let (batch, stopping) = self.fetch_batch(&consumer).await?;
             if !batch.is_empty() {
-                self.process(&consumer, &batch).await?;
+                metrics::counter!(names::WORKER_CONSUMED).increment(batch.len() as u64);
+                metrics.messages.increment(batch.len() as u64);
+                metrics.queue_depth.set(batch.len() as f64);
+                let started = Instant::now();
+                let processed = self.process(&consumer, &batch).await;
+                metrics::histogram!(names::WORKER_BATCH_SECONDS)
+                    .record(started.elapsed().as_secs_f64());
+                metrics.handling.record(started.elapsed().as_secs_f64());
+                metrics.queue_depth.set(0.0);
+                if processed.is_err() {
+                    metrics.errors.increment(1);
+                }
+                processed?;
             }
             if stopping {
                 break;
@@ -91,7 +135,7 @@ impl ConsumerRun {
     /// Returns the batch and whether `stop` was seen.
     async fn fetch_batch(
         &self,
-        consumer: &StreamConsumer,
+        consumer: &GroupConsumer,
     ) -> Result<(Vec<OwnedMessage>, bool), ConsumerError> {
         let mut batch = Vec::new();
         let first = tokio::select! {
@@ -113,7 +157,7 @@ impl ConsumerRun {
     /// Dead-letters what cannot be decoded, persists the rest, then commits the whole batch.
     async fn process(
         &self,
-        consumer: &Arc<StreamConsumer>,
+        consumer: &Arc<GroupConsumer>,
         batch: &[OwnedMessage],
     ) -> Result<(), ConsumerError> {
         let mut events = Vec::with_capacity(batch.len());
@@ -180,7 +224,7 @@ impl ConsumerRun {
 
 /// Commits, per partition, the offset after the last message of the batch.
 async fn commit(
-    consumer: &Arc<StreamConsumer>,
+    consumer: &Arc<GroupConsumer>,
     batch: &[OwnedMessage],
 ) -> Result<(), ConsumerError> {
     let mut next: HashMap<(&str, i32), i64> = HashMap::new();
@@ -196,8 +240,13 @@ async fn commit(
     }
     let consumer = Arc::clone(consumer);
     // A synchronous commit blocks its thread until the broker answers.
-    tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
-        .await
-        .map_err(|e| ConsumerError::Commit(e.to_string()))??;
-    Ok(())
+    let committed =
+        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync))
+            .await
+            .map_err(|e| ConsumerError::Commit(e.to_string()))
+            .and_then(|result| result.map_err(ConsumerError::from));
+    if committed.is_err() {
+        metrics::counter!(names::WORKER_COMMIT_FAILURES).increment(1);
+    }
+    committed
 }

@@ -4,9 +4,11 @@
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::events::PurchaseEvent;
 use crate::orders::Orders;
+use crate::telemetry::ActorMetrics;
 
 /// The consumer awaits each batch before fetching more, so one waiting batch is plenty.
 const MAILBOX: usize = 2;
@@ -45,12 +47,21 @@ impl Persister {
     /// Starts a persister; it stops when every handle to it is dropped.
     pub fn spawn(orders: Orders) -> (Self, JoinHandle<()>) {
         let (mailbox, mut inbox) = mpsc::channel::<PersistBatch>(MAILBOX);
+        let metrics = ActorMetrics::new("persister", None);
         let task = tokio::spawn(async move {
             while let Some(PersistBatch { events, reply }) = inbox.recv().await {
+                metrics.queue_depth.set((inbox.len() + 1) as f64);
+                let started = Instant::now();
                 let result = orders.insert_batch(&events).await.map(|new| Persisted {
                     new,
                     duplicates: (events.len() as u64).saturating_sub(new),
                 });
+                metrics.handling.record(started.elapsed().as_secs_f64());
+                metrics.messages.increment(1);
+                if result.is_err() {
+                    metrics.errors.increment(1);
+                }
+                metrics.queue_depth.set(inbox.len() as f64);
                 // The consumer may have stopped waiting; nothing to do then.
                 let _ = reply.send(result);
             }

@@ -16,6 +16,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use crate::domain::SaleId;
 use crate::kafka::broker_reachable;
 use crate::store::{OutboxEntry, Store};
+use crate::telemetry::{names, ActorMetrics};
 
 /// Publish these outbox entries (fire and forget: the outbox keeps what is not acknowledged).
 #[derive(Message)]
@@ -40,6 +41,8 @@ pub struct KafkaProducerActor {
     /// rescans never publish the same entry twice at once.
     in_flight: HashSet<(SaleId, String)>,
     max_in_flight: usize,
+    /// Its queue depth is the number of events in flight.
+    metrics: ActorMetrics,
 }
 
 impl KafkaProducerActor {
@@ -49,12 +52,15 @@ impl KafkaProducerActor {
         store: Store,
         max_in_flight: usize,
     ) -> Self {
+        // Listed from the start, at zero until the first failure.
+        metrics::counter!(names::PRODUCER_ERRORS).increment(0);
         Self {
             producer,
             topic,
             store,
             in_flight: HashSet::new(),
             max_in_flight,
+            metrics: ActorMetrics::new("kafka_producer", None),
         }
     }
 }
@@ -67,6 +73,8 @@ impl Handler<Publish> for KafkaProducerActor {
     type Result = ();
 
     fn handle(&mut self, Publish(entries): Publish, ctx: &mut Self::Context) {
+        self.metrics.messages.increment(1);
+        let started = tokio::time::Instant::now();
         let mut deliveries = Vec::new();
         for entry in entries {
             let key = (entry.sale_id.clone(), entry.id.clone());
@@ -88,18 +96,30 @@ impl Handler<Publish> for KafkaProducerActor {
                     deliveries.push((entry, delivery));
                 }
                 Err((error, _)) => {
+                    metrics::counter!(names::PRODUCER_ERRORS).increment(1);
                     tracing::warn!(%error, "producer queue refused an event; the relay will retry it");
                     break;
                 }
             }
         }
+        self.metrics
+            .handling
+            .record(started.elapsed().as_secs_f64());
         if deliveries.is_empty() {
             return;
         }
+        metrics::histogram!(names::PRODUCER_BATCH_SIZE).record(deliveries.len() as f64);
+        self.metrics.queue_depth.set(self.in_flight.len() as f64);
         let store = self.store.clone();
         let settle = async move {
             let outcomes = join_all(deliveries.into_iter().map(|(entry, delivery)| async move {
                 let acknowledged = matches!(delivery.await, Ok(Ok(_)));
+                if acknowledged {
+                    metrics::histogram!(names::PRODUCER_PUBLISH_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
+                } else {
+                    metrics::counter!(names::PRODUCER_ERRORS).increment(1);
+                }
                 (entry, acknowledged)
             }))
             .await;
@@ -127,6 +147,7 @@ impl Handler<Publish> for KafkaProducerActor {
             for key in settled {
                 actor.in_flight.remove(&key);
             }
+            actor.metrics.queue_depth.set(actor.in_flight.len() as f64);
         }));
     }
 }

@@ -13,6 +13,7 @@ use actix::prelude::*;
 
 use crate::actors::producer::Publish;
 use crate::store::Store;
+use crate::telemetry::names;
 
 /// How the relay paces itself.
 #[derive(Debug, Clone, Copy)]
@@ -78,8 +79,13 @@ async fn scan(store: Store, producer: Recipient<Publish>, config: RelayConfig) {
         }
     };
     let mut republished = 0;
+    let mut outbox_length = 0;
     for sale_id in sale_ids {
         // One sale's unreadable outbox must not hold up the others.
+        match store.outbox_len(&sale_id).await {
+            Ok(length) => outbox_length += length,
+            Err(error) => tracing::warn!(%error, %sale_id, "cannot measure this sale's outbox"),
+        }
         match store.outbox_due(&sale_id, cutoff, config.batch).await {
             Ok(entries) if !entries.is_empty() => {
                 republished += entries.len();
@@ -90,6 +96,8 @@ async fn scan(store: Store, producer: Recipient<Publish>, config: RelayConfig) {
             Err(error) => tracing::warn!(%error, %sale_id, "cannot read this sale's outbox"),
         }
     }
+    metrics::gauge!(names::OUTBOX_LENGTH).set(outbox_length as f64);
+    metrics::counter!(names::RELAY_REPUBLISHED).increment(republished as u64);
     if republished > 0 {
         tracing::info!(
             count = republished,

@@ -22,6 +22,7 @@ use crate::actors::producer::Publish;
 use crate::domain::{Reservation, SaleId};
 use crate::sold_out::SoldOutCache;
 use crate::store::{OutboxEntry, ReserveOutcome, Store};
+use crate::telemetry::{names, ActorMetrics};
 
 /// Why a reservation got no decision from Redis. After either, a retry with the same
 /// Idempotency-Key is safe: it either finds the purchase or makes it.
@@ -68,6 +69,7 @@ pub struct ReservationActor {
     max_batch: usize,
     queued: Vec<Reserve>,
     batch_in_flight: bool,
+    metrics: ActorMetrics,
 }
 
 impl Actor for ReservationActor {
@@ -107,7 +109,9 @@ impl ReservationActor {
         let store = self.store.clone();
         let sold_out = self.sold_out.clone();
         let publisher = self.publisher.clone();
-        let work = async move { reserve_batch(&store, &sold_out, &publisher, batch).await };
+        let metrics = self.metrics.clone();
+        let work =
+            async move { reserve_batch(&store, &sold_out, &publisher, &metrics, batch).await };
         ctx.spawn(work.into_actor(self).map(|(), actor, ctx| {
             actor.batch_in_flight = false;
             if !actor.queued.is_empty() {
@@ -123,6 +127,7 @@ async fn reserve_batch(
     store: &Store,
     sold_out: &SoldOutCache,
     publisher: &Recipient<Publish>,
+    metrics: &ActorMetrics,
     batch: Vec<Reserve>,
 ) {
     let mut by_sale: Vec<(SaleId, Vec<Reservation>, Vec<oneshot::Sender<_>>)> = Vec::new();
@@ -139,7 +144,12 @@ async fn reserve_batch(
         }
     }
     join_all(by_sale.into_iter().map(|(sale_id, reservations, replies)| async move {
-        match store.reserve(&sale_id, &reservations).await {
+        let started = tokio::time::Instant::now();
+        let decided = store.reserve(&sale_id, &reservations).await;
+        metrics.handling.record(started.elapsed().as_secs_f64());
+        metrics.messages.increment(reservations.len() as u64);
+        metrics::histogram!(names::RESERVATION_BATCH_SIZE).record(reservations.len() as f64);
+        match decided {
             Ok(outcomes) => {
                 let reserved: Vec<OutboxEntry> = outcomes
                     .iter()
@@ -162,6 +172,7 @@ async fn reserve_batch(
                 }
             }
             Err(error) => {
+                metrics.errors.increment(1);
                 tracing::error!(%error, %sale_id, batch = reservations.len(), "reservation batch failed");
                 for reply in replies {
                     let _ = reply.send(Err(ReserveError::Unavailable));
@@ -176,14 +187,26 @@ async fn reserve_batch(
 struct Member {
     actor: Addr<ReservationActor>,
     held: AtomicUsize,
+    /// `held`, as the actor's queue depth metric.
+    depth: metrics::Gauge,
 }
 
-/// Gives back a member's slot when the request it counted is answered or abandoned.
-struct Held<'a>(&'a AtomicUsize);
+/// A slot taken at a member, given back when the request it counted is answered or abandoned.
+struct Held<'a>(&'a Member);
+
+impl<'a> Held<'a> {
+    /// Takes a slot and returns it with how many the member held before.
+    fn take(member: &'a Member) -> (Self, usize) {
+        let before = member.held.fetch_add(1, Ordering::AcqRel);
+        member.depth.increment(1.0);
+        (Self(member), before)
+    }
+}
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.held.fetch_sub(1, Ordering::AcqRel);
+        self.0.depth.decrement(1.0);
     }
 }
 
@@ -204,18 +227,23 @@ impl ReservationPool {
         config: PoolConfig,
     ) -> Arc<Self> {
         let members = (0..config.actors.max(1))
-            .map(|_| Member {
-                actor: ReservationActor {
-                    store: store.clone(),
-                    sold_out: sold_out.clone(),
-                    publisher: publisher.clone(),
-                    mailbox_capacity: config.queue_per_actor,
-                    max_batch: config.max_batch.max(1),
-                    queued: Vec::new(),
-                    batch_in_flight: false,
+            .map(|member| {
+                let metrics = ActorMetrics::new("reservation", Some(member));
+                Member {
+                    depth: metrics.queue_depth.clone(),
+                    actor: ReservationActor {
+                        store: store.clone(),
+                        sold_out: sold_out.clone(),
+                        publisher: publisher.clone(),
+                        mailbox_capacity: config.queue_per_actor,
+                        max_batch: config.max_batch.max(1),
+                        queued: Vec::new(),
+                        batch_in_flight: false,
+                        metrics,
+                    }
+                    .start(),
+                    held: AtomicUsize::new(0),
                 }
-                .start(),
-                held: AtomicUsize::new(0),
             })
             .collect();
         Arc::new(Self {
@@ -265,9 +293,8 @@ impl ReservationPool {
             .find_map(|member| {
                 // Counted before checking, so two callers never both take the last slot; the
                 // guard gives the slot back at once when the member is full.
-                let held = Held(&member.held);
-                (member.held.fetch_add(1, Ordering::AcqRel) < self.config.queue_per_actor)
-                    .then_some((member, held))
+                let (held, before) = Held::take(member);
+                (before < self.config.queue_per_actor).then_some((member, held))
             })
             .ok_or(ReserveError::Overloaded)
     }

@@ -15,6 +15,7 @@ use super::consumer::ConsumerRun;
 use super::persister::Persister;
 use crate::config::WorkerSettings;
 use crate::orders::Orders;
+use crate::telemetry::names;
 
 /// First wait before a restart; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
@@ -22,7 +23,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// A run that lasted this long counts as healthy: the next failure starts from `MIN_BACKOFF`.
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
 
-/// Counters the worker's endpoints report.
+/// Counters of this worker instance, for its `healthz`; each also moves the process-wide
+/// metric of the same meaning (see `telemetry::names`).
 #[derive(Debug, Default)]
 pub struct WorkerStats {
     restarts: AtomicU64,
@@ -32,6 +34,21 @@ pub struct WorkerStats {
 }
 
 impl WorkerStats {
+    /// Zero counters; the worker's metrics are listed from the start, at zero until the
+    /// first of each happens.
+    pub fn new() -> Self {
+        metrics::counter!(names::ACTOR_RESTARTS, "actor" => "consumer_tree").increment(0);
+        for counter in [
+            names::WORKER_CONSUMED,
+            names::WORKER_PERSISTED,
+            names::WORKER_DUPLICATES,
+            names::WORKER_DEAD_LETTERED,
+            names::WORKER_COMMIT_FAILURES,
+        ] {
+            metrics::counter!(counter).increment(0);
+        }
+        Self::default()
+    }
     pub fn restarts(&self) -> u64 {
         self.restarts.load(Ordering::Relaxed)
     }
@@ -44,14 +61,21 @@ impl WorkerStats {
     pub fn dead_lettered(&self) -> u64 {
         self.dead_lettered.load(Ordering::Relaxed)
     }
+    fn add_restart(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::ACTOR_RESTARTS, "actor" => "consumer_tree").increment(1);
+    }
     pub(super) fn add_persisted(&self, n: u64) {
         self.persisted.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!(names::WORKER_PERSISTED).increment(n);
     }
     pub(super) fn add_duplicates(&self, n: u64) {
         self.duplicates.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!(names::WORKER_DUPLICATES).increment(n);
     }
     pub(super) fn add_dead_lettered(&self, n: u64) {
         self.dead_lettered.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!(names::WORKER_DEAD_LETTERED).increment(n);
     }
 }
 
@@ -88,7 +112,7 @@ pub async fn supervise(
         if stop.is_cancelled() {
             return;
         }
-        stats.restarts.fetch_add(1, Ordering::Relaxed);
+        stats.add_restart();
         if started.elapsed() >= HEALTHY_RUN {
             backoff = MIN_BACKOFF;
         }

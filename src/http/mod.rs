@@ -6,18 +6,24 @@
 //! | `GET /api/v1/sales/{sale_id}` | `sales.rs` |
 //! | `PUT /api/v1/admin/sales/{sale_id}`, `POST .../reset`, `POST /reset` | `admin.rs` |
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
+//! | `GET /metrics` | `metrics.rs` |
+//! | `GET /api/v1/sales/{sale_id}/stream` | `stream.rs` |
 
 pub mod admin;
 pub mod errors;
 pub mod health;
 pub mod json;
+pub mod metrics;
 pub mod purchases;
 pub mod sales;
+pub mod stream;
 
 use std::sync::Arc;
 
-use actix_web::middleware::from_fn;
-use actix_web::{web, HttpResponse, Resource};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Condition};
+use actix_web::{web, HttpRequest, HttpResponse, Resource, ResponseError};
 use secrecy::SecretString;
 
 use actix::Addr;
@@ -27,6 +33,7 @@ use crate::actors::reservation::ReservationPool;
 use crate::domain::SaleId;
 use crate::orders::Orders;
 use crate::sold_out::SoldOutCache;
+use crate::stock_watch::StockWatch;
 use crate::store::Store;
 use errors::ApiError;
 
@@ -36,6 +43,7 @@ pub struct AppState {
     pub orders: Orders,
     pub reservations: Arc<ReservationPool>,
     pub sold_out: SoldOutCache,
+    pub stock_watch: Arc<StockWatch>,
     pub producer: Addr<KafkaProducerActor>,
     pub admin_token: Option<SecretString>,
 }
@@ -44,32 +52,62 @@ pub struct AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // actix tries routes in this order, matching `{...}` segments with a regex each time:
     // the purchase route, which takes the stampede, goes first.
-    cfg.service(resource("/api/v1/sales/{sale_id}/purchases").post(purchases::create_purchase))
-        .service(resource("/healthz").get(health::healthz))
-        .service(resource("/readyz").get(health::readyz))
-        .service(
-            resource("/reset")
-                .wrap(from_fn(admin::require_admin))
-                .post(admin::reset_default_sale),
-        )
-        .service(
-            web::scope("/api/v1/admin")
-                .wrap(from_fn(admin::require_admin))
-                .service(resource("/sales/{sale_id}").put(admin::put_sale))
-                .service(resource("/sales/{sale_id}/reset").post(admin::reset_sale)),
-        )
-        .service(resource("/api/v1/sales/{sale_id}").get(sales::get_sale))
-        .service(resource("/api/v1/purchases/{purchase_id}").get(purchases::get_purchase))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::route_not_found())
-        }));
+    cfg.service(
+        resource("/api/v1/sales/{sale_id}/purchases", Access::Public)
+            .post(purchases::create_purchase),
+    )
+    .service(resource("/healthz", Access::Public).get(health::healthz))
+    .service(resource("/readyz", Access::Public).get(health::readyz))
+    .service(resource("/reset", Access::Admin).post(admin::reset_default_sale))
+    .service(resource("/api/v1/admin/sales/{sale_id}", Access::Admin).put(admin::put_sale))
+    .service(resource("/api/v1/admin/sales/{sale_id}/reset", Access::Admin).post(admin::reset_sale))
+    .service(resource("/api/v1/sales/{sale_id}", Access::Public).get(sales::get_sale))
+    .service(resource("/api/v1/sales/{sale_id}/stream", Access::Public).get(stream::stream_sale))
+    .service(
+        resource("/api/v1/purchases/{purchase_id}", Access::Public).get(purchases::get_purchase),
+    )
+    .service(resource("/metrics", Access::Public).get(metrics::metrics))
+    .default_service(web::to(|req: HttpRequest| async move {
+        let error = ApiError::route_not_found();
+        metrics::count_request("unmatched", req.method(), error.status_code());
+        Err::<HttpResponse, _>(error)
+    }));
 }
 
-/// A resource that answers a method it does not take with a JSON 405.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(|| async {
-        Err::<HttpResponse, _>(ApiError::method_not_allowed())
-    }))
+/// Who may call a route.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Public,
+    /// Only with the admin bearer token (see [`admin::require_admin`]).
+    Admin,
+}
+
+/// A resource whose requests are counted and timed under its pattern (refusals included),
+/// that checks the admin token when `access` asks, and answers a method it does not take with
+/// a JSON 405.
+fn resource(
+    path: &'static str,
+    access: Access,
+) -> Resource<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path)
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::method_not_allowed())
+        }))
+        .wrap(Condition::new(
+            access == Access::Admin,
+            from_fn(admin::require_admin),
+        ))
+        .wrap(from_fn(move |req, next| {
+            metrics::record_http(path, req, next)
+        }))
 }
 
 /// Parses the `{sale_id}` path segment.

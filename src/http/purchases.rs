@@ -10,6 +10,7 @@ use super::json::JsonBody;
 use super::{sale_id, AppState};
 use crate::domain::{IdempotencyKey, PurchaseStatus, Quantity, Reservation, UserId};
 use crate::store::ReserveOutcome;
+use crate::telemetry::names;
 
 /// The header that makes a purchase safe to retry.
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -26,28 +27,20 @@ fn one() -> u64 {
     1
 }
 
-/// Reserves stock for one buyer: 202 with the purchase, or why not.
+/// Reserves stock for one buyer: 202 with the purchase, or why not. Every request counts
+/// once in `flashsale_purchases_total` under its outcome, bad bodies included.
 #[tracing::instrument(name = "purchase", skip_all, fields(sale_id = %path, purchase_id = tracing::field::Empty))]
 pub async fn create_purchase(
     req: HttpRequest,
     path: web::Path<String>,
-    JsonBody(body): JsonBody<PurchaseBody>,
+    body: Result<JsonBody<PurchaseBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let idempotency_key = req
-        .headers()
-        .get(IDEMPOTENCY_KEY)
-        .map(|value| IdempotencyKey::parse(value.as_bytes()))
-        .transpose()?;
-    let reservation = Reservation {
-        purchase_id: Uuid::new_v4(),
-        sale_id: sale_id(&path)?,
-        user_id: UserId::parse(&body.user_id)?,
-        quantity: Quantity::parse(body.quantity)?,
-        idempotency_key,
-    };
-    match state.reservations.reserve(reservation).await? {
+    let decided = reserve(&req, &path, body, &state).await;
+    metrics::counter!(names::PURCHASES, "outcome" => outcome_label(&decided)).increment(1);
+    match decided? {
         ReserveOutcome::Reserved { purchase, .. } | ReserveOutcome::Replayed(purchase) => {
+            // A replay answers with the original purchase, whose id differs from the new one.
             tracing::Span::current()
                 .record("purchase_id", tracing::field::display(purchase.purchase_id));
             Ok(HttpResponse::Accepted()
@@ -62,6 +55,73 @@ pub async fn create_purchase(
         ReserveOutcome::SaleNotActive => Err(ApiError::sale_not_active()),
         ReserveOutcome::SaleNotFound => Err(ApiError::sale_not_found()),
         ReserveOutcome::KeyReused => Err(ApiError::idempotency_key_reused()),
+    }
+}
+
+/// Validates the request and has the reservation pool decide it.
+async fn reserve(
+    req: &HttpRequest,
+    path: &str,
+    body: Result<JsonBody<PurchaseBody>, ApiError>,
+    state: &AppState,
+) -> Result<ReserveOutcome, ApiError> {
+    let JsonBody(body) = body?;
+    let idempotency_key = req
+        .headers()
+        .get(IDEMPOTENCY_KEY)
+        .map(|value| IdempotencyKey::parse(value.as_bytes()))
+        .transpose()?;
+    let reservation = Reservation {
+        purchase_id: Uuid::new_v4(),
+        sale_id: sale_id(path)?,
+        user_id: UserId::parse(&body.user_id)?,
+        quantity: Quantity::parse(body.quantity)?,
+        idempotency_key,
+    };
+    tracing::Span::current().record(
+        "purchase_id",
+        tracing::field::display(reservation.purchase_id),
+    );
+    Ok(state.reservations.reserve(reservation).await?)
+}
+
+/// Every value of the `outcome` label of `flashsale_purchases_total`.
+const OUTCOMES: [&str; 9] = [
+    "reserved",
+    "duplicate",
+    "sold_out",
+    "limit_reached",
+    "sale_not_active",
+    "not_found",
+    "overloaded",
+    "unavailable",
+    "invalid",
+];
+
+/// Shows every outcome from the first scrape on, at zero until it happens, so a dashboard's
+/// "overloaded" line exists before the first overload.
+pub fn register_metrics() {
+    for outcome in OUTCOMES {
+        metrics::counter!(names::PURCHASES, "outcome" => outcome).increment(0);
+    }
+}
+
+/// The `outcome` label of `flashsale_purchases_total` (one of [`OUTCOMES`]).
+fn outcome_label(decided: &Result<ReserveOutcome, ApiError>) -> &'static str {
+    match decided {
+        Ok(ReserveOutcome::Reserved { .. }) => "reserved",
+        Ok(ReserveOutcome::Replayed(_)) => "duplicate",
+        Ok(ReserveOutcome::SoldOut { .. }) => "sold_out",
+        Ok(ReserveOutcome::LimitReached) => "limit_reached",
+        Ok(ReserveOutcome::SaleNotActive) => "sale_not_active",
+        Ok(ReserveOutcome::SaleNotFound) => "not_found",
+        // The same key with another body: a client mistake, like a bad body.
+        Ok(ReserveOutcome::KeyReused) => "invalid",
+        Err(error) => match error.code() {
+            "overloaded" => "overloaded",
+            "unavailable" => "unavailable",
+            _ => "invalid",
+        },
     }
 }
 

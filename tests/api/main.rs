@@ -11,3 +11,4 @@ mod idempotency;
 mod inputs;
 mod outage;
 mod purchases;
+mod stream;

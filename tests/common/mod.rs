@@ -297,3 +297,66 @@ impl PrivateRedis {
         }
     }
 }
+
+/// One sample of a scrape: its family, labels and value (for a histogram, its count).
+pub struct MetricSample {
+    pub family: String,
+    pub labels: std::collections::HashMap<String, String>,
+    pub value: f64,
+}
+
+/// Scrapes a `/metrics` endpoint; fails the test unless it answers Prometheus text that a
+/// Prometheus parser accepts.
+pub async fn scrape(client: &reqwest::Client, url: &str) -> Vec<MetricSample> {
+    use openmetrics_parser::PrometheusValue;
+    let response = client.get(url).send().await.expect("request sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()[reqwest::header::CONTENT_TYPE].clone();
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    let text = response.text().await.expect("a text body");
+    let exposition = openmetrics_parser::prometheus::parse_prometheus(&text)
+        .unwrap_or_else(|error| panic!("invalid Prometheus text ({error:?}):\n{text}"));
+    let mut samples = Vec::new();
+    for (family, metrics) in &exposition.families {
+        for metric in metrics.iter_samples() {
+            let labels = metric.get_labelset().expect("a label set");
+            samples.push(MetricSample {
+                family: family.clone(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                value: match &metric.value {
+                    PrometheusValue::Unknown(v) | PrometheusValue::Gauge(v) => v.as_f64(),
+                    PrometheusValue::Counter(counter) => counter.value.as_f64(),
+                    PrometheusValue::Histogram(histogram) => histogram.count.unwrap_or(0) as f64,
+                    PrometheusValue::Summary(summary) => summary.count.unwrap_or(0) as f64,
+                },
+            });
+        }
+    }
+    samples
+}
+
+/// The value of `family{labels..}` (other labels may be there too), `None` when no sample
+/// matches.
+pub fn sample(samples: &[MetricSample], family: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.family == family
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+}
+
+/// The sum of every sample of `family`, over all its label values.
+pub fn total(samples: &[MetricSample], family: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.family == family)
+        .map(|s| s.value)
+        .sum()
+}

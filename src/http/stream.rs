@@ -1,0 +1,86 @@
+//! `GET /api/v1/sales/{sale_id}/stream`: the sale, as Server-Sent Events, whenever it changes.
+//!
+//! ```text
+//! retry: 1000
+//!
+//! event: sale
+//! data: {"sale_id":"phones","round":1,"stock":100,"remaining":97,...,"status":"active"}
+//!
+//! : heartbeat
+//! ```
+//!
+//! The first event is the sale as it is now; then one per change, at most every
+//! [`POLL_INTERVAL`](crate::stock_watch::POLL_INTERVAL). A comment line every heartbeat
+//! (`FLASHSALE_STREAM_HEARTBEAT_MS`) keeps proxies from closing an idle stream, and is how a
+//! client that left is found: the server learns of a closed connection when a write to it
+//! fails, so it frees the client's place within two heartbeats.
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{web, HttpResponse};
+use futures_util::{stream, StreamExt};
+
+use super::errors::ApiError;
+use super::{sale_id, AppState};
+use crate::domain::Sale;
+use crate::stock_watch::Watcher;
+
+/// Streams the sale's changes until the client leaves or the process stops.
+pub async fn stream_sale(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sale_id = sale_id(&path)?;
+    let sale = state
+        .store
+        .sale(&sale_id)
+        .await?
+        .ok_or_else(ApiError::sale_not_found)?;
+    let watcher = state
+        .stock_watch
+        .watch(&sale_id)
+        .map_err(|_| ApiError::overloaded())?;
+    let first = format!("retry: 1000\n\n{}", event(&sale));
+    let changes = stream::unfold(
+        (watcher, Some(sale)),
+        |(mut watcher, mut last)| async move {
+            let chunk = next_chunk(&mut watcher, &mut last).await?;
+            Some((Ok::<_, actix_web::Error>(chunk), (watcher, last)))
+        },
+    );
+    let body = stream::once(async move { Ok(Bytes::from(first)) }).chain(changes);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Tells nginx not to buffer the stream.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+/// Waits for the next change (one the client has not seen) or heartbeat; `None` ends the
+/// stream: the process is stopping.
+async fn next_chunk(watcher: &mut Watcher, last: &mut Option<Sale>) -> Option<Bytes> {
+    loop {
+        tokio::select! {
+            () = watcher.closed.cancelled() => return None,
+            () = tokio::time::sleep(watcher.heartbeat) => return Some(Bytes::from_static(b": heartbeat\n\n")),
+            changed = watcher.changes.changed() => {
+                // The sender is gone only when the process stops.
+                changed.ok()?;
+                let sale = watcher.changes.borrow_and_update().clone();
+                if sale.is_some() && sale != *last {
+                    let chunk = sale.as_ref().map(event);
+                    *last = sale;
+                    return chunk.map(Bytes::from);
+                }
+            }
+        }
+    }
+}
+
+/// One `sale` event.
+fn event(sale: &Sale) -> String {
+    // A `Sale` always serializes; the fallback only keeps this path free of a panic.
+    let data = serde_json::to_string(sale).unwrap_or_else(|_| "{}".into());
+    format!("event: sale\ndata: {data}\n\n")
+}
