@@ -2,13 +2,17 @@
 //! family listed, and counters that match the purchases the test made.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{free_port, sample, scrape, total, MetricSample, TestApp, TOKEN};
+use crate::helpers::{
+    free_port, sample, scrape, total, wait_until_listening, MetricSample, Process, TestApp, TOKEN,
+};
 use crate::support::{start, wait_for, Pipeline, API_BIN, WORKER_BIN};
 
 /// The families each process shows from its first scrape on.
@@ -200,4 +204,129 @@ async fn both_processes_expose_every_family_with_counts_that_match_the_sale() {
         },
     )
     .await;
+
+    // Every metric the Grafana dashboard plots is one of these processes'.
+    let families: HashSet<&str> = api
+        .iter()
+        .chain(&worker)
+        .map(|s| s.family.as_str())
+        .collect();
+    for metric in dashboard_metrics() {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| metric.strip_suffix(suffix))
+            .unwrap_or(&metric);
+        assert!(
+            families.contains(family),
+            "the dashboard plots {metric}, which nobody exports"
+        );
+    }
+
+    // Prometheus, with the shipped scrape config, scrapes both and sees the same numbers.
+    let prometheus = Prometheus::start(api_port, worker_port);
+    let up = format!("{}/api/v1/query?query=up", prometheus.url);
+    wait_for(
+        "Prometheus to scrape both processes",
+        Duration::from_secs(30),
+        || async {
+            let answer: Value = app.client.get(&up).send().await.ok()?.json().await.ok()?;
+            let jobs: HashSet<String> = answer["data"]["result"]
+                .as_array()?
+                .iter()
+                .filter(|series| series["value"][1] == "1")
+                .filter_map(|series| series["metric"]["job"].as_str().map(str::to_owned))
+                .collect();
+            (jobs.len() == 2 && jobs.contains("flashsale-api") && jobs.contains("flashsale-worker"))
+                .then_some(())
+        },
+    )
+    .await;
+    let persisted = format!(
+        "{}/api/v1/query?query=flashsale_worker_persisted_total",
+        prometheus.url
+    );
+    let answer: Value = app
+        .client
+        .get(&persisted)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["data"]["result"][0]["value"][1], "10", "{answer}");
+}
+
+/// The `flashsale_*` names in the expressions of ops/grafana/flashsale.json.
+fn dashboard_metrics() -> HashSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/grafana/flashsale.json");
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("the dashboard")).expect("JSON");
+    let mut metrics = HashSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("an expression");
+            for (at, _) in expr.match_indices("flashsale_") {
+                let name: String = expr[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                metrics.insert(name);
+            }
+        }
+    }
+    assert!(metrics.len() >= 10, "the dashboard plots {metrics:?}");
+    metrics
+}
+
+/// A private Prometheus running ops/prometheus/prometheus.yml with its targets moved to the
+/// test's ports; stopped and its data removed when dropped.
+struct Prometheus {
+    url: String,
+    process: Option<Process>,
+    data: PathBuf,
+}
+
+impl Prometheus {
+    fn start(api_port: u16, worker_port: u16) -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let shipped = std::fs::read_to_string(root.join("ops/prometheus/prometheus.yml"))
+            .expect("the shipped scrape config");
+        assert!(shipped.contains("127.0.0.1:8080") && shipped.contains("127.0.0.1:8081"));
+        let data = std::env::temp_dir().join(format!("fs-prometheus-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&data).expect("a data folder");
+        let config = data.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            shipped
+                .replace("127.0.0.1:8080", &format!("127.0.0.1:{api_port}"))
+                .replace("127.0.0.1:8081", &format!("127.0.0.1:{worker_port}")),
+        )
+        .expect("the config is written");
+        let port = free_port();
+        let process = Process::spawn(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    data.join("tsdb").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        wait_until_listening(port, "prometheus (installed by ops/stack up)");
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            process: Some(process),
+            data,
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        drop(self.process.take());
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
 }
