@@ -21,6 +21,7 @@ use crate::http::{self, AppState};
 use crate::orders::Orders;
 use crate::sold_out::{follow_rounds, SoldOutCache};
 use crate::store::{RoundChange, Store, StoreError};
+use crate::strategies::{SaleStock, Strategies, StrategyCache};
 
 /// Connections waiting to be accepted; a stampede opens many at once.
 const LISTEN_BACKLOG: u32 = 4096;
@@ -80,10 +81,19 @@ impl Application {
             producer.clone().recipient(),
             settings.pool,
         );
+        let known_strategies = StrategyCache::default();
+        let strategies = Strategies::new(
+            store.clone(),
+            &orders,
+            reservations.clone(),
+            known_strategies.clone(),
+            settings.pool.timeout,
+        );
         let background = CancellationToken::new();
         actix_web::rt::spawn(follow_rounds(
             store.clone(),
             sold_out.clone(),
+            known_strategies.clone(),
             background.clone(),
         ));
         // Neither is needed to take purchases (the outbox holds events until the topic
@@ -111,8 +121,11 @@ impl Application {
 
         let state = web::Data::new(AppState {
             store,
+            sale_stock: SaleStock::new(&orders),
             orders,
             reservations,
+            strategies,
+            known_strategies,
             sold_out,
             producer: producer.clone(),
             admin_token: settings.admin_token,

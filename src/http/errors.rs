@@ -105,6 +105,13 @@ impl ApiError {
             "this Idempotency-Key was used before with a different request body",
         )
     }
+    pub fn invalid_strategy(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_strategy",
+            message,
+        )
+    }
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -167,6 +174,13 @@ impl From<Invalid> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "redis call failed");
+        Self::unavailable()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        tracing::error!(%error, "postgres call failed");
         Self::unavailable()
     }
 }
