@@ -202,7 +202,10 @@ async fn an_unknown_strategy_is_422_and_changes_nothing() {
     assert_eq!(app.sale(&sale).await["strategy"], "async", "the default");
     for strategy in ["fast", "Naive", ""] {
         let response = app
-            .put_sale(&sale, json!({"name": "x", "stock": 1, "strategy": strategy}))
+            .put_sale(
+                &sale,
+                json!({"name": "x", "stock": 1, "strategy": strategy}),
+            )
             .await;
         assert_eq!(
             response.status(),

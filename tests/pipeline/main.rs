@@ -12,3 +12,4 @@ mod support;
 mod audit;
 mod delivery;
 mod faults;
+mod strategies;
