@@ -111,15 +111,7 @@ async fn a_reset_puts_the_stock_back_clears_limits_and_starts_a_new_round() {
         "sold_out"
     );
 
-    let reset = app
-        .client
-        .post(app.url(&format!("/api/v1/admin/sales/{sale}/reset")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(reset.status(), StatusCode::OK);
-    let reset: Value = reset.json().await.expect("a body");
+    let reset = app.reset_sale(&sale).await;
     assert_eq!(
         (reset["round"].as_u64(), reset["remaining"].as_u64()),
         (Some(2), Some(2))
@@ -226,14 +218,7 @@ async fn a_reset_through_one_process_clears_the_sold_out_flag_of_another() {
         "sold_out"
     );
 
-    let reset = admin
-        .client
-        .post(admin.url(&format!("/api/v1/admin/sales/{sale}/reset")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(reset.status(), StatusCode::OK);
+    admin.reset_sale(&sale).await;
 
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

@@ -228,11 +228,6 @@ async fn an_unknown_strategy_is_422_and_changes_nothing() {
         ),
         (Some("test sale"), Some(1), Some(10))
     );
-    let read = app
-        .client
-        .get(app.url(&format!("/api/v1/sales/{fresh}")))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(read.status(), StatusCode::NOT_FOUND, "nothing created");
+    let read = app.get_json(&format!("/api/v1/sales/{fresh}")).await;
+    assert_eq!(read["error"], "sale_not_found", "nothing created");
 }

@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{error_code, spawn_app_with, unique_sale_id, TestApp};
+use crate::helpers::{spawn_app_with, unique_sale_id, TestApp};
 use crate::support::{buy, spawn_worker, wait_for, Pipeline};
 
 /// Creates a sale with `strategy`, `stock` units and `limit` per user.
@@ -194,40 +194,25 @@ async fn every_strategy_keeps_the_purchase_contract_idempotency_limit_sold_out_a
             (StatusCode::ACCEPTED, &location, &first),
             "{strategy}"
         );
-        let (status, _, reused) = purchase(&app, &sale, "alice", 2, "k1").await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{strategy}");
-        assert_eq!(reused["error"], "idempotency_key_reused");
-
-        // The per-user limit of 2 units.
-        assert_eq!(
-            purchase(&app, &sale, "alice", 1, "k2").await.0,
-            StatusCode::ACCEPTED
-        );
-        let (status, _, limited) = purchase(&app, &sale, "alice", 1, "k3").await;
-        assert_eq!(
-            (status, &limited["error"]),
-            (StatusCode::CONFLICT, &json!("limit_reached")),
-            "{strategy}"
-        );
-
-        // 3 units left: bob takes 2; carol's 2 are more than the 1 left, her 1 fits.
-        assert_eq!(
-            purchase(&app, &sale, "bob", 2, "b1").await.0,
-            StatusCode::ACCEPTED
-        );
-        let (status, _, too_many) = purchase(&app, &sale, "carol", 2, "c1").await;
-        assert_eq!(
-            (status, &too_many["error"]),
-            (StatusCode::CONFLICT, &json!("sold_out")),
-            "{strategy}"
-        );
-        assert_eq!(
-            purchase(&app, &sale, "carol", 1, "c2").await.0,
-            StatusCode::ACCEPTED
-        );
-        let response = app.purchase(&sale, "dave", 1, None).await;
-        assert_eq!(response.status(), StatusCode::CONFLICT);
-        assert_eq!(error_code(response).await, "sold_out", "{strategy}");
+        // Then, in order: the key reused for another quantity; the per-user limit of 2 units;
+        // with 3 units left, bob takes 2, carol's 2 are more than the 1 left, her 1 fits.
+        let steps = [
+            ("alice", 2, "k1", 422, "idempotency_key_reused"),
+            ("alice", 1, "k2", 202, ""),
+            ("alice", 1, "k3", 409, "limit_reached"),
+            ("bob", 2, "b1", 202, ""),
+            ("carol", 2, "c1", 409, "sold_out"),
+            ("carol", 1, "c2", 202, ""),
+            ("dave", 1, "d1", 409, "sold_out"),
+        ];
+        for (user, quantity, key, status, error) in steps {
+            let (got, _, body) = purchase(&app, &sale, user, quantity, key).await;
+            assert_eq!(
+                (got.as_u16(), body["error"].as_str().unwrap_or_default()),
+                (status, error),
+                "{strategy}: {user} buying {quantity} with {key}"
+            );
+        }
         let sale_now = app.sale(&sale).await;
         assert_eq!(
             (
@@ -254,15 +239,7 @@ async fn every_strategy_keeps_the_purchase_contract_idempotency_limit_sold_out_a
         );
 
         // A reset: a new round with the stock back, in which the old key buys anew.
-        let reset = app
-            .client
-            .post(app.url(&format!("/api/v1/admin/sales/{sale}/reset")))
-            .bearer_auth(crate::helpers::TOKEN)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(reset.status(), StatusCode::OK);
-        let reset: Value = reset.json().await.expect("a sale");
+        let reset = app.reset_sale(&sale).await;
         assert_eq!(
             (&reset["round"], &reset["remaining"], &reset["strategy"]),
             (&json!(2), &json!(5), &json!(strategy))
@@ -319,6 +296,38 @@ async fn locking_holds_the_per_user_limit_and_the_key_under_concurrency() {
     assert_eq!(app.remaining(&sale).await, 97);
 }
 
+/// Replaces the sale through the first app with 3 units sold by `strategy` (which starts
+/// `round`), then buys one unit through the second at once, whether or not the round
+/// announcement reached it yet: it must be sold by `strategy`, in `round`.
+async fn switch_then_buy(
+    pipeline: &Pipeline,
+    (admin, other): (&TestApp, &TestApp),
+    sale: &str,
+    strategy: &str,
+    round: i64,
+) {
+    admin
+        .create_sale(
+            sale,
+            json!({"name": strategy, "stock": 3, "strategy": strategy}),
+        )
+        .await;
+    let (status, _, bought) = purchase(other, sale, strategy, 1, strategy).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{strategy}: {bought}");
+    assert_eq!(
+        (&bought["round"], &bought["remaining"]),
+        (&json!(round), &json!(2))
+    );
+    assert_eq!(
+        admin.remaining(sale).await,
+        2,
+        "{strategy}: the stock it sold from"
+    );
+    // Only naive writes the order in the request (no worker runs here).
+    let orders = usize::from(strategy == "naive");
+    assert_eq!(pipeline.orders(sale, round).await.1, orders, "{strategy}");
+}
+
 #[actix_web::test]
 async fn a_sale_replaced_with_another_strategy_is_sold_by_the_new_one_in_every_process() {
     let pipeline = Pipeline::new().await;
@@ -331,25 +340,9 @@ async fn a_sale_replaced_with_another_strategy_is_sold_by_the_new_one_in_every_p
         StatusCode::ACCEPTED
     );
 
-    // Replaced as naive through the first process; the other buys at once, whether or not
-    // the round announcement reached it yet: the Lua script refuses a stale async route.
-    admin
-        .create_sale(
-            &sale,
-            json!({"name": "now naive", "stock": 3, "strategy": "naive"}),
-        )
-        .await;
-    let (status, _, bought) = purchase(&other, &sale, "b", 1, "kb").await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{bought}");
-    assert_eq!(
-        (&bought["round"], &bought["remaining"]),
-        (&json!(2), &json!(2))
-    );
-    assert_eq!(
-        pipeline.orders(&sale, 2).await.1,
-        1,
-        "sold from the Postgres stock"
-    );
+    // Replaced as naive through the first process: the Lua script refuses a stale async route,
+    // and the unit comes from the Postgres stock.
+    switch_then_buy(&pipeline, (&admin, &other), &sale, "naive", 2).await;
     let redis_side = admin
         .store
         .sale(&SaleId::parse(&sale).expect("valid id"))
@@ -359,22 +352,6 @@ async fn a_sale_replaced_with_another_strategy_is_sold_by_the_new_one_in_every_p
     assert_eq!(redis_side.remaining, 3, "nothing taken in Redis");
 
     // And back to async: the stale naive route is refused by the stock row, and Redis sells.
-    admin
-        .create_sale(
-            &sale,
-            json!({"name": "async again", "stock": 3, "strategy": "async"}),
-        )
-        .await;
-    let (status, _, bought) = purchase(&other, &sale, "c", 1, "kc").await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{bought}");
-    assert_eq!(
-        (&bought["round"], &bought["remaining"]),
-        (&json!(3), &json!(2))
-    );
-    assert_eq!(
-        pipeline.orders(&sale, 3).await.1,
-        0,
-        "no order written in the request"
-    );
+    switch_then_buy(&pipeline, (&admin, &other), &sale, "async", 3).await;
     assert_eq!(admin.remaining(&sale).await, 2);
 }
