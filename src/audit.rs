@@ -1,4 +1,7 @@
-//! The audit: compares what Redis reserved for a sale's round with what PostgreSQL holds.
+//! The audit: compares what was sold in a sale's round with what PostgreSQL holds, according to
+//! the strategy the round was sold with (recorded with the round's stock).
+//!
+//! `async` and `redis` reserve in Redis, so Redis is compared with Postgres:
 //!
 //! | figure | meaning |
 //! |---|---|
@@ -12,6 +15,13 @@
 //! While a sale is being sold, `missing` may count purchases that are between the broker and
 //! the worker; it is final once nothing is pending and the worker has caught up, which is why
 //! [`Audit::settled`] retries for a while.
+//!
+//! `naive` and `locking` keep no record outside Postgres: a purchase is its order, written
+//! before the 202. So `sold` and `persisted` are both the units in `orders` for the round,
+//! `oversold` is the units ordered beyond the stock (what `naive` does under concurrency),
+//! and `pending`, `missing` and `duplicated` are 0: there is nothing in flight and no second
+//! record to compare with (the `purchase_id` key and the Idempotency-Key index keep each order
+//! once).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -19,7 +29,7 @@ use std::time::Duration;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::SaleId;
+use crate::domain::{SaleId, Strategy};
 use crate::orders::{is_not_migrated, Orders};
 use crate::store::{Store, StoreError};
 
@@ -52,6 +62,7 @@ impl From<sqlx::Error> for AuditError {
 pub struct Audit {
     pub sale_id: String,
     pub round: u64,
+    pub strategy: Strategy,
     pub stock: u64,
     pub sold: u64,
     pub persisted: u64,
@@ -83,6 +94,23 @@ impl Audit {
             .round_stock(sale_id, round)
             .await?
             .ok_or_else(|| AuditError::NoSuchRound(sale_id.clone(), round))?;
+        let strategy = store.round_strategy(sale_id, round).await?;
+        if strategy.stock_in_postgres() {
+            let persisted = orders.orders_of_round(sale_id.as_str(), round).await?;
+            let units = units_of(&persisted);
+            return Ok(Self {
+                sale_id: sale_id.as_str().to_owned(),
+                round,
+                strategy,
+                stock,
+                sold: units,
+                persisted: units,
+                pending: 0,
+                oversold: units.saturating_sub(stock),
+                missing: 0,
+                duplicated: 0,
+            });
+        }
         let reserved = store.purchases_of_round(sale_id, round).await?;
         let pending: HashSet<Uuid> = store
             .outbox_of_round(sale_id, round)
@@ -97,10 +125,7 @@ impl Audit {
             .map(|p| (p.purchase_id, u64::from(p.quantity)))
             .collect();
         let sold: u64 = reserved_units.values().sum();
-        let persisted_units: u64 = persisted
-            .iter()
-            .map(|(_, _, q)| u64::try_from(*q).unwrap_or(0))
-            .sum();
+        let persisted_units = units_of(&persisted);
         let persisted_ids: HashSet<Uuid> = persisted.iter().map(|(id, _, _)| *id).collect();
         let missing = reserved_units
             .keys()
@@ -113,6 +138,7 @@ impl Audit {
         Ok(Self {
             sale_id: sale_id.as_str().to_owned(),
             round,
+            strategy,
             stock,
             sold,
             persisted: persisted_units,
@@ -154,13 +180,22 @@ impl Audit {
     }
 }
 
+/// The units of a round's orders.
+fn units_of(orders: &[(Uuid, String, i32)]) -> u64 {
+    orders
+        .iter()
+        .map(|(_, _, q)| u64::try_from(*q).unwrap_or(0))
+        .sum()
+}
+
 impl std::fmt::Display for Audit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "sale {} round {}: stock {}, sold {}, persisted {}, pending {}, oversold {}, missing {}, duplicated {}",
+            "sale {} round {} ({}): stock {}, sold {}, persisted {}, pending {}, oversold {}, missing {}, duplicated {}",
             self.sale_id,
             self.round,
+            self.strategy.as_str(),
             self.stock,
             self.sold,
             self.persisted,

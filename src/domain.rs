@@ -116,6 +116,55 @@ impl IdempotencyKey {
     }
 }
 
+/// How a sale's purchases are decided: the seed's phases, each kept runnable so they can be
+/// measured side by side (README, "Phases"). Only `Async` is the production path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Postgres: read the stock, then update it and insert the order in separate statements,
+    /// without a lock. Oversells under concurrency, on purpose.
+    Naive,
+    /// Postgres: one transaction holding `SELECT ... FOR UPDATE` on the sale's stock row.
+    Locking,
+    /// The Redis Lua reservation, then the order written to Postgres within the request.
+    Redis,
+    /// The Redis Lua reservation; the order reaches Postgres through the outbox, Kafka and
+    /// the worker.
+    #[default]
+    Async,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 4] = [Self::Naive, Self::Locking, Self::Redis, Self::Async];
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|strategy| strategy.as_str() == raw)
+            .ok_or_else(|| invalid("strategy must be one of naive, locking, redis, async"))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Naive => "naive",
+            Self::Locking => "locking",
+            Self::Redis => "redis",
+            Self::Async => "async",
+        }
+    }
+
+    /// Whether the sale's stock, per-user counts and idempotency records live in Postgres
+    /// (rather than in Redis).
+    pub fn stock_in_postgres(self) -> bool {
+        matches!(self, Self::Naive | Self::Locking)
+    }
+
+    /// Whether a purchase writes to Postgres within the request (so the API needs the schema).
+    pub fn writes_orders(self) -> bool {
+        !matches!(self, Self::Async)
+    }
+}
+
 /// What an admin asks for when creating or replacing a sale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleSpec {
@@ -124,6 +173,7 @@ pub struct SaleSpec {
     pub per_user_limit: u32,
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
+    pub strategy: Strategy,
 }
 
 impl SaleSpec {
@@ -159,6 +209,7 @@ impl SaleSpec {
             per_user_limit,
             starts_at,
             ends_at,
+            strategy: Strategy::default(),
         })
     }
 }
@@ -197,6 +248,7 @@ pub struct Sale {
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     pub status: SaleStatus,
+    pub strategy: Strategy,
 }
 
 impl Sale {
@@ -315,6 +367,17 @@ mod tests {
         assert!(SaleSpec::parse(" ".into(), 1, 1, None, None).is_err());
         assert!(SaleSpec::parse("x".into(), MAX_STOCK + 1, 1, None, None).is_err());
         assert!(SaleSpec::parse("x".into(), 1, 0, None, None).is_err());
+    }
+
+    #[test]
+    fn strategies_parse_from_their_names_only() {
+        for strategy in Strategy::ALL {
+            assert_eq!(Strategy::parse(strategy.as_str()), Ok(strategy));
+        }
+        for bad in ["", "Naive", "sync", "async "] {
+            assert!(Strategy::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(Strategy::default(), Strategy::Async);
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! - [`actors::reservation`]: the pool of `ReservationActor`s. Handlers hand a validated
 //!   reservation to the pool; an actor batches whatever is queued at that moment into one Redis
 //!   script call and answers each buyer separately.
+//! - [`strategies`]: before the pool, each purchase is routed by its sale's strategy: `async`
+//!   (the production path) and `redis` go to the pool; `naive` and `locking`, the seed's
+//!   Postgres phases kept for comparison, sell from a Postgres row instead.
 //! - [`store`]: everything that talks to Redis: key layout, the Lua scripts (in `store/lua/`),
 //!   and the parsing of their replies.
 //! - [`sold_out`]: the per-process sold-out cache that turns away buyers without a Redis round
@@ -32,5 +35,6 @@ pub mod sold_out;
 pub mod startup;
 pub mod stock_watch;
 pub mod store;
+pub mod strategies;
 pub mod telemetry;
 pub mod worker;

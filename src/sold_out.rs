@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::SaleId;
 use crate::store::{ReserveOutcome, Store, ROUNDS_CHANNEL};
+use crate::strategies::StrategyCache;
 
 /// Wait between attempts to (re)subscribe when Redis is unreachable.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(500);
@@ -109,14 +110,21 @@ impl SoldOutCache {
     }
 }
 
-/// Follows the round announcements until `shutdown`, resubscribing whenever Redis drops.
-pub async fn follow_rounds(store: Store, cache: SoldOutCache, shutdown: CancellationToken) {
+/// Follows the round announcements until `shutdown`, resubscribing whenever Redis drops; the
+/// sold-out flags and the known strategies (src/strategies/cache.rs) both follow them.
+pub async fn follow_rounds(
+    store: Store,
+    cache: SoldOutCache,
+    strategies: StrategyCache,
+    shutdown: CancellationToken,
+) {
     loop {
         match store.subscribe(ROUNDS_CHANNEL).await {
             Ok(pubsub) => {
                 // Subscribed first, then forgotten: an announcement is either delivered from now
                 // on or was made before this point, which the forgetting covers.
                 cache.forget_flags();
+                strategies.forget_all();
                 let mut messages = pubsub.into_on_message();
                 loop {
                     let message = tokio::select! {
@@ -125,7 +133,10 @@ pub async fn follow_rounds(store: Store, cache: SoldOutCache, shutdown: Cancella
                     };
                     let Some(message) = message else { break };
                     match parse_announcement(message.get_payload_bytes()) {
-                        Some((round, sale_id)) => cache.round_started(&sale_id, round),
+                        Some((round, sale_id)) => {
+                            cache.round_started(&sale_id, round);
+                            strategies.round_started(&sale_id, round);
+                        }
                         None => tracing::warn!("ignoring a malformed round announcement"),
                     }
                 }

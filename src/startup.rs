@@ -23,6 +23,7 @@ use crate::orders::Orders;
 use crate::sold_out::{follow_rounds, SoldOutCache};
 use crate::stock_watch::StockWatch;
 use crate::store::{RoundChange, Store, StoreError};
+use crate::strategies::{SaleStock, Strategies, StrategyCache};
 use crate::telemetry;
 
 /// Connections waiting to be accepted; a stampede opens many at once.
@@ -88,10 +89,19 @@ impl Application {
             producer.clone().recipient(),
             settings.pool,
         );
+        let known_strategies = StrategyCache::default();
+        let strategies = Strategies::new(
+            store.clone(),
+            &orders,
+            reservations.clone(),
+            known_strategies.clone(),
+            settings.pool.timeout,
+        );
         let background = CancellationToken::new();
         actix_web::rt::spawn(follow_rounds(
             store.clone(),
             sold_out.clone(),
+            known_strategies.clone(),
             background.clone(),
         ));
         // Neither is needed to take purchases (the outbox holds events until the topic
@@ -117,15 +127,20 @@ impl Application {
             ));
         }
 
+        let sale_stock = SaleStock::new(&orders);
         let stock_watch = StockWatch::new(
             store.clone(),
+            sale_stock.clone(),
             settings.stream_max_clients,
             settings.stream_heartbeat,
         );
         let state = web::Data::new(AppState {
             store,
+            sale_stock,
             orders,
             reservations,
+            strategies,
+            known_strategies,
             sold_out,
             stock_watch: Arc::clone(&stock_watch),
             producer: producer.clone(),

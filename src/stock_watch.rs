@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Sale, SaleId};
 use crate::store::Store;
+use crate::strategies::SaleStock;
 use crate::telemetry::names;
 
 /// How often a watched sale is read, and so the most often a client hears of it.
@@ -33,6 +34,8 @@ pub struct TooManyClients;
 /// The sales being watched and their pollers. Shared by every HTTP worker of the process.
 pub struct StockWatch {
     store: Store,
+    /// For the sales whose stock lives in Postgres.
+    sale_stock: SaleStock,
     sales: DashMap<SaleId, watch::Sender<Option<Sale>>>,
     clients: Arc<AtomicUsize>,
     max_clients: usize,
@@ -61,11 +64,17 @@ impl Drop for ClientSlot {
 }
 
 impl StockWatch {
-    pub fn new(store: Store, max_clients: usize, heartbeat: Duration) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        sale_stock: SaleStock,
+        max_clients: usize,
+        heartbeat: Duration,
+    ) -> Arc<Self> {
         metrics::gauge!(names::STREAM_CLIENTS).increment(0.0);
         metrics::gauge!(names::STREAM_POLLED_SALES).increment(0.0);
         Arc::new(Self {
             store,
+            sale_stock,
             sales: DashMap::new(),
             clients: Arc::new(AtomicUsize::new(0)),
             max_clients,
@@ -127,7 +136,7 @@ async fn poll(watch: Arc<StockWatch>, sale_id: SaleId, changes: watch::Sender<Op
         {
             break;
         }
-        match watch.store.sale(&sale_id).await {
+        match watch.sale_stock.current_sale(&watch.store, &sale_id).await {
             Ok(sale) => {
                 changes.send_if_modified(|current| {
                     let changed = *current != sale;

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use super::errors::ApiError;
 use super::json::{JsonBody, OptionalJsonBody};
 use super::{sale_id, AppState};
-use crate::domain::{parse_stock, SaleId, SaleSpec};
+use crate::domain::{parse_stock, SaleId, SaleSpec, Strategy};
 use crate::store::{RoundChange, RoundOutcome};
 
 /// The sale the seed's `POST /reset` acts on, created at start unless configured off.
@@ -51,6 +51,8 @@ pub struct SaleBody {
     per_user_limit: u64,
     starts_at: Option<DateTime<Utc>>,
     ends_at: Option<DateTime<Utc>>,
+    /// `naive`, `locking`, `redis` or `async` (the default); see `crate::strategies`.
+    strategy: Option<String>,
 }
 
 fn one() -> u64 {
@@ -79,15 +81,25 @@ pub async fn put_sale(
         body.starts_at,
         body.ends_at,
     )?;
+    let strategy = match body.strategy.as_deref() {
+        Some(raw) => Strategy::parse(raw).map_err(|e| ApiError::invalid_strategy(e.0))?,
+        None => Strategy::default(),
+    };
+    // Before anything changes, so a Postgres that cannot take the sale leaves it as it was.
+    if strategy.writes_orders() {
+        state.orders.ensure_migrated().await?;
+    }
+    let previous = state.store.sale_strategy(&sale_id).await?;
     let outcome = state
         .store
-        .start_round(&sale_id, &RoundChange::Put(spec))
+        .start_round(&sale_id, &RoundChange::Put(SaleSpec { strategy, ..spec }))
         .await?;
     let status = match outcome {
         RoundOutcome::Created => actix_web::http::StatusCode::CREATED,
         _ => actix_web::http::StatusCode::OK,
     };
-    respond_with_sale(&state, &sale_id, status).await
+    let moved_from = previous.map(|(_, strategy)| strategy);
+    respond_with_sale(&state, &sale_id, status, moved_from).await
 }
 
 /// `POST /api/v1/admin/sales/{sale_id}/reset`, optional body `{"stock": n}`.
@@ -120,22 +132,31 @@ async fn reset(
         .await?
     {
         RoundOutcome::NotFound => Err(ApiError::sale_not_found()),
-        _ => respond_with_sale(state, sale_id, actix_web::http::StatusCode::OK).await,
+        _ => respond_with_sale(state, sale_id, actix_web::http::StatusCode::OK, None).await,
     }
 }
 
-/// Answers with the sale as it now stands, and clears this process's sold-out flag at once
-/// (other processes clear theirs when the round announcement reaches them).
+/// Completes a new round and answers with the sale as it now stands: the Postgres stock row
+/// gets the round when the sale's stock lives there, or lived there before (`moved_from`), so
+/// stale routes to it learn the sale moved. Clears this process's sold-out flag and strategy
+/// at once (other processes when the round announcement reaches them).
 async fn respond_with_sale(
     state: &AppState,
     sale_id: &SaleId,
     status: actix_web::http::StatusCode,
+    moved_from: Option<Strategy>,
 ) -> Result<HttpResponse, ApiError> {
     let sale = state
         .store
         .sale(sale_id)
         .await?
         .ok_or_else(ApiError::sale_not_found)?;
+    if sale.strategy.stock_in_postgres() || moved_from.is_some_and(Strategy::stock_in_postgres) {
+        state.sale_stock.put(&sale).await?;
+    }
     state.sold_out.round_started(sale_id, sale.round);
+    state
+        .known_strategies
+        .learn(sale_id, sale.round, sale.strategy);
     Ok(HttpResponse::build(status).json(sale))
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::actors::reservation::ReserveError;
 use crate::domain::Invalid;
 use crate::store::StoreError;
+use crate::strategies::SaleReadError;
 
 /// Seconds a client is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "1";
@@ -105,6 +106,13 @@ impl ApiError {
             "this Idempotency-Key was used before with a different request body",
         )
     }
+    pub fn invalid_strategy(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_strategy",
+            message,
+        )
+    }
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -168,6 +176,22 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "redis call failed");
         Self::unavailable()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        tracing::error!(%error, "postgres call failed");
+        Self::unavailable()
+    }
+}
+
+impl From<SaleReadError> for ApiError {
+    fn from(error: SaleReadError) -> Self {
+        match error {
+            SaleReadError::Store(error) => error.into(),
+            SaleReadError::Database(error) => error.into(),
+        }
     }
 }
 

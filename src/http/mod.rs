@@ -35,6 +35,7 @@ use crate::orders::Orders;
 use crate::sold_out::SoldOutCache;
 use crate::stock_watch::StockWatch;
 use crate::store::Store;
+use crate::strategies::{SaleStock, Strategies, StrategyCache};
 use errors::ApiError;
 
 /// What every handler can reach.
@@ -42,6 +43,12 @@ pub struct AppState {
     pub store: Store,
     pub orders: Orders,
     pub reservations: Arc<ReservationPool>,
+    /// Routes each purchase by its sale's strategy.
+    pub strategies: Strategies,
+    /// The strategies' cache, which admin calls keep current.
+    pub known_strategies: StrategyCache,
+    /// The Postgres stock of `naive` and `locking` sales.
+    pub sale_stock: SaleStock,
     pub sold_out: SoldOutCache,
     pub stock_watch: Arc<StockWatch>,
     pub producer: Addr<KafkaProducerActor>,

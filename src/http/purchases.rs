@@ -9,6 +9,7 @@ use super::errors::ApiError;
 use super::json::JsonBody;
 use super::{sale_id, AppState};
 use crate::domain::{IdempotencyKey, PurchaseStatus, Quantity, Reservation, UserId};
+use crate::orders::is_not_migrated;
 use crate::store::ReserveOutcome;
 use crate::telemetry::names;
 
@@ -36,10 +37,12 @@ pub async fn create_purchase(
     body: Result<JsonBody<PurchaseBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let decided = reserve(&req, &path, body, &state).await;
+    let decided = purchase(&req, &path, body, &state).await;
     metrics::counter!(names::PURCHASES, "outcome" => outcome_label(&decided)).increment(1);
     match decided? {
-        ReserveOutcome::Reserved { purchase, .. } | ReserveOutcome::Replayed(purchase) => {
+        ReserveOutcome::Reserved { purchase, .. }
+        | ReserveOutcome::Ordered(purchase)
+        | ReserveOutcome::Replayed(purchase) => {
             // A replay answers with the original purchase, whose id differs from the new one.
             tracing::Span::current()
                 .record("purchase_id", tracing::field::display(purchase.purchase_id));
@@ -55,11 +58,13 @@ pub async fn create_purchase(
         ReserveOutcome::SaleNotActive => Err(ApiError::sale_not_active()),
         ReserveOutcome::SaleNotFound => Err(ApiError::sale_not_found()),
         ReserveOutcome::KeyReused => Err(ApiError::idempotency_key_reused()),
+        // `Strategies::purchase` asks again rather than answer this.
+        ReserveOutcome::StrategyChanged => Err(ApiError::overloaded()),
     }
 }
 
-/// Validates the request and has the reservation pool decide it.
-async fn reserve(
+/// Validates the request and has the sale's strategy decide it.
+async fn purchase(
     req: &HttpRequest,
     path: &str,
     body: Result<JsonBody<PurchaseBody>, ApiError>,
@@ -82,7 +87,7 @@ async fn reserve(
         "purchase_id",
         tracing::field::display(reservation.purchase_id),
     );
-    Ok(state.reservations.reserve(reservation).await?)
+    Ok(state.strategies.purchase(reservation).await?)
 }
 
 /// Every value of the `outcome` label of `flashsale_purchases_total`.
@@ -109,7 +114,7 @@ pub fn register_metrics() {
 /// The `outcome` label of `flashsale_purchases_total` (one of [`OUTCOMES`]).
 fn outcome_label(decided: &Result<ReserveOutcome, ApiError>) -> &'static str {
     match decided {
-        Ok(ReserveOutcome::Reserved { .. }) => "reserved",
+        Ok(ReserveOutcome::Reserved { .. } | ReserveOutcome::Ordered(_)) => "reserved",
         Ok(ReserveOutcome::Replayed(_)) => "duplicate",
         Ok(ReserveOutcome::SoldOut { .. }) => "sold_out",
         Ok(ReserveOutcome::LimitReached) => "limit_reached",
@@ -117,6 +122,8 @@ fn outcome_label(decided: &Result<ReserveOutcome, ApiError>) -> &'static str {
         Ok(ReserveOutcome::SaleNotFound) => "not_found",
         // The same key with another body: a client mistake, like a bad body.
         Ok(ReserveOutcome::KeyReused) => "invalid",
+        // Answered 503 like an overload (see below): the sale kept changing strategy.
+        Ok(ReserveOutcome::StrategyChanged) => "overloaded",
         Err(error) => match error.code() {
             "overloaded" => "overloaded",
             "unavailable" => "unavailable",
@@ -125,18 +132,23 @@ fn outcome_label(decided: &Result<ReserveOutcome, ApiError>) -> &'static str {
     }
 }
 
-/// A purchase and its status: `confirmed` once the worker persisted it as an order.
+/// A purchase and its status: `confirmed` once the worker persisted it as an order. Purchases
+/// of the `naive` and `locking` strategies exist only as orders, `confirmed` from the start.
 pub async fn get_purchase(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let purchase_id = Uuid::parse_str(&path)
         .map_err(|_| ApiError::invalid_request("purchase_id must be a UUID"))?;
-    let mut purchase = state
-        .store
-        .purchase(purchase_id)
-        .await?
-        .ok_or_else(ApiError::purchase_not_found)?;
+    let Some(mut purchase) = state.store.purchase(purchase_id).await? else {
+        return match state.orders.written_purchase(purchase_id).await {
+            Ok(Some(purchase)) => Ok(HttpResponse::Ok().json(purchase)),
+            Ok(None) => Err(ApiError::purchase_not_found()),
+            // No table (or no column) yet: no Postgres strategy ever wrote an order here.
+            Err(error) if is_not_migrated(&error) => Err(ApiError::purchase_not_found()),
+            Err(error) => Err(error.into()),
+        };
+    };
     match state.orders.is_confirmed(purchase_id).await {
         Ok(true) => purchase.status = PurchaseStatus::Confirmed,
         Ok(false) => {}

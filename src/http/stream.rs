@@ -32,8 +32,8 @@ pub async fn stream_sale(
 ) -> Result<HttpResponse, ApiError> {
     let sale_id = sale_id(&path)?;
     let sale = state
-        .store
-        .sale(&sale_id)
+        .sale_stock
+        .current_sale(&state.store, &sale_id)
         .await?
         .ok_or_else(ApiError::sale_not_found)?;
     let watcher = state

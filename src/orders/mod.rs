@@ -1,14 +1,18 @@
 //! PostgreSQL: the orders the worker persists, and the lookups the API makes.
 //!
-//! The schema is in `migrations/` (applied by the worker at start); the statements are in
-//! `orders/sql/`.
+//! The schema is in `migrations/` (applied by the worker at start, and by the API before it
+//! first needs it: see [`Orders::ensure_migrated`]); the statements are in `orders/sql/`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use crate::domain::{Purchase, PurchaseStatus, SaleId, UserId};
 use crate::events::PurchaseEvent;
 
 /// The longest a batch insert may take before the worker gives up on it (and, through its
@@ -16,6 +20,8 @@ use crate::events::PurchaseEvent;
 /// `max.poll.interval.ms` (twice the session timeout), so a slow insert fails here rather than
 /// by the group dropping the consumer mid-batch.
 const INSERT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest the API waits for the migrations (an admin call waits for them once).
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A pool of Postgres connections; cheap to clone.
 #[derive(Debug, Clone)]
@@ -23,10 +29,12 @@ pub struct Orders {
     pool: PgPool,
     /// For lookups: getting a connection and running the query.
     timeout: Duration,
+    /// Set once this process has applied the migrations.
+    migrated: Arc<OnceCell<()>>,
 }
 
 /// Runs a query, turning a hang past `limit` into an error.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     limit: Duration,
     query: impl Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, sqlx::Error> {
@@ -35,14 +43,46 @@ async fn bounded<T>(
         .unwrap_or(Err(sqlx::Error::PoolTimedOut))
 }
 
-/// Whether `error` says the `orders` table does not exist: nobody has applied the migrations
-/// to this database yet (the worker does at start, in the background).
+/// Whether `error` says a table or column does not exist: nobody has applied the (latest)
+/// migrations to this database yet (the worker does at start, in the background).
 pub fn is_not_migrated(error: &sqlx::Error) -> bool {
-    // 42P01: undefined_table.
+    // 42P01: undefined_table; 42703: undefined_column (a schema older than this build).
     error
         .as_database_error()
         .and_then(|e| e.code())
-        .is_some_and(|code| code == "42P01")
+        .is_some_and(|code| code == "42P01" || code == "42703")
+}
+
+/// An order as the `naive` and `locking` strategies write it: the purchase its 202 described.
+/// Read with `sql/orders_select_written.sql`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct WrittenOrder {
+    purchase_id: Uuid,
+    sale_id: String,
+    round: i64,
+    user_id: String,
+    quantity: i32,
+    remaining: i64,
+    reserved_at: DateTime<Utc>,
+}
+
+impl WrittenOrder {
+    /// The purchase, with `status` (`reserved` in a 202, a replay's too; `confirmed` when read
+    /// back, its order being its record).
+    pub(crate) fn into_purchase(self, status: PurchaseStatus) -> Result<Purchase, sqlx::Error> {
+        let id = self.purchase_id;
+        let corrupt = |what: &str| sqlx::Error::Decode(format!("order {id}: bad {what}").into());
+        Ok(Purchase {
+            purchase_id: self.purchase_id,
+            sale_id: SaleId::parse(&self.sale_id).map_err(|_| corrupt("sale_id"))?,
+            round: u64::try_from(self.round).map_err(|_| corrupt("round"))?,
+            user_id: UserId::parse(&self.user_id).map_err(|_| corrupt("user_id"))?,
+            quantity: u32::try_from(self.quantity).map_err(|_| corrupt("quantity"))?,
+            status,
+            remaining: u64::try_from(self.remaining).map_err(|_| corrupt("remaining"))?,
+            reserved_at: self.reserved_at,
+        })
+    }
 }
 
 impl Orders {
@@ -57,12 +97,43 @@ impl Orders {
             .max_connections(max_connections)
             .acquire_timeout(timeout)
             .connect_lazy(url)?;
-        Ok(Self { pool, timeout })
+        Ok(Self {
+            pool,
+            timeout,
+            migrated: Arc::default(),
+        })
     }
 
     /// Applies the migrations in `migrations/` that are not applied yet.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         sqlx::migrate!("./migrations").run(&self.pool).await
+    }
+
+    /// Applies the migrations unless this process already did. The API calls it before it
+    /// first needs a table (an admin call for a strategy that writes to Postgres), rather than
+    /// at start: a process that only sells `async` sales never touches the schema.
+    pub async fn ensure_migrated(&self) -> Result<(), sqlx::Error> {
+        self.migrated
+            .get_or_try_init(|| async {
+                let migrate = async {
+                    self.migrate()
+                        .await
+                        .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
+                };
+                bounded(MIGRATE_TIMEOUT, migrate).await
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The pool, for the strategies that sell from Postgres.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The limit of one lookup.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
@@ -114,6 +185,24 @@ impl Orders {
         .bind(round)
         .fetch_all(&self.pool);
         bounded(self.timeout, query).await
+    }
+
+    /// A purchase the `naive` or `locking` strategy wrote (only those orders carry `remaining`:
+    /// Redis holds every other purchase).
+    pub async fn written_purchase(
+        &self,
+        purchase_id: Uuid,
+    ) -> Result<Option<Purchase>, sqlx::Error> {
+        let query = sqlx::query_as::<_, WrittenOrder>(concat!(
+            include_str!("sql/orders_select_written.sql"),
+            " WHERE purchase_id = $1 AND remaining IS NOT NULL"
+        ))
+        .bind(purchase_id)
+        .fetch_optional(&self.pool);
+        bounded(self.timeout, query)
+            .await?
+            .map(|order| order.into_purchase(PurchaseStatus::Confirmed))
+            .transpose()
     }
 
     /// Whether the purchase is persisted as an order.

@@ -16,7 +16,9 @@ use redis::streams::{StreamId, StreamRangeReply};
 use redis::{AsyncCommands, Script};
 use uuid::Uuid;
 
-use crate::domain::{Purchase, PurchaseStatus, Reservation, Sale, SaleId, SaleSpec, UserId};
+use crate::domain::{
+    Purchase, PurchaseStatus, Reservation, Sale, SaleId, SaleSpec, Strategy, UserId,
+};
 use crate::events::{PurchaseEvent, SCHEMA_VERSION};
 
 /// The pub/sub channel on which every new round is announced as `"<round> <sale_id>"`.
@@ -90,7 +92,8 @@ pub enum RoundOutcome {
     NotFound,
 }
 
-/// What the reservation script decided for one purchase.
+/// What was decided for one purchase (by the reservation script, or by a Postgres strategy:
+/// see `crate::strategies`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReserveOutcome {
     /// Stock taken; the purchase waits in the sale's outbox under `outbox_id`.
@@ -98,6 +101,12 @@ pub enum ReserveOutcome {
         purchase: Purchase,
         outbox_id: String,
     },
+    /// Stock taken in Postgres and the order written there, within the request (the `naive`
+    /// and `locking` strategies): there is no outbox entry.
+    Ordered(Purchase),
+    /// The sale is no longer sold by the strategy that was asked (it was replaced with another
+    /// one); nothing was taken. The caller looks the strategy up again.
+    StrategyChanged,
     /// The idempotency key was seen before with the same body: the original purchase.
     Replayed(Purchase),
     /// The idempotency key was seen before with a different quantity.
@@ -219,6 +228,28 @@ impl Store {
                 "sale_start_round answered {other:?}"
             ))),
         }
+    }
+
+    /// A sale's current round and strategy (one small read, for the strategy cache); `None`
+    /// when no sale has this id.
+    pub async fn sale_strategy(
+        &self,
+        sale_id: &SaleId,
+    ) -> Result<Option<(u64, Strategy)>, StoreError> {
+        let key = SaleKeys::new(sale_id).sale;
+        let (round, strategy): (Option<u64>, Option<String>) = self
+            .with_conn(|mut conn| async move {
+                Ok(redis::cmd("HMGET")
+                    .arg(key)
+                    .arg("round")
+                    .arg("strategy")
+                    .query_async(&mut *conn)
+                    .await?)
+            })
+            .await?;
+        round
+            .map(|round| Ok((round, parse_strategy(strategy.as_deref())?)))
+            .transpose()
     }
 
     /// Reads a sale; `None` when no sale has this id.
@@ -378,6 +409,21 @@ impl Store {
             .transpose()
     }
 
+    /// The strategy a round was sold with (sale_start_round.lua records it with the stock).
+    pub async fn round_strategy(
+        &self,
+        sale_id: &SaleId,
+        round: u64,
+    ) -> Result<Strategy, StoreError> {
+        let key = SaleKeys::new(sale_id).rounds;
+        let strategy: Option<String> = self
+            .with_conn(
+                |mut conn| async move { Ok(conn.hget(key, format!("{round}:strategy")).await?) },
+            )
+            .await?;
+        parse_strategy(strategy.as_deref())
+    }
+
     /// Every purchase a round reserved, read from the sale's purchase records (a full scan:
     /// for audits, not for the purchase path).
     pub async fn purchases_of_round(
@@ -497,7 +543,15 @@ fn spec_fields(spec: &SaleSpec) -> Vec<(&'static str, String)> {
         ("per_user_limit", spec.per_user_limit.to_string()),
         ("starts_at_ms", millis(spec.starts_at)),
         ("ends_at_ms", millis(spec.ends_at)),
+        ("strategy", spec.strategy.as_str().to_owned()),
     ]
+}
+
+/// Sales created before strategies existed have no `strategy` field: they are `async`.
+fn parse_strategy(raw: Option<&str>) -> Result<Strategy, StoreError> {
+    raw.map_or(Ok(Strategy::default()), |s| {
+        Strategy::parse(s).map_err(|_| corrupt("unknown sale strategy"))
+    })
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -543,6 +597,7 @@ fn parse_sale(sale_id: &SaleId, fields: &HashMap<String, String>) -> Result<Sale
         starts_at,
         ends_at,
         status: Sale::status_at(Utc::now(), starts_at, ends_at, remaining),
+        strategy: parse_strategy(fields.get("strategy").map(String::as_str))?,
     })
 }
 
@@ -578,6 +633,7 @@ fn reserve_outcome(
         "not_active" => ReserveOutcome::SaleNotActive,
         "limit_reached" => ReserveOutcome::LimitReached,
         "sold_out" => ReserveOutcome::SoldOut { round, remaining },
+        "moved" => ReserveOutcome::StrategyChanged,
         other => {
             return Err(StoreError::Corrupt(format!(
                 "purchase_reserve answered {other:?}"

@@ -67,7 +67,8 @@ async fn putting_a_sale_creates_it_then_replaces_it_in_a_new_round() {
     assert_eq!(
         created,
         json!({"sale_id": sale, "name": "phones", "round": 1, "stock": 100, "remaining": 100, "sold": 0,
-               "per_user_limit": 1, "starts_at": null, "ends_at": null, "status": "active"})
+               "per_user_limit": 1, "starts_at": null, "ends_at": null, "status": "active",
+               "strategy": "async"})
     );
     assert_eq!(
         app.purchase(&sale, "first", 1, None).await.status(),
@@ -110,15 +111,7 @@ async fn a_reset_puts_the_stock_back_clears_limits_and_starts_a_new_round() {
         "sold_out"
     );
 
-    let reset = app
-        .client
-        .post(app.url(&format!("/api/v1/admin/sales/{sale}/reset")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(reset.status(), StatusCode::OK);
-    let reset: Value = reset.json().await.expect("a body");
+    let reset = app.reset_sale(&sale).await;
     assert_eq!(
         (reset["round"].as_u64(), reset["remaining"].as_u64()),
         (Some(2), Some(2))
@@ -225,14 +218,7 @@ async fn a_reset_through_one_process_clears_the_sold_out_flag_of_another() {
         "sold_out"
     );
 
-    let reset = admin
-        .client
-        .post(admin.url(&format!("/api/v1/admin/sales/{sale}/reset")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(reset.status(), StatusCode::OK);
+    admin.reset_sale(&sale).await;
 
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

@@ -194,3 +194,40 @@ async fn bad_sale_definitions_are_400_and_create_nothing() {
     assert_eq!(bad_id.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(bad_id).await, "invalid_request");
 }
+
+#[actix_web::test]
+async fn an_unknown_strategy_is_422_and_changes_nothing() {
+    let app = spawn_app().await;
+    let sale = app.new_sale(10, 1).await;
+    assert_eq!(app.sale(&sale).await["strategy"], "async", "the default");
+    for strategy in ["fast", "Naive", ""] {
+        let response = app
+            .put_sale(
+                &sale,
+                json!({"name": "x", "stock": 1, "strategy": strategy}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{strategy:?}"
+        );
+        assert_eq!(error_code(response).await, "invalid_strategy");
+    }
+    let fresh = crate::helpers::unique_sale_id();
+    let response = app
+        .put_sale(&fresh, json!({"name": "x", "stock": 1, "strategy": "sync"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let unchanged = app.sale(&sale).await;
+    assert_eq!(
+        (
+            unchanged["name"].as_str(),
+            unchanged["round"].as_u64(),
+            unchanged["stock"].as_u64()
+        ),
+        (Some("test sale"), Some(1), Some(10))
+    );
+    let read = app.get_json(&format!("/api/v1/sales/{fresh}")).await;
+    assert_eq!(read["error"], "sale_not_found", "nothing created");
+}

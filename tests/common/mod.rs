@@ -118,6 +118,19 @@ impl TestApp {
         response.json().await.expect("a sale body")
     }
 
+    /// Resets a sale with the admin token (no body); panics unless 200.
+    pub async fn reset_sale(&self, sale_id: &str) -> Value {
+        let response = self
+            .client
+            .post(self.url(&format!("/api/v1/admin/sales/{sale_id}/reset")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "resetting {sale_id}");
+        response.json().await.expect("a sale body")
+    }
+
     pub async fn put_sale(&self, sale_id: &str, body: Value) -> Response {
         self.client
             .put(self.url(&format!("/api/v1/admin/sales/{sale_id}")))

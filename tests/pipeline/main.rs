@@ -13,3 +13,4 @@ mod audit;
 mod delivery;
 mod faults;
 mod observability;
+mod strategies;

@@ -16,6 +16,7 @@
 --   {outcome, purchase_id, round, quantity, remaining, reserved_at_ms, outbox_entry_id}
 -- (outbox_entry_id is '' unless the purchase was reserved by this call)
 -- outcome: reserved | replayed | key_reused | not_found | not_active | limit_reached | sold_out
+--          | moved (the sale's strategy keeps its stock in Postgres: nothing is decided here)
 -- For replayed, the fields are those of the original purchase (the same 202 body again).
 
 local sale_key, users_key, idem_key, purchases_key, outbox_key =
@@ -23,10 +24,18 @@ local sale_key, users_key, idem_key, purchases_key, outbox_key =
 
 local results = {}
 local sale = redis.call('HMGET', sale_key, 'round', 'remaining', 'per_user_limit',
-  'starts_at_ms', 'ends_at_ms')
+  'starts_at_ms', 'ends_at_ms', 'strategy')
+local refusal
 if not sale[1] then
+  refusal = 'not_found'
+elseif sale[6] == 'naive' or sale[6] == 'locking' then
+  -- An API process that still believes the sale's old strategy must not sell from a stock
+  -- that is no longer the one being sold: it is told, and asks again.
+  refusal = 'moved'
+end
+if refusal then
   for i = 1, #ARGV, 4 do
-    results[#results + 1] = {'not_found', ARGV[i], 0, tonumber(ARGV[i + 2]), 0, 0, ''}
+    results[#results + 1] = {refusal, ARGV[i], 0, tonumber(ARGV[i + 2]), 0, 0, ''}
   end
   return results
 end

@@ -7,7 +7,8 @@
 -- land between "stock restored" and "counts cleared".
 --
 -- KEYS: 1 sale hash, 2 user counts, 3 idempotency records (same layout as purchase_reserve.lua),
---       4 round history: hash round -> stock, what the audit checks a past round against
+--       4 round history: hash round -> stock and "<round>:strategy" -> strategy, what the audit
+--         checks a past round against
 -- ARGV: 1 mode: 'put' (create or replace), 'create' (only if absent), 'reset' (only if present)
 --       2 pub/sub channel for round announcements
 --       3 the sale id, for the announcement
@@ -32,7 +33,8 @@ end
 local round = redis.call('HINCRBY', sale_key, 'round', 1)
 local stock = redis.call('HGET', sale_key, 'stock')
 redis.call('HSET', sale_key, 'remaining', stock)
-redis.call('HSET', rounds_key, round, stock)
+redis.call('HSET', rounds_key, round, stock,
+  round .. ':strategy', redis.call('HGET', sale_key, 'strategy') or 'async')
 redis.call('UNLINK', users_key, idem_key)
 redis.call('PUBLISH', channel, round .. ' ' .. sale_id)
 
