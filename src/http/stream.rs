@@ -21,7 +21,8 @@ use actix_web::{web, HttpResponse};
 use futures_util::{stream, StreamExt};
 
 use super::errors::ApiError;
-use super::{sale_id, AppState};
+use super::sales::current_sale;
+use super::AppState;
 use crate::domain::Sale;
 use crate::stock_watch::Watcher;
 
@@ -30,15 +31,10 @@ pub async fn stream_sale(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let sale_id = sale_id(&path)?;
-    let sale = state
-        .sale_stock
-        .current_sale(&state.store, &sale_id)
-        .await?
-        .ok_or_else(ApiError::sale_not_found)?;
+    let sale = current_sale(&state, &path).await?;
     let watcher = state
         .stock_watch
-        .watch(&sale_id)
+        .watch(&sale.sale_id)
         .map_err(|_| ApiError::overloaded())?;
     let first = format!("retry: 1000\n\n{}", event(&sale));
     let changes = stream::unfold(

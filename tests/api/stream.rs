@@ -18,12 +18,7 @@ struct Stream {
 
 impl Stream {
     async fn open(app: &TestApp, sale: &str) -> Self {
-        let response = app
-            .client
-            .get(app.url(&format!("/api/v1/sales/{sale}/stream")))
-            .send()
-            .await
-            .expect("request sent");
+        let response = app.get(&format!("/api/v1/sales/{sale}/stream")).await;
         assert_eq!(response.status(), StatusCode::OK);
         let content_type = response.headers()[reqwest::header::CONTENT_TYPE].clone();
         assert_eq!(content_type, "text/event-stream");
@@ -116,32 +111,17 @@ async fn the_stream_shows_the_stock_going_down_with_one_poll_for_many_clients_an
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let unknown = app
-        .client
-        .get(app.url("/api/v1/sales/no-such-sale/stream"))
-        .send()
-        .await
-        .expect("sent");
+    let unknown = app.get("/api/v1/sales/no-such-sale/stream").await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(unknown).await, "sale_not_found");
-    let invalid = app
-        .client
-        .get(app.url("/api/v1/sales/Not_Valid/stream"))
-        .send()
-        .await
-        .expect("sent");
+    let invalid = app.get("/api/v1/sales/Not_Valid/stream").await;
     assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
 
     // A process at its limit of clients refuses more (here, one whose limit is none).
     let mut settings = test_settings();
     settings.stream_max_clients = 0;
     let full = spawn_app_with(settings).await;
-    let refused = full
-        .client
-        .get(full.url(&format!("/api/v1/sales/{sale}/stream")))
-        .send()
-        .await
-        .expect("sent");
+    let refused = full.get(&format!("/api/v1/sales/{sale}/stream")).await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_code(refused).await, "overloaded");
 }

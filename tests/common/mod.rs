@@ -169,15 +169,18 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
-    /// GETs `path` and returns its JSON body, whatever the status.
-    pub async fn get_json(&self, path: &str) -> Value {
-        let response = self
-            .client
+    /// GETs `path`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
             .get(self.url(path))
             .send()
             .await
-            .expect("request sent");
-        response.json().await.expect("a JSON body")
+            .expect("request sent")
+    }
+
+    /// GETs `path` and returns its JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON body")
     }
 
     pub async fn sale(&self, sale_id: &str) -> Value {
