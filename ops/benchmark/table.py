@@ -44,6 +44,11 @@ row("P4 reserve -> persisted latency under P2", f"p50 {p4['p50_ms']:.0f} ms, p99
 row("P4 backlog persisted after P2 stops", f"{drain_ms} ms", "", "", "<= 1000 ms", drain_ms <= 1000)
 row("P5 API peak RSS (k6/seed.js, 500 VUs)", f"{peak_rss_mib:.1f} MiB", "", "", "<= 64 MiB", peak_rss_mib <= 64)
 row("Orders persisted per second (worker, P2)", f"{p4['persist_rps']:,.0f} /s", "", "", "", True)
+before, after = load("p2-cpu-before.json"), load("p2-cpu-after.json")
+machine = p2["seconds"] * os.cpu_count()
+shares = ", ".join(f"{group} {100 * (after[group] - before[group]) / machine:.0f}%"
+                   for group in sorted(after, key=lambda g: before[g] - after[g]))
+row(f"CPU during P2 (share of {os.cpu_count()} cores)", shares, "", "", "", True)
 for sale, audit in audits.items():
     ok = audit["oversold"] == 0 and audit["missing"] == 0 and audit["duplicated"] == 0
     row(f"Audit {sale}", f"sold {audit['sold']}, persisted {audit['persisted']}, oversold {audit['oversold']}, "

@@ -5,16 +5,19 @@
 //! keys outside a sale's slot are the purchase index (one key per purchase, written after the
 //! script) and the set of sale ids.
 
+mod connection;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
 use bb8_redis::bb8::{self, Pool};
-use bb8_redis::RedisConnectionManager;
 use chrono::{DateTime, TimeZone, Utc};
 use redis::streams::{StreamId, StreamRangeReply};
 use redis::{AsyncCommands, Script};
 use uuid::Uuid;
+
+use connection::Connections;
 
 use crate::domain::{
     Purchase, PurchaseStatus, Reservation, Sale, SaleId, SaleSpec, Strategy, UserId,
@@ -123,7 +126,7 @@ pub enum ReserveOutcome {
 /// The Redis connection pool and the scripts, with a timeout on every call.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<RedisConnectionManager>,
+    pool: Pool<Connections>,
     /// For the connections the pool cannot lend (pub/sub).
     client: redis::Client,
     timeout: Duration,
@@ -135,31 +138,32 @@ impl Store {
     /// Builds the pool without connecting: the API starts (and reports not ready) while Redis
     /// is down, and connects once Redis answers.
     pub fn new(redis_url: &str, pool_size: u32, timeout: Duration) -> Result<Self, StoreError> {
-        let manager = RedisConnectionManager::new(redis_url)?;
+        let client = redis::Client::open(redis_url)?;
         let pool = Pool::builder()
             .max_size(pool_size)
+            // Bounds the wait for a connection; each call on it is bounded by the connection.
             .connection_timeout(timeout)
-            .build_unchecked(manager);
+            // Connections are judged by their calls instead (see `connection.rs`).
+            .test_on_check_out(false)
+            .build_unchecked(Connections::new(client.clone(), timeout));
         Ok(Self {
             pool,
-            client: redis::Client::open(redis_url)?,
+            client,
             timeout,
             reserve_script: Script::new(include_str!("lua/purchase_reserve.lua")),
             start_round_script: Script::new(include_str!("lua/sale_start_round.lua")),
         })
     }
 
-    /// Runs `call` with a pooled connection, giving up after the configured timeout.
+    /// Runs `call` with a pooled connection. Getting it and each call made on it give up
+    /// after the configured timeout.
     async fn with_conn<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
     where
-        F: FnOnce(bb8::PooledConnection<'static, RedisConnectionManager>) -> Fut,
+        F: FnOnce(bb8::PooledConnection<'static, Connections>) -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        self.timed(async {
-            let conn = self.pool.get_owned().await?;
-            call(conn).await
-        })
-        .await
+        let conn = self.pool.get_owned().await?;
+        call(conn).await
     }
 
     /// Gives up on `work` after the configured timeout.

@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::helpers::{error_code, spawn_app_with, test_settings, PrivateRedis, TestApp};
 
@@ -172,6 +173,35 @@ async fn purchases_go_on_after_redis_forgets_the_scripts() {
         StatusCode::ACCEPTED
     );
     assert_eq!(app.remaining(&sale).await, 8);
+}
+
+#[actix_web::test]
+async fn purchases_go_on_after_redis_restarts_and_every_old_connection_is_dead() {
+    let mut redis = PrivateRedis::start();
+    let (app, sale) = app_on_private_redis(&redis, 10).await;
+    assert_eq!(
+        app.purchase(&sale, "before", 1, None).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    // The new Redis is empty. Each pooled connection fails its first call and is replaced.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let created = app
+            .put_sale(&sale, json!({"name": "again", "stock": 10}))
+            .await
+            .status()
+            .is_success();
+        if created && app.purchase(&sale, "after", 1, None).await.status() == StatusCode::ACCEPTED {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "purchases did not recover after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[actix_web::test]

@@ -300,6 +300,26 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     pub fn start() -> Self {
         let port = free_port();
+        Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            process: Self::run(port),
+        }
+    }
+
+    /// Kills Redis (`-9`) and starts an empty one on the same port: every connection to the
+    /// old one is dead.
+    pub fn restart(&mut self) {
+        self.process.kill9();
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("a port in the url");
+        self.process = Self::run(port);
+    }
+
+    fn run(port: u16) -> Process {
         let process = Process::spawn(
             Command::new("redis-server")
                 .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
@@ -307,10 +327,7 @@ impl PrivateRedis {
                 .stdout(Stdio::null()),
         );
         wait_until_listening(port, "private redis");
-        Self {
-            url: format!("redis://127.0.0.1:{port}"),
-            process,
-        }
+        process
     }
 }
 
