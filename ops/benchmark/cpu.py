@@ -1,8 +1,10 @@
-"""CPU time used so far by the processes a bench run involves, as JSON {group: seconds}.
+"""CPU time used so far by the processes a bench run involves, as JSON {group: seconds}, and by
+the whole machine ("busy", from /proc/stat).
 
 ops/bench takes one snapshot before P2 and one after; table.py prints the difference as each
 group's share of the machine during P2, which shows where the cores go when every part of the
-pipeline shares them.
+pipeline shares them. The load generator has exited by the second snapshot, so it counts in
+what the machine was busy with beyond the groups.
 """
 import json
 import os
@@ -15,7 +17,6 @@ GROUPS = {
     "redis-server": "redis",
     "tansu": "broker",
     "postgres": "postgres",
-    "wrk": "load generator",
 }
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -31,4 +32,8 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     if group:
         fields = stat[stat.rindex(")") + 2 :].split()
         used[group] += (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+with open("/proc/stat") as f:
+    # cpu  user nice system idle iowait irq softirq steal ...
+    ticks = [int(t) for t in f.readline().split()[1:9]]
+used["busy"] = (sum(ticks) - ticks[3] - ticks[4]) / TICKS
 json.dump(used, sys.stdout)

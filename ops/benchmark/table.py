@@ -46,8 +46,12 @@ row("P5 API peak RSS (k6/seed.js, 500 VUs)", f"{peak_rss_mib:.1f} MiB", "", "", 
 row("Orders persisted per second (worker, P2)", f"{p4['persist_rps']:,.0f} /s", "", "", "", True)
 before, after = load("p2-cpu-before.json"), load("p2-cpu-after.json")
 machine = p2["seconds"] * os.cpu_count()
-shares = ", ".join(f"{group} {100 * (after[group] - before[group]) / machine:.0f}%"
-                   for group in sorted(after, key=lambda g: before[g] - after[g]))
+used = {group: after[group] - before[group] for group in after}
+busy = used.pop("busy")
+used["load generator, kernel, rest"] = busy - sum(used.values())
+used["idle"] = max(0.0, machine - busy)
+shares = ", ".join(f"{group} {100 * seconds / machine:.0f}%"
+                   for group, seconds in sorted(used.items(), key=lambda item: -item[1]))
 row(f"CPU during P2 (share of {os.cpu_count()} cores)", shares, "", "", "", True)
 for sale, audit in audits.items():
     ok = audit["oversold"] == 0 and audit["missing"] == 0 and audit["duplicated"] == 0
