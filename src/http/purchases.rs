@@ -38,21 +38,24 @@ pub async fn create_purchase(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let decided = purchase(&req, &path, body, &state).await;
-    metrics::counter!(names::PURCHASES, "outcome" => outcome_label(&decided)).increment(1);
+    let outcome = outcome_label(&decided);
+    metrics::counter!(names::PURCHASES, "outcome" => outcome).increment(1);
+    if let Ok(ReserveOutcome::Replayed(original)) = &decided {
+        // A replay answers with the original purchase, whose id differs from the new one.
+        tracing::Span::current()
+            .record("purchase_id", tracing::field::display(original.purchase_id));
+    }
+    // One line per purchase at debug level (`RUST_LOG=flashsale=debug`), inside the span.
+    tracing::debug!(outcome, "purchase decided");
     match decided? {
         ReserveOutcome::Reserved { purchase, .. }
         | ReserveOutcome::Ordered(purchase)
-        | ReserveOutcome::Replayed(purchase) => {
-            // A replay answers with the original purchase, whose id differs from the new one.
-            tracing::Span::current()
-                .record("purchase_id", tracing::field::display(purchase.purchase_id));
-            Ok(HttpResponse::Accepted()
-                .insert_header((
-                    header::LOCATION,
-                    format!("/api/v1/purchases/{}", purchase.purchase_id),
-                ))
-                .json(purchase))
-        }
+        | ReserveOutcome::Replayed(purchase) => Ok(HttpResponse::Accepted()
+            .insert_header((
+                header::LOCATION,
+                format!("/api/v1/purchases/{}", purchase.purchase_id),
+            ))
+            .json(purchase)),
         ReserveOutcome::SoldOut { .. } => Err(ApiError::sold_out()),
         ReserveOutcome::LimitReached => Err(ApiError::limit_reached()),
         ReserveOutcome::SaleNotActive => Err(ApiError::sale_not_active()),

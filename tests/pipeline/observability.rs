@@ -257,6 +257,56 @@ async fn both_processes_expose_every_family_with_counts_that_match_the_sale() {
     assert_eq!(answer["data"]["result"][0]["value"][1], "10", "{answer}");
 }
 
+#[actix_web::test]
+async fn purchases_log_json_lines_inside_a_span_that_names_the_purchase_and_the_sale() {
+    let pipeline = Pipeline::new().await;
+    let port = free_port();
+    let mut api = Process::spawn(
+        Command::new(API_BIN)
+            .envs(pipeline.process_env().iter().map(|(k, v)| (*k, v.as_str())))
+            .env("FLASHSALE_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("FLASHSALE_ADMIN_TOKEN", TOKEN)
+            .env("FLASHSALE_DEFAULT_SALE", "false")
+            .env("FLASHSALE_LOG_FORMAT", "json")
+            .env("RUST_LOG", "flashsale=debug")
+            .stdout(Stdio::piped()),
+    );
+    let stdout = api.take_stdout().expect("a piped stdout");
+    let (lines, logged) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let app = TestApp::at(format!("http://127.0.0.1:{port}")).await;
+    let sale = app.new_sale(5, 1).await;
+    let purchase_id = accepted_id(app.purchase(&sale, "logged", 1, None).await).await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        let line = logged
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("a log line about the purchase within 10 s");
+        let Ok(event) = serde_json::from_str::<Value>(&line) else {
+            panic!("a log line that is not JSON: {line}");
+        };
+        if event["span"]["purchase_id"] == purchase_id.to_string() {
+            break event;
+        }
+    };
+    assert_eq!(event["span"]["name"], "purchase");
+    assert_eq!(event["span"]["sale_id"], sale);
+    assert_eq!(event["fields"]["message"], "purchase decided");
+    assert_eq!(event["fields"]["outcome"], "reserved");
+    assert_eq!(event["level"], "DEBUG");
+}
+
 /// The `flashsale_*` names in the expressions of ops/grafana/flashsale.json.
 fn dashboard_metrics() -> HashSet<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/grafana/flashsale.json");
