@@ -6,12 +6,20 @@
 //! at once, which only makes a duplicate the worker drops (`purchase_id` is its dedup key). The
 //! age is judged by Redis's clock, the one all processes share, against the entry's stream id
 //! (its append time).
+//!
+//! A scan pages through each sale's due entries from where the previous scan stopped, up to
+//! [`PAGES_PER_SCAN`] pages of `FLASHSALE_OUTBOX_RELAY_BATCH`, and starts again from the
+//! oldest once it reached the end. Without the cursor every scan would re-read the oldest page,
+//! whose entries are usually the ones the producer is still publishing, and a backlog (a broker
+//! that was down, a producer at its in-flight limit) would drain at one page per interval.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
 
 use crate::actors::producer::Publish;
+use crate::domain::SaleId;
 use crate::store::Store;
 use crate::telemetry::names;
 
@@ -23,16 +31,22 @@ pub struct RelayConfig {
     pub min_age: Duration,
     /// `FLASHSALE_OUTBOX_RELAY_INTERVAL_MS`, default 1000: time between scans.
     pub interval: Duration,
-    /// `FLASHSALE_OUTBOX_RELAY_BATCH`, default 1000: most entries taken from one sale's outbox
-    /// per scan.
+    /// `FLASHSALE_OUTBOX_RELAY_BATCH`, default 1000: entries per page read from one sale's
+    /// outbox (a scan takes up to [`PAGES_PER_SCAN`] pages per sale).
     pub batch: usize,
 }
+
+/// Most pages of due entries one scan takes from one sale: with the default batch, 10,000
+/// entries, the producer's default in-flight limit (it could not take more at once).
+pub const PAGES_PER_SCAN: usize = 10;
 
 pub struct OutboxRelay {
     store: Store,
     producer: Recipient<Publish>,
     config: RelayConfig,
     scanning: bool,
+    /// Per sale, the last entry id handed to the producer: the next scan continues after it.
+    cursors: HashMap<SaleId, String>,
 }
 
 impl OutboxRelay {
@@ -42,6 +56,7 @@ impl OutboxRelay {
             producer,
             config,
             scanning: false,
+            cursors: HashMap::new(),
         }
     }
 }
@@ -56,16 +71,28 @@ impl Actor for OutboxRelay {
                 return;
             }
             relay.scanning = true;
-            let scan = scan(relay.store.clone(), relay.producer.clone(), relay.config);
-            ctx.spawn(
-                scan.into_actor(relay)
-                    .map(|(), relay, _| relay.scanning = false),
+            let cursors = std::mem::take(&mut relay.cursors);
+            let scan = scan(
+                relay.store.clone(),
+                relay.producer.clone(),
+                relay.config,
+                cursors,
             );
+            ctx.spawn(scan.into_actor(relay).map(|cursors, relay, _| {
+                relay.cursors = cursors;
+                relay.scanning = false;
+            }));
         });
     }
 }
 
-async fn scan(store: Store, producer: Recipient<Publish>, config: RelayConfig) {
+/// One scan of every sale's outbox; returns the cursors for the next one.
+async fn scan(
+    store: Store,
+    producer: Recipient<Publish>,
+    config: RelayConfig,
+    mut cursors: HashMap<SaleId, String>,
+) -> HashMap<SaleId, String> {
     let sales = async {
         let cutoff =
             store.now_ms().await? - i64::try_from(config.min_age.as_millis()).unwrap_or(i64::MAX);
@@ -75,7 +102,7 @@ async fn scan(store: Store, producer: Recipient<Publish>, config: RelayConfig) {
         Ok(found) => found,
         Err(error) => {
             tracing::warn!(%error, "outbox relay scan failed");
-            return;
+            return cursors;
         }
     };
     let mut republished = 0;
@@ -86,14 +113,36 @@ async fn scan(store: Store, producer: Recipient<Publish>, config: RelayConfig) {
             Ok(length) => outbox_length += length,
             Err(error) => tracing::warn!(%error, %sale_id, "cannot measure this sale's outbox"),
         }
-        match store.outbox_due(&sale_id, cutoff, config.batch).await {
-            Ok(entries) if !entries.is_empty() => {
-                republished += entries.len();
-                // A full producer mailbox is fine: the entries are still due at the next scan.
-                let _ = producer.try_send(Publish(entries));
+        for _ in 0..PAGES_PER_SCAN {
+            let after = cursors.get(&sale_id).map(String::as_str);
+            let entries = match store
+                .outbox_due(&sale_id, after, cutoff, config.batch)
+                .await
+            {
+                Ok(entries) => entries,
+                Err(error) => {
+                    tracing::warn!(%error, %sale_id, "cannot read this sale's outbox");
+                    break;
+                }
+            };
+            let last_page = entries.len() < config.batch;
+            let last_id = entries.last().map(|entry| entry.id.clone());
+            if !entries.is_empty() {
+                let count = entries.len();
+                // A full producer mailbox is fine: the next scan offers the same page again.
+                if producer.try_send(Publish(entries)).is_err() {
+                    break;
+                }
+                republished += count;
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, %sale_id, "cannot read this sale's outbox"),
+            if last_page {
+                // Reached the end: the next scan starts from the oldest again.
+                cursors.remove(&sale_id);
+                break;
+            }
+            if let Some(last_id) = last_id {
+                cursors.insert(sale_id.clone(), last_id);
+            }
         }
     }
     metrics::gauge!(names::OUTBOX_LENGTH).set(outbox_length as f64);
@@ -104,4 +153,5 @@ async fn scan(store: Store, producer: Recipient<Publish>, config: RelayConfig) {
             "relaying outbox entries older than the relay age"
         );
     }
+    cursors
 }

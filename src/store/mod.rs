@@ -364,18 +364,23 @@ impl Store {
         Ok(secs * 1000 + micros / 1000)
     }
 
-    /// Up to `count` outbox entries of a sale appended before `before_ms` (Redis time), oldest first.
+    /// Up to `count` outbox entries of a sale appended before `before_ms` (Redis time), oldest
+    /// first, starting after the entry id `after` (from the oldest when `None`).
     pub async fn outbox_due(
         &self,
         sale_id: &SaleId,
+        after: Option<&str>,
         before_ms: i64,
         count: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let key = SaleKeys::new(sale_id).outbox;
-        // Stream ids are "<ms>-<seq>"; "(" makes the end exclusive.
+        // Stream ids are "<ms>-<seq>"; "(" makes a bound exclusive.
+        let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
         let end = format!("({before_ms}-0");
         let reply: StreamRangeReply = self
-            .with_conn(|mut conn| async move { Ok(conn.xrange_count(key, "-", end, count).await?) })
+            .with_conn(
+                |mut conn| async move { Ok(conn.xrange_count(key, start, end, count).await?) },
+            )
             .await?;
         reply
             .ids
@@ -466,7 +471,7 @@ impl Store {
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         // Redis takes a COUNT up to i64::MAX: in effect, no limit.
         let mut entries = self
-            .outbox_due(sale_id, i64::MAX, i64::MAX as usize)
+            .outbox_due(sale_id, None, i64::MAX, i64::MAX as usize)
             .await?;
         entries.retain(|entry| entry.event.round == round);
         Ok(entries)

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::helpers::free_port;
+use crate::helpers::{free_port, sample, scrape};
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::support::{
     buy, spawn_worker, start, union, wait_for, Pipeline, PrivateBroker, API_BIN, WORKER_BIN,
@@ -130,6 +130,43 @@ async fn purchases_made_while_the_broker_is_down_are_persisted_once_it_returns()
         .wait_for_orders(&sale, 1, &all, Duration::from_secs(60))
         .await;
     worker.stop().await.expect("the worker stops cleanly");
+}
+
+#[actix_web::test]
+async fn one_relay_scan_pages_through_the_whole_backlog_not_one_batch_of_it() {
+    let pipeline = Pipeline::with_brokers("127.0.0.1:1".into()).await;
+    let mut env = pipeline.process_env();
+    env.push(("FLASHSALE_ADMIN_TOKEN", crate::helpers::TOKEN.into()));
+    // No broker: what the first process reserves stays in the outbox.
+    let first_port = free_port();
+    let mut first_env = env.clone();
+    first_env.push(("FLASHSALE_HTTP_ADDR", format!("127.0.0.1:{first_port}")));
+    let mut first = start(API_BIN, &first_env);
+    let first_app = TestApp::at(format!("http://127.0.0.1:{first_port}")).await;
+    let sale = first_app.new_sale(100, 1).await;
+    assert_eq!(buy(&first_app, &sale, "buyer", 60, 20).await.len(), 60);
+    first.kill9();
+
+    // A relay with pages of 10: its first scan must hand over all 60 due entries (6 pages),
+    // where re-reading the oldest page every scan would hand over 10.
+    let port = free_port();
+    env.push(("FLASHSALE_HTTP_ADDR", format!("127.0.0.1:{port}")));
+    env.push(("FLASHSALE_OUTBOX_RELAY_BATCH", "10".into()));
+    env.push(("FLASHSALE_OUTBOX_RELAY_AGE_MS", "100".into()));
+    env.push(("FLASHSALE_OUTBOX_RELAY_INTERVAL_MS", "500".into()));
+    let _relay = start(API_BIN, &env);
+    let app = TestApp::at(format!("http://127.0.0.1:{port}")).await;
+    // The counter moves once per scan, by the entries that scan handed over.
+    let first_scan = wait_for(
+        "the relay's first scan",
+        Duration::from_secs(10),
+        || async {
+            let metrics = scrape(&app.client, &app.url("/metrics")).await;
+            sample(&metrics, "flashsale_relay_republished_total", &[]).filter(|n| *n > 0.0)
+        },
+    )
+    .await;
+    assert_eq!(first_scan, 60.0);
 }
 
 #[actix_web::test]
