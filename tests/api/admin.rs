@@ -163,12 +163,7 @@ async fn the_default_sale_exists_at_start_and_post_reset_starts_its_next_round()
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let before = loop {
-        let response = app
-            .client
-            .get(app.url("/api/v1/sales/default"))
-            .send()
-            .await
-            .expect("sent");
+        let response = app.get("/api/v1/sales/default").await;
         if response.status() == StatusCode::OK {
             break response.json::<Value>().await.expect("a body");
         }

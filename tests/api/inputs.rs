@@ -128,12 +128,7 @@ async fn bad_purchase_requests_get_the_documented_4xx_and_change_nothing() {
         assert_eq!(error_code(response).await, c.code, "{}", c.what);
     }
 
-    let wrong_method = app
-        .client
-        .get(app.url(&purchases))
-        .send()
-        .await
-        .expect("sent");
+    let wrong_method = app.get(&purchases).await;
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(wrong_method).await, "method_not_allowed");
 
@@ -170,12 +165,7 @@ async fn bad_sale_definitions_are_400_and_create_nothing() {
         let response = app.put_sale(&sale, body).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
         assert_eq!(error_code(response).await, "invalid_request", "{what}");
-        let read = app
-            .client
-            .get(app.url(&format!("/api/v1/sales/{sale}")))
-            .send()
-            .await
-            .expect("sent");
+        let read = app.get(&format!("/api/v1/sales/{sale}")).await;
         assert_eq!(
             read.status(),
             StatusCode::NOT_FOUND,

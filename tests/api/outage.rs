@@ -24,15 +24,7 @@ async fn app_on_private_redis(redis: &PrivateRedis, stock: u64) -> (TestApp, Str
 async fn with_redis_down_readyz_is_503_and_purchases_are_503_overloaded_within_the_timeout() {
     let mut redis = PrivateRedis::start();
     let (app, sale) = app_on_private_redis(&redis, 10).await;
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .expect("sent")
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     assert_eq!(
         app.purchase(&sale, "before", 1, None).await.status(),
         StatusCode::ACCEPTED
@@ -51,35 +43,17 @@ async fn with_redis_down_readyz_is_503_and_purchases_are_503_overloaded_within_t
         started.elapsed()
     );
 
-    let ready = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("sent");
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_code(ready).await, "unavailable");
-    let sale_read = app
-        .client
-        .get(app.url(&format!("/api/v1/sales/{sale}")))
-        .send()
-        .await
-        .expect("sent");
+    let sale_read = app.get(&format!("/api/v1/sales/{sale}")).await;
     assert_eq!(sale_read.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = sale_read.text().await.expect("a body");
     assert!(
         !body.to_lowercase().contains("redis"),
         "internal detail leaked: {body}"
     );
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .expect("sent")
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }
 
 #[actix_web::test]

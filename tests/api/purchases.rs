@@ -153,22 +153,14 @@ async fn an_accepted_purchase_answers_202_with_its_location_and_can_be_read_back
     let purchase_id = body["purchase_id"].as_str().expect("an id");
     assert_eq!(location, format!("/api/v1/purchases/{purchase_id}"));
 
-    let read = app
-        .client
-        .get(app.url(&location))
-        .send()
-        .await
-        .expect("sent");
+    let read = app.get(&location).await;
     assert_eq!(read.status(), StatusCode::OK);
     let read: Value = read.json().await.expect("a body");
     assert_eq!(read, body);
 
     let unknown = app
-        .client
-        .get(app.url(&format!("/api/v1/purchases/{}", uuid::Uuid::new_v4())))
-        .send()
-        .await
-        .expect("sent");
+        .get(&format!("/api/v1/purchases/{}", uuid::Uuid::new_v4()))
+        .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(unknown).await, "purchase_not_found");
 }

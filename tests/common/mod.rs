@@ -184,12 +184,7 @@ impl TestApp {
     }
 
     pub async fn sale(&self, sale_id: &str) -> Value {
-        let response = self
-            .client
-            .get(self.url(&format!("/api/v1/sales/{sale_id}")))
-            .send()
-            .await
-            .expect("request sent");
+        let response = self.get(&format!("/api/v1/sales/{sale_id}")).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.expect("a sale body")
     }
