@@ -1,40 +1,24 @@
 //! flashsale: sells a limited stock to a stampede of buyers without overselling.
 //!
-//! The purchase path, in the order a request travels it:
+//! Two processes share this library, and the folders say who runs what:
 //!
-//! - [`http`]: actix-web handlers. They turn raw input into [`domain`] types (or a 4xx) and map
-//!   every failure to one JSON error shape ([`http::errors`]).
-//! - [`actors::reservation`]: the pool of `ReservationActor`s. Handlers hand a validated
-//!   reservation to the pool; an actor batches whatever is queued at that moment into one Redis
-//!   script call and answers each buyer separately.
-//! - [`strategies`]: before the pool, each purchase is routed by its sale's strategy: `async`
-//!   (the production path) and `redis` go to the pool; `naive` and `locking`, the seed's
-//!   Postgres phases kept for comparison, sell from a Postgres row instead.
-//! - [`store`]: everything that talks to Redis: key layout, the Lua scripts (in `store/lua/`),
-//!   and the parsing of their replies.
-//! - [`sold_out`]: the per-process sold-out cache that turns away buyers without a Redis round
-//!   trip once a sale is gone, kept honest across processes by a Redis pub/sub channel.
+//! - [`common`]: what both use: the domain and the purchase decision, events, settings,
+//!   telemetry, the process lifecycle, and the clients of Redis ([`common::store`]),
+//!   PostgreSQL ([`common::orders`]) and Kafka ([`common::kafka`]).
+//! - The API process (`flashsale-api`): [`http`] (actix-web handlers), [`actors`] (the
+//!   reservation pool, the Kafka producer, the outbox relay) and [`api`] (the application that
+//!   wires them, the sale lifecycle, the purchase strategies, the per-process caches).
+//! - The worker process (`flashsale-worker`): [`worker`] (the supervised consumer tree that
+//!   persists events into PostgreSQL, and the audit).
 //!
-//!
-//! Beside it: [`stock_watch`] feeds the sales' live stock streams, [`telemetry`] holds the logs
-//! and the catalogue of metrics, and the pipeline that turns reservations into orders is in
-//! [`actors`] (producer, relay, worker tree), [`kafka`], [`orders`] and [`worker`].
-//!
-//! [`startup`] wires these together into an [`startup::Application`]; [`config`] reads the
-//! settings from the environment. The binaries in `src/bin/` only call into this library.
+//! `common` imports neither process; neither process imports the other. A purchase travels
+//! `http::purchases` -> `api::strategies` -> `actors::reservation` -> `common::store`
+//! (one Lua script per batch) -> the sale's outbox -> `actors::producer` -> Kafka ->
+//! `worker::consumer` -> `worker::persister` -> `common::orders` (docs/ARCHITECTURE.md).
+//! The binaries in `src/bin/` only call into this library.
 
 pub mod actors;
-pub mod audit;
-pub mod config;
-pub mod domain;
-pub mod events;
+pub mod api;
+pub mod common;
 pub mod http;
-pub mod kafka;
-pub mod orders;
-pub mod sold_out;
-pub mod startup;
-pub mod stock_watch;
-pub mod store;
-pub mod strategies;
-pub mod telemetry;
 pub mod worker;

@@ -12,11 +12,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::future::join_all;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use tracing::Instrument;
 
-use crate::domain::SaleId;
-use crate::kafka::broker_reachable;
-use crate::store::{OutboxEntry, Store};
-use crate::telemetry::{names, ActorMetrics};
+use crate::common::domain::SaleId;
+use crate::common::kafka::broker_reachable;
+use crate::common::store::{OutboxEntry, Store};
+use crate::common::telemetry::{names, ActorMetrics};
 
 /// Publish these outbox entries (fire and forget: the outbox keeps what is not acknowledged).
 #[derive(Message)]
@@ -111,6 +112,7 @@ impl Handler<Publish> for KafkaProducerActor {
         metrics::histogram!(names::PRODUCER_BATCH_SIZE).record(deliveries.len() as f64);
         self.metrics.queue_depth.set(self.in_flight.len() as f64);
         let store = self.store.clone();
+        let settled_count = deliveries.len();
         let settle = async move {
             let outcomes = join_all(deliveries.into_iter().map(|(entry, delivery)| async move {
                 let acknowledged = matches!(delivery.await, Ok(Ok(_)));
@@ -143,12 +145,18 @@ impl Handler<Publish> for KafkaProducerActor {
             }
             settled
         };
-        ctx.spawn(settle.into_actor(self).map(|settled, actor, _| {
-            for key in settled {
-                actor.in_flight.remove(&key);
-            }
-            actor.metrics.queue_depth.set(actor.in_flight.len() as f64);
-        }));
+        let span = tracing::debug_span!("kafka_publish", events = settled_count);
+        ctx.spawn(
+            settle
+                .instrument(span)
+                .into_actor(self)
+                .map(|settled, actor, _| {
+                    for key in settled {
+                        actor.in_flight.remove(&key);
+                    }
+                    actor.metrics.queue_depth.set(actor.in_flight.len() as f64);
+                }),
+        );
     }
 }
 

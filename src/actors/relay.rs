@@ -14,27 +14,14 @@
 //! that was down, a producer at its in-flight limit) would drain at one page per interval.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::actors::producer::Publish;
-use crate::domain::SaleId;
-use crate::store::Store;
-use crate::telemetry::names;
-
-/// How the relay paces itself.
-#[derive(Debug, Clone, Copy)]
-pub struct RelayConfig {
-    /// `FLASHSALE_OUTBOX_RELAY_AGE_MS`, default 5000: entries younger than this are left to the
-    /// producer that is publishing them now.
-    pub min_age: Duration,
-    /// `FLASHSALE_OUTBOX_RELAY_INTERVAL_MS`, default 1000: time between scans.
-    pub interval: Duration,
-    /// `FLASHSALE_OUTBOX_RELAY_BATCH`, default 1000: entries per page read from one sale's
-    /// outbox (a scan takes up to [`PAGES_PER_SCAN`] pages per sale).
-    pub batch: usize,
-}
+use super::producer::Publish;
+use crate::common::domain::SaleId;
+use crate::common::settings::RelayConfig;
+use crate::common::store::{Store, StoreError};
+use crate::common::telemetry::names;
 
 /// Most pages of due entries one scan takes from one sale: with the default batch, 10,000
 /// entries, the producer's default in-flight limit (it could not take more at once).
@@ -96,7 +83,7 @@ async fn scan(
     let sales = async {
         let cutoff =
             store.now_ms().await? - i64::try_from(config.min_age.as_millis()).unwrap_or(i64::MAX);
-        Ok::<_, crate::store::StoreError>((cutoff, store.sale_ids().await?))
+        Ok::<_, StoreError>((cutoff, store.sale_ids().await?))
     };
     let (cutoff, sale_ids) = match sales.await {
         Ok(found) => found,

@@ -12,43 +12,18 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
-use crate::actors::producer::Publish;
-use crate::domain::{Reservation, SaleId};
-use crate::sold_out::SoldOutCache;
-use crate::store::{OutboxEntry, ReserveOutcome, Store};
-use crate::telemetry::{names, ActorMetrics};
-
-/// Why a reservation got no decision from Redis. After either, a retry with the same
-/// Idempotency-Key is safe: it either finds the purchase or makes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ReserveError {
-    /// Every actor holds as many requests as it may: nothing was sent to Redis.
-    #[error("every reservation actor is at its queue limit")]
-    Overloaded,
-    /// Redis failed or did not answer in time. The script may still have run, so the outcome
-    /// is unknown.
-    #[error("redis did not decide the reservation in time")]
-    Unavailable,
-}
-
-/// How the pool is sized.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolConfig {
-    /// Number of actors; each has at most one Redis call in flight.
-    pub actors: usize,
-    /// Requests one actor may hold (mailbox and batch queue together).
-    pub queue_per_actor: usize,
-    /// Most reservations carried by one script call.
-    pub max_batch: usize,
-    /// How long a caller waits for its answer, queueing included.
-    pub timeout: Duration,
-}
+use super::producer::Publish;
+use crate::api::sold_out::SoldOutCache;
+use crate::common::decision::{ReserveError, ReserveOutcome};
+use crate::common::domain::{Reservation, SaleId};
+use crate::common::settings::PoolConfig;
+use crate::common::store::{OutboxEntry, Store};
+use crate::common::telemetry::{names, ActorMetrics};
 
 /// Reserve stock for one purchase. The answer goes straight to `reply`, whose receiver the
 /// caller holds: when the caller gives up, the actor sees it (`is_closed`) and skips the work.
@@ -173,7 +148,8 @@ async fn reserve_batch(
             }
             Err(error) => {
                 metrics.errors.increment(1);
-                tracing::error!(%error, %sale_id, batch = reservations.len(), "reservation batch failed");
+                // The cause ends here: each buyer only learns to retry.
+                tracing::warn!(%error, %sale_id, batch = reservations.len(), "reservation batch failed");
                 for reply in replies {
                     let _ = reply.send(Err(ReserveError::Unavailable));
                 }

@@ -1,11 +1,12 @@
 //! The API process: `flashsale-api`. Configured by `FLASHSALE_*` environment variables
-//! (see docs/API.md); stops gracefully on SIGTERM or Ctrl-C.
+//! (see docs/CONFIG.md); stops gracefully on SIGTERM or Ctrl-C.
 
 use std::process::ExitCode;
 
-use flashsale::config::Settings;
-use flashsale::startup::{shutdown_signal, Application};
-use flashsale::telemetry;
+use flashsale::api::app::Application;
+use flashsale::common::lifecycle::shutdown_signal;
+use flashsale::common::settings::Settings;
+use flashsale::common::telemetry;
 
 #[actix_web::main]
 async fn main() -> ExitCode {

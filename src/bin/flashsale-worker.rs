@@ -3,21 +3,21 @@
 //! group, exit 0 (or 1 past FLASHSALE_WORKER_SHUTDOWN_MS). A second signal exits at once (130).
 //!
 //! `flashsale-worker audit --sale ID [--round N] [--wait SECS] [--json]` compares Redis and
-//! PostgreSQL for a sale's round instead (see `flashsale::audit`); exit 0 when it passes, 1
+//! PostgreSQL for a sale's round instead (see `flashsale::worker::audit`); exit 0 when it passes, 1
 //! when something is oversold, missing or duplicated, 2 when it cannot run.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use flashsale::audit::Audit;
-use flashsale::config::{Settings, WorkerSettings};
-use flashsale::domain::SaleId;
-use flashsale::orders::Orders;
-use flashsale::startup::shutdown_signal;
-use flashsale::store::Store;
-use flashsale::telemetry;
-use flashsale::worker::Worker;
+use flashsale::common::domain::SaleId;
+use flashsale::common::lifecycle::shutdown_signal;
+use flashsale::common::orders::Orders;
+use flashsale::common::settings::{DatabaseSettings, Settings, WorkerSettings};
+use flashsale::common::store::Store;
+use flashsale::common::telemetry;
+use flashsale::worker::app::Worker;
+use flashsale::worker::audit::Audit;
 
 /// How long one Redis or Postgres read of the audit may take.
 const AUDIT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -70,9 +70,14 @@ async fn audit(sale: &str, round: Option<u64>, wait: Duration, json: bool) -> Ex
         let settings = Settings::from_env().map_err(|e| e.to_string())?;
         let sale_id = SaleId::parse(sale).map_err(|e| e.to_string())?;
         // A round's full scan takes longer than the purchase path's Redis timeout allows.
-        let store = Store::new(&settings.redis_url, 1, AUDIT_TIMEOUT).map_err(|e| e.to_string())?;
-        let orders = Orders::connect_lazy(&settings.database_url, 1, AUDIT_TIMEOUT)
-            .map_err(|e| e.to_string())?;
+        let store =
+            Store::new(settings.redis_url.expose(), 1, AUDIT_TIMEOUT).map_err(|e| e.to_string())?;
+        let orders = Orders::connect_lazy(&DatabaseSettings {
+            url: settings.database.url,
+            pool_size: 1,
+            timeout: AUDIT_TIMEOUT,
+        })
+        .map_err(|e| e.to_string())?;
         Ok::<_, String>((sale_id, store, orders))
     })();
     let (sale_id, store, orders) = match prepared {

@@ -1,5 +1,5 @@
 //! The admin API: create or replace a sale, reset it. Every route here sits behind
-//! [`require_admin`].
+//! [`require_admin`]; the work is done by the sale service (`api/sales.rs`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -12,13 +12,11 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::errors::ApiError;
-use super::json::{JsonBody, OptionalJsonBody};
-use super::{sale_id, AppState};
-use crate::domain::{parse_stock, SaleId, SaleSpec, Strategy};
-use crate::store::{RoundChange, RoundOutcome};
-
-/// The sale the seed's `POST /reset` acts on, created at start unless configured off.
-pub const DEFAULT_SALE_ID: &str = "default";
+use super::extract::{sale_id, JsonBody, OptionalJsonBody};
+use super::state::AppState;
+use crate::api::sales::DEFAULT_SALE_ID;
+use crate::common::domain::{parse_stock, SaleId, SaleSpec, Strategy};
+use crate::common::store::RoundOutcome;
 
 /// Middleware: lets the request through only with `Authorization: Bearer <admin token>`.
 pub async fn require_admin(
@@ -85,21 +83,14 @@ pub async fn put_sale(
         Some(raw) => Strategy::parse(raw).map_err(|e| ApiError::invalid_strategy(e.0))?,
         None => Strategy::default(),
     };
-    // Before anything changes, so a Postgres that cannot take the sale leaves it as it was.
-    if strategy.writes_orders() {
-        state.orders.ensure_migrated().await?;
-    }
-    let previous = state.store.sale_strategy(&sale_id).await?;
-    let outcome = state
-        .store
-        .start_round(&sale_id, &RoundChange::Put(SaleSpec { strategy, ..spec }))
+    let (outcome, sale) = state
+        .sales
+        .put(&sale_id, SaleSpec { strategy, ..spec })
         .await?;
-    let status = match outcome {
-        RoundOutcome::Created => actix_web::http::StatusCode::CREATED,
-        _ => actix_web::http::StatusCode::OK,
-    };
-    let moved_from = previous.map(|(_, strategy)| strategy);
-    respond_with_sale(&state, &sale_id, status, moved_from).await
+    Ok(match outcome {
+        RoundOutcome::Created => HttpResponse::Created().json(sale),
+        _ => HttpResponse::Ok().json(sale),
+    })
 }
 
 /// `POST /api/v1/admin/sales/{sale_id}/reset`, optional body `{"stock": n}`.
@@ -126,37 +117,10 @@ async fn reset(
     body: Option<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
     let stock = body.and_then(|b| b.stock).map(parse_stock).transpose()?;
-    match state
-        .store
-        .start_round(sale_id, &RoundChange::Reset { stock })
-        .await?
-    {
-        RoundOutcome::NotFound => Err(ApiError::sale_not_found()),
-        _ => respond_with_sale(state, sale_id, actix_web::http::StatusCode::OK, None).await,
-    }
-}
-
-/// Completes a new round and answers with the sale as it now stands: the Postgres stock row
-/// gets the round when the sale's stock lives there, or lived there before (`moved_from`), so
-/// stale routes to it learn the sale moved. Clears this process's sold-out flag and strategy
-/// at once (other processes when the round announcement reaches them).
-async fn respond_with_sale(
-    state: &AppState,
-    sale_id: &SaleId,
-    status: actix_web::http::StatusCode,
-    moved_from: Option<Strategy>,
-) -> Result<HttpResponse, ApiError> {
     let sale = state
-        .store
-        .sale(sale_id)
+        .sales
+        .reset(sale_id, stock)
         .await?
         .ok_or_else(ApiError::sale_not_found)?;
-    if sale.strategy.stock_in_postgres() || moved_from.is_some_and(Strategy::stock_in_postgres) {
-        state.sale_stock.put(&sale).await?;
-    }
-    state.sold_out.round_started(sale_id, sale.round);
-    state
-        .known_strategies
-        .learn(sale_id, sale.round, sale.strategy);
-    Ok(HttpResponse::build(status).json(sale))
+    Ok(HttpResponse::Ok().json(sale))
 }

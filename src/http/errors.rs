@@ -2,7 +2,9 @@
 //! `{"error": "<code>", "message": "<text for a person>"}`.
 //!
 //! Client mistakes carry a message that explains them. Failures of ours (Redis down, a timeout)
-//! are logged here with their cause and reach the client only as a code and a generic message.
+//! reach the client only as a code and a generic message; their cause travels inside the error
+//! and is logged once, where the error becomes a response ([`ApiError::error_response`]), never
+//! in the conversions.
 
 use std::borrow::Cow;
 
@@ -10,10 +12,10 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::actors::reservation::ReserveError;
-use crate::domain::Invalid;
-use crate::store::StoreError;
-use crate::strategies::SaleReadError;
+use crate::api::sales::SaleError;
+use crate::common::decision::ReserveError;
+use crate::common::domain::Invalid;
+use crate::common::store::StoreError;
 
 /// Seconds a client is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "1";
@@ -23,6 +25,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: Cow<'static, str>,
+    /// What went wrong on our side, for the log only.
+    cause: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +41,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// The same error, with the cause the log should show.
+    fn caused_by(self, cause: impl std::fmt::Display) -> Self {
+        Self {
+            cause: Some(cause.to_string()),
+            ..self
         }
     }
 
@@ -131,14 +144,14 @@ impl ApiError {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
-            "too many purchases at once or the stock service is unreachable; retry with the same Idempotency-Key",
+            "too many requests at once; retry shortly (a purchase with the same Idempotency-Key)",
         )
     }
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            "the service cannot answer right now; retry shortly",
+            "the service cannot answer right now; retry shortly (a purchase with the same Idempotency-Key)",
         )
     }
 }
@@ -154,7 +167,14 @@ impl ResponseError for ApiError {
         self.status
     }
 
+    /// The one place an error becomes a response, so the one place it is logged: a failure of
+    /// ours with its cause; anything else at debug level (a client can send bad requests at
+    /// will, and a 503 without a cause here was logged where its cause was dropped).
     fn error_response(&self) -> HttpResponse {
+        match &self.cause {
+            Some(cause) => tracing::error!(code = self.code, %cause, "request failed"),
+            None => tracing::debug!(code = self.code, message = %self.message, "answered an error"),
+        }
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
@@ -174,30 +194,29 @@ impl From<Invalid> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        tracing::error!(%error, "redis call failed");
-        Self::unavailable()
+        Self::unavailable().caused_by(error)
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        tracing::error!(%error, "postgres call failed");
-        Self::unavailable()
+        Self::unavailable().caused_by(format_args!("postgres: {error}"))
     }
 }
 
-impl From<SaleReadError> for ApiError {
-    fn from(error: SaleReadError) -> Self {
-        match error {
-            SaleReadError::Store(error) => error.into(),
-            SaleReadError::Database(error) => error.into(),
-        }
+impl From<SaleError> for ApiError {
+    fn from(error: SaleError) -> Self {
+        Self::unavailable().caused_by(error)
     }
 }
 
+/// Both are 503 with `Retry-After`; the code tells a client (and the metrics) which: too much
+/// at once, or a store that did not answer. Their causes were logged where they were dropped.
 impl From<ReserveError> for ApiError {
     fn from(error: ReserveError) -> Self {
-        tracing::warn!(%error, "reservation not decided");
-        Self::overloaded()
+        match error {
+            ReserveError::Overloaded => Self::overloaded(),
+            ReserveError::Unavailable => Self::unavailable(),
+        }
     }
 }

@@ -1,23 +1,12 @@
-//! `GET /metrics` (both processes) and the recording of HTTP requests.
+//! The recording of HTTP requests (`flashsale_http_*`). `GET /metrics` itself is served by
+//! `common::probes::metrics`, shared with the worker.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::HttpResponse;
 use tokio::time::Instant;
 
-use crate::telemetry::{self, names};
-
-/// `GET /metrics`: every metric of this process in the Prometheus text format.
-pub async fn metrics() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        ))
-        .body(telemetry::render())
-}
+use crate::common::telemetry::names;
 
 /// Middleware body (see `http::resource`): counts and times the requests of one route. The
 /// route's pattern is given, not looked up per request: matching the path against every

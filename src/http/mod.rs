@@ -1,4 +1,4 @@
-//! The HTTP surface: one file per resource, the JSON extractors and the error type.
+//! The API's HTTP surface: one file per resource, the extractors, the state and the error type.
 //!
 //! | route | file |
 //! |---|---|
@@ -6,54 +6,29 @@
 //! | `GET /api/v1/sales/{sale_id}` | `sales.rs` |
 //! | `PUT /api/v1/admin/sales/{sale_id}`, `POST .../reset`, `POST /reset` | `admin.rs` |
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
-//! | `GET /metrics` | `metrics.rs` |
+//! | `GET /metrics` | `metrics.rs` (the handler is `common::probes`, shared with the worker) |
 //! | `GET /api/v1/sales/{sale_id}/stream` | `stream.rs` |
+//!
+//! Every failure becomes an [`errors::ApiError`], which is turned into the JSON error shape in
+//! one place (and logged there when it is ours).
 
 pub mod admin;
 pub mod errors;
+pub mod extract;
 pub mod health;
-pub mod json;
 pub mod metrics;
 pub mod purchases;
 pub mod sales;
+pub mod state;
 pub mod stream;
-
-use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, HttpRequest, HttpResponse, Resource, ResponseError};
-use secrecy::SecretString;
 
-use actix::Addr;
-
-use crate::actors::producer::KafkaProducerActor;
-use crate::actors::reservation::ReservationPool;
-use crate::domain::SaleId;
-use crate::orders::Orders;
-use crate::sold_out::SoldOutCache;
-use crate::stock_watch::StockWatch;
-use crate::store::Store;
-use crate::strategies::{SaleStock, Strategies, StrategyCache};
+use crate::common::probes;
 use errors::ApiError;
-
-/// What every handler can reach.
-pub struct AppState {
-    pub store: Store,
-    pub orders: Orders,
-    pub reservations: Arc<ReservationPool>,
-    /// Routes each purchase by its sale's strategy.
-    pub strategies: Strategies,
-    /// The strategies' cache, which admin calls keep current.
-    pub known_strategies: StrategyCache,
-    /// The Postgres stock of `naive` and `locking` sales.
-    pub sale_stock: SaleStock,
-    pub sold_out: SoldOutCache,
-    pub stock_watch: Arc<StockWatch>,
-    pub producer: Addr<KafkaProducerActor>,
-    pub admin_token: Option<SecretString>,
-}
 
 /// Registers every route. Unknown paths and wrong methods get the JSON error shape too.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -73,7 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/api/v1/purchases/{purchase_id}", Access::Public).get(purchases::get_purchase),
     )
-    .service(resource("/metrics", Access::Public).get(metrics::metrics))
+    .service(resource("/metrics", Access::Public).get(probes::metrics))
     .default_service(web::to(|req: HttpRequest| async move {
         let error = ApiError::route_not_found();
         metrics::count_request("unmatched", req.method(), error.status_code());
@@ -115,9 +90,4 @@ fn resource(
         .wrap(from_fn(move |req, next| {
             metrics::record_http(path, req, next)
         }))
-}
-
-/// Parses the `{sale_id}` path segment.
-fn sale_id(path: &str) -> Result<SaleId, ApiError> {
-    Ok(SaleId::parse(path)?)
 }

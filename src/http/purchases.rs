@@ -6,12 +6,12 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::errors::ApiError;
-use super::json::JsonBody;
-use super::{sale_id, AppState};
-use crate::domain::{IdempotencyKey, PurchaseStatus, Quantity, Reservation, UserId};
-use crate::orders::is_not_migrated;
-use crate::store::ReserveOutcome;
-use crate::telemetry::names;
+use super::extract::{sale_id, JsonBody};
+use super::state::AppState;
+use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
+use crate::common::domain::{IdempotencyKey, Quantity, Reservation, UserId};
+use crate::common::orders::is_not_migrated;
+use crate::common::telemetry::names;
 
 /// The header that makes a purchase safe to retry.
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -38,16 +38,21 @@ pub async fn create_purchase(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let decided = purchase(&req, &path, body, &state).await;
-    let outcome = outcome_label(&decided);
+    let outcome = match &decided {
+        Ok(Ok(decided)) => decided.label(),
+        Ok(Err(error)) => error.label(),
+        // The request never reached a decision: it was not a valid purchase.
+        Err(_) => "invalid",
+    };
     metrics::counter!(names::PURCHASES, "outcome" => outcome).increment(1);
-    if let Ok(ReserveOutcome::Replayed(original)) = &decided {
+    if let Ok(Ok(ReserveOutcome::Replayed(original))) = &decided {
         // A replay answers with the original purchase, whose id differs from the new one.
         tracing::Span::current()
             .record("purchase_id", tracing::field::display(original.purchase_id));
     }
     // One line per purchase at debug level (`RUST_LOG=flashsale=debug`), inside the span.
     tracing::debug!(outcome, "purchase decided");
-    match decided? {
+    match decided?? {
         ReserveOutcome::Reserved { purchase, .. }
         | ReserveOutcome::Ordered(purchase)
         | ReserveOutcome::Replayed(purchase) => Ok(HttpResponse::Accepted()
@@ -62,17 +67,18 @@ pub async fn create_purchase(
         ReserveOutcome::SaleNotFound => Err(ApiError::sale_not_found()),
         ReserveOutcome::KeyReused => Err(ApiError::idempotency_key_reused()),
         // `Strategies::purchase` asks again rather than answer this.
-        ReserveOutcome::StrategyChanged => Err(ApiError::overloaded()),
+        ReserveOutcome::StrategyChanged => Err(ApiError::unavailable()),
     }
 }
 
-/// Validates the request and has the sale's strategy decide it.
+/// Validates the request (the outer error: not a valid purchase) and has the sale's strategy
+/// decide it (the inner result).
 async fn purchase(
     req: &HttpRequest,
     path: &str,
     body: Result<JsonBody<PurchaseBody>, ApiError>,
     state: &AppState,
-) -> Result<ReserveOutcome, ApiError> {
+) -> Result<Result<ReserveOutcome, ReserveError>, ApiError> {
     let JsonBody(body) = body?;
     let idempotency_key = req
         .headers()
@@ -90,48 +96,14 @@ async fn purchase(
         "purchase_id",
         tracing::field::display(reservation.purchase_id),
     );
-    Ok(state.strategies.purchase(reservation).await?)
+    Ok(state.strategies.purchase(reservation).await)
 }
-
-/// Every value of the `outcome` label of `flashsale_purchases_total`.
-const OUTCOMES: [&str; 9] = [
-    "reserved",
-    "duplicate",
-    "sold_out",
-    "limit_reached",
-    "sale_not_active",
-    "not_found",
-    "overloaded",
-    "unavailable",
-    "invalid",
-];
 
 /// Shows every outcome from the first scrape on, at zero until it happens, so a dashboard's
 /// "overloaded" line exists before the first overload.
 pub fn register_metrics() {
-    for outcome in OUTCOMES {
+    for outcome in OUTCOME_LABELS {
         metrics::counter!(names::PURCHASES, "outcome" => outcome).increment(0);
-    }
-}
-
-/// The `outcome` label of `flashsale_purchases_total` (one of [`OUTCOMES`]).
-fn outcome_label(decided: &Result<ReserveOutcome, ApiError>) -> &'static str {
-    match decided {
-        Ok(ReserveOutcome::Reserved { .. } | ReserveOutcome::Ordered(_)) => "reserved",
-        Ok(ReserveOutcome::Replayed(_)) => "duplicate",
-        Ok(ReserveOutcome::SoldOut { .. }) => "sold_out",
-        Ok(ReserveOutcome::LimitReached) => "limit_reached",
-        Ok(ReserveOutcome::SaleNotActive) => "sale_not_active",
-        Ok(ReserveOutcome::SaleNotFound) => "not_found",
-        // The same key with another body: a client mistake, like a bad body.
-        Ok(ReserveOutcome::KeyReused) => "invalid",
-        // Answered 503 like an overload (see below): the sale kept changing strategy.
-        Ok(ReserveOutcome::StrategyChanged) => "overloaded",
-        Err(error) => match error.code() {
-            "overloaded" => "overloaded",
-            "unavailable" => "unavailable",
-            _ => "invalid",
-        },
     }
 }
 
@@ -153,7 +125,7 @@ pub async fn get_purchase(
         };
     };
     match state.orders.is_confirmed(purchase_id).await {
-        Ok(true) => purchase.status = PurchaseStatus::Confirmed,
+        Ok(true) => purchase = purchase.confirmed(),
         Ok(false) => {}
         // "reserved" stays true: the purchase holds its stock whatever Postgres says.
         Err(error) => tracing::warn!(%error, "cannot check whether the purchase is persisted"),

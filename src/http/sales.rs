@@ -3,8 +3,9 @@
 use actix_web::{web, HttpResponse};
 
 use super::errors::ApiError;
-use super::{sale_id, AppState};
-use crate::domain::Sale;
+use super::extract::sale_id;
+use super::state::AppState;
+use crate::common::domain::Sale;
 
 /// The sale with its round, stock, remaining units, status and strategy.
 pub async fn get_sale(
@@ -14,11 +15,11 @@ pub async fn get_sale(
     Ok(HttpResponse::Ok().json(current_sale(&state, &path).await?))
 }
 
-/// The sale of the `{sale_id}` segment as buyers see it (see `SaleStock::current_sale`).
+/// The sale of the `{sale_id}` segment as buyers see it (see `SaleService::current`).
 pub(super) async fn current_sale(state: &AppState, path: &str) -> Result<Sale, ApiError> {
     state
-        .sale_stock
-        .current_sale(&state.store, &sale_id(path)?)
+        .sales
+        .current(&sale_id(path)?)
         .await?
         .ok_or_else(ApiError::sale_not_found)
 }

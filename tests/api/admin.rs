@@ -157,7 +157,7 @@ async fn the_default_sale_exists_at_start_and_post_reset_starts_its_next_round()
     // A Redis of its own, so the default sale is certainly created by this app.
     let redis = PrivateRedis::start();
     let mut settings = test_settings();
-    settings.redis_url = redis.url.clone();
+    settings.redis_url = redis.url.as_str().into();
     settings.ensure_default_sale = true;
     let app = spawn_app_with(settings).await;
 

@@ -9,7 +9,7 @@ use crate::helpers::{error_code, spawn_app_with, test_settings, PrivateRedis, Te
 /// An app on a private Redis with short timeouts, and a sale on it.
 async fn app_on_private_redis(redis: &PrivateRedis, stock: u64) -> (TestApp, String) {
     let mut settings = test_settings();
-    settings.redis_url = redis.url.clone();
+    settings.redis_url = redis.url.as_str().into();
     settings.redis_timeout = Duration::from_millis(300);
     settings.pool.timeout = Duration::from_millis(1000);
     settings.sold_out_ttl = Duration::from_secs(3600);
@@ -21,7 +21,7 @@ async fn app_on_private_redis(redis: &PrivateRedis, stock: u64) -> (TestApp, Str
 }
 
 #[actix_web::test]
-async fn with_redis_down_readyz_is_503_and_purchases_are_503_overloaded_within_the_timeout() {
+async fn with_redis_down_readyz_is_503_and_purchases_are_503_unavailable_within_the_timeout() {
     let mut redis = PrivateRedis::start();
     let (app, sale) = app_on_private_redis(&redis, 10).await;
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
@@ -36,7 +36,7 @@ async fn with_redis_down_readyz_is_503_and_purchases_are_503_overloaded_within_t
     let response = app.purchase(&sale, "during", 1, None).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["retry-after"], "1");
-    assert_eq!(error_code(response).await, "overloaded");
+    assert_eq!(error_code(response).await, "unavailable");
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "answered after {:?}",
@@ -54,6 +54,14 @@ async fn with_redis_down_readyz_is_503_and_purchases_are_503_overloaded_within_t
         "internal detail leaked: {body}"
     );
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    // The metric tells the two 503s apart too (the recorder is shared by this test binary,
+    // so at least this test's one).
+    let metrics = app.get("/metrics").await.text().await.expect("a body");
+    let unavailable = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("flashsale_purchases_total{outcome=\"unavailable\"} "))
+        .and_then(|value| value.parse::<f64>().ok());
+    assert!(unavailable >= Some(1.0), "{unavailable:?}");
 }
 
 #[actix_web::test]
@@ -88,7 +96,16 @@ async fn a_saturated_pool_answers_503_at_once_instead_of_queueing() {
         20,
         "every request is refused while Redis is frozen"
     );
-    assert!(turned_away.iter().all(|(_, code, _)| code == "overloaded"));
+    // The 4 the actor holds wait for Redis and give up: `unavailable`. The other 16 find no
+    // room and are refused without trying: `overloaded`.
+    let with_code = |wanted: &str| {
+        turned_away
+            .iter()
+            .filter(|(_, code, _)| code == wanted)
+            .count()
+    };
+    assert_eq!(with_code("unavailable"), 4, "{turned_away:?}");
+    assert_eq!(with_code("overloaded"), 16, "{turned_away:?}");
     let immediate = turned_away
         .iter()
         .filter(|(.., after)| *after < Duration::from_millis(250))
@@ -182,7 +199,7 @@ async fn purchases_go_on_after_redis_restarts_and_every_old_connection_is_dead()
 async fn callers_that_gave_up_are_not_sold_to_once_redis_returns() {
     let redis = PrivateRedis::start();
     let mut settings = test_settings();
-    settings.redis_url = redis.url.clone();
+    settings.redis_url = redis.url.as_str().into();
     settings.redis_timeout = Duration::from_secs(2);
     settings.pool.timeout = Duration::from_millis(200);
     settings.pool.actors = 1;

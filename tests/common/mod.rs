@@ -6,10 +6,10 @@ use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use flashsale::config::Settings;
-use flashsale::domain::SaleId;
-use flashsale::startup::Application;
-use flashsale::store::Store;
+use flashsale::api::app::Application;
+use flashsale::common::domain::SaleId;
+use flashsale::common::settings::Settings;
+use flashsale::common::store::Store;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -47,8 +47,12 @@ impl TestApp {
     /// A client for an API that is already running (as a process) at `address`; waits until
     /// it answers.
     pub async fn at(address: String) -> Self {
-        let store = Store::new(&test_settings().redis_url, 1, Duration::from_secs(2))
-            .expect("valid redis url");
+        let store = Store::new(
+            test_settings().redis_url.expose(),
+            1,
+            Duration::from_secs(2),
+        )
+        .expect("valid redis url");
         let (stop, _) = oneshot::channel();
         let app = TestApp {
             address,
@@ -77,8 +81,8 @@ fn client() -> reqwest::Client {
 }
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
-    let store =
-        Store::new(&settings.redis_url, 2, Duration::from_secs(2)).expect("valid redis url");
+    let store = Store::new(settings.redis_url.expose(), 2, Duration::from_secs(2))
+        .expect("valid redis url");
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = oneshot::channel::<()>();

@@ -2,9 +2,9 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::time::Duration;
 
-use flashsale::audit::Audit;
-use flashsale::domain::SaleId;
-use flashsale::orders::Orders;
+use flashsale::common::domain::SaleId;
+use flashsale::common::orders::Orders;
+use flashsale::worker::audit::Audit;
 use uuid::Uuid;
 
 use crate::helpers::spawn_app_with;
@@ -39,8 +39,7 @@ async fn the_audit_passes_a_clean_sale_and_catches_an_oversell_a_missing_order_a
     let worker = spawn_worker(pipeline.worker_settings()).await;
     let accepted: HashSet<Uuid> = buy(&app, &sale, "buyer", 10, 10).await;
     let sale_id = SaleId::parse(&sale).expect("valid id");
-    let orders =
-        Orders::connect_lazy(&pipeline.database_url, 1, Duration::from_secs(5)).expect("valid url");
+    let orders = Orders::connect_lazy(&pipeline.database_settings()).expect("valid url");
     // Once the sale is settled, audits judge at once: nothing is in flight any more.
     let clean = Audit::settled(&app.store, &orders, &sale_id, None, Duration::from_secs(20))
         .await

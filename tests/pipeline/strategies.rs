@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use flashsale::audit::Audit;
-use flashsale::domain::SaleId;
-use flashsale::orders::Orders;
+use flashsale::common::domain::SaleId;
+use flashsale::common::orders::Orders;
+use flashsale::worker::audit::Audit;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -31,8 +31,7 @@ async fn sale_with(app: &TestApp, strategy: &str, stock: u64, limit: u64) -> Str
 }
 
 async fn audit(pipeline: &Pipeline, app: &TestApp, sale: &str, wait: Duration) -> Audit {
-    let orders =
-        Orders::connect_lazy(&pipeline.database_url, 1, Duration::from_secs(5)).expect("valid url");
+    let orders = Orders::connect_lazy(&pipeline.database_settings()).expect("valid url");
     let sale_id = SaleId::parse(sale).expect("valid id");
     Audit::settled(&app.store, &orders, &sale_id, None, wait)
         .await

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flashsale::config::{Settings, WorkerSettings};
-use flashsale::orders::is_not_migrated;
-use flashsale::worker::{Worker, WorkerError};
+use flashsale::common::orders::is_not_migrated;
+use flashsale::common::settings::{DatabaseSettings, Settings, WorkerSettings};
+use flashsale::worker::app::{Worker, WorkerError};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -93,8 +93,8 @@ impl Pipeline {
     /// API settings on this pipeline: the outbox relay looks for entries older than 1 s.
     pub fn api_settings(&self) -> Settings {
         let mut settings = test_settings();
-        settings.redis_url = self.redis.url.clone();
-        settings.database_url = self.database_url.clone();
+        settings.redis_url = self.redis.url.as_str().into();
+        settings.database.url = self.database_url.as_str().into();
         settings.kafka.brokers = self.brokers.clone();
         settings.kafka.topic = self.topic.clone();
         settings.kafka.partitions = 2;
@@ -103,10 +103,19 @@ impl Pipeline {
         settings
     }
 
+    /// A small pool on this pipeline's database, for tests that read it through the library.
+    pub fn database_settings(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            url: self.database_url.as_str().into(),
+            pool_size: 1,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
     pub fn worker_settings(&self) -> WorkerSettings {
         let mut settings = WorkerSettings::from_env().expect("valid FLASHSALE_* settings");
         settings.http_addr = "127.0.0.1:0".parse().expect("valid address");
-        settings.database_url = self.database_url.clone();
+        settings.database.url = self.database_url.as_str().into();
         settings.kafka.brokers = self.brokers.clone();
         settings.kafka.topic = self.topic.clone();
         settings.kafka.partitions = 2;
@@ -189,7 +198,7 @@ impl Pipeline {
 pub struct InProcessWorker {
     stop: Option<oneshot::Sender<()>>,
     done: actix_web::rt::task::JoinHandle<Result<(), WorkerError>>,
-    pub stats: std::sync::Arc<flashsale::actors::supervisor::WorkerStats>,
+    pub stats: std::sync::Arc<flashsale::worker::stats::WorkerStats>,
 }
 
 pub async fn spawn_worker(settings: WorkerSettings) -> InProcessWorker {

@@ -1,0 +1,10 @@
+//! What only the API process runs (besides its actors in `src/actors/` and its HTTP surface in
+//! `src/http/`): the application that wires them, the sale lifecycle, the purchase strategies,
+//! and the per-process caches and stock streams. Nothing here is imported by `worker`.
+
+pub mod app;
+pub mod rounds;
+pub mod sales;
+pub mod sold_out;
+pub mod stock_watch;
+pub mod strategies;

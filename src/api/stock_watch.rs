@@ -1,0 +1,146 @@
+//! The stock watch behind `GET /api/v1/sales/{sale_id}/stream`: one Redis read per watched
+//! sale every [`POLL_INTERVAL`] per API process, however many clients watch it.
+//!
+//! A sale's poller starts with its first client and stops with its last one. It publishes the
+//! sale into a `tokio::sync::watch` channel only when it changed, so clients wake up at most
+//! once per poll, and a client that falls behind skips to the latest value instead of
+//! queueing: the memory a slow client costs is one `Sale`.
+//!
+//! Polling rather than a pub/sub message per purchase keeps the purchase script free of
+//! anything but the sale itself; 10 reads a second per watched sale is nothing next to a
+//! stampede.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::sales::SaleService;
+use crate::common::domain::{Sale, SaleId};
+use crate::common::telemetry::names;
+
+/// How often a watched sale is read, and so the most often a client hears of it.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Why a client cannot watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this process already serves as many stock streams as it may")]
+pub struct TooManyClients;
+
+/// The sales being watched and their pollers. Shared by every HTTP worker of the process.
+pub struct StockWatch {
+    /// Reads a sale as buyers see it.
+    reader: Arc<SaleService>,
+    sales: DashMap<SaleId, watch::Sender<Option<Sale>>>,
+    clients: Arc<AtomicUsize>,
+    max_clients: usize,
+    heartbeat: Duration,
+    /// Cancelled at shutdown: pollers stop and every open stream ends.
+    closed: CancellationToken,
+}
+
+/// One client's view of a sale; dropping it lets the sale's poller stop once nobody is left.
+pub struct Watcher {
+    pub changes: watch::Receiver<Option<Sale>>,
+    pub closed: CancellationToken,
+    /// Time between heartbeats on a stream with no change.
+    pub heartbeat: Duration,
+    _client: ClientSlot,
+}
+
+/// Counts a connected client for as long as it lives.
+struct ClientSlot(Arc<AtomicUsize>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!(names::STREAM_CLIENTS).decrement(1.0);
+    }
+}
+
+impl StockWatch {
+    pub fn new(reader: Arc<SaleService>, max_clients: usize, heartbeat: Duration) -> Arc<Self> {
+        metrics::gauge!(names::STREAM_CLIENTS).increment(0.0);
+        metrics::gauge!(names::STREAM_POLLED_SALES).increment(0.0);
+        Arc::new(Self {
+            reader,
+            sales: DashMap::new(),
+            clients: Arc::new(AtomicUsize::new(0)),
+            max_clients,
+            // A zero heartbeat would have every stream spin writing heartbeats.
+            heartbeat: heartbeat.max(POLL_INTERVAL),
+            closed: CancellationToken::new(),
+        })
+    }
+
+    /// Starts watching `sale_id`, starting its poller if this is its first client.
+    pub fn watch(self: &Arc<Self>, sale_id: &SaleId) -> Result<Watcher, TooManyClients> {
+        // Counted before checking, so two clients never both take the last place.
+        let slot = ClientSlot(Arc::clone(&self.clients));
+        metrics::gauge!(names::STREAM_CLIENTS).increment(1.0);
+        if self.clients.fetch_add(1, Ordering::AcqRel) >= self.max_clients {
+            return Err(TooManyClients);
+        }
+        // The entry holds its shard's lock, so a poller deciding to stop (see `poll`) cannot
+        // slip between finding the channel and subscribing to it.
+        let changes = self
+            .sales
+            .entry(sale_id.clone())
+            .or_insert_with(|| {
+                let (changes, _) = watch::channel(None);
+                tokio::spawn(poll(Arc::clone(self), sale_id.clone(), changes.clone()));
+                changes
+            })
+            .subscribe();
+        Ok(Watcher {
+            changes,
+            closed: self.closed.clone(),
+            heartbeat: self.heartbeat,
+            _client: slot,
+        })
+    }
+
+    /// Ends every stream and poller (at shutdown, so open streams do not hold it up).
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+}
+
+/// Reads the sale every [`POLL_INTERVAL`] and publishes it when it changed, until its last
+/// client is gone or the watch is closed.
+async fn poll(watch: Arc<StockWatch>, sale_id: SaleId, changes: watch::Sender<Option<Sale>>) {
+    metrics::gauge!(names::STREAM_POLLED_SALES).increment(1.0);
+    let mut ticks = tokio::time::interval(POLL_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = watch.closed.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        // Removed under the shard lock only if still unwatched: see `StockWatch::watch`.
+        if watch
+            .sales
+            .remove_if(&sale_id, |_, sender| sender.receiver_count() == 0)
+            .is_some()
+        {
+            break;
+        }
+        match watch.reader.current(&sale_id).await {
+            Ok(sale) => {
+                changes.send_if_modified(|current| {
+                    let changed = *current != sale;
+                    if changed {
+                        *current = sale;
+                    }
+                    changed
+                });
+            }
+            // Clients keep the last value; the next poll tries again.
+            Err(error) => tracing::warn!(%error, %sale_id, "cannot read the watched sale"),
+        }
+    }
+    metrics::gauge!(names::STREAM_POLLED_SALES).decrement(1.0);
+}

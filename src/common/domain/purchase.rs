@@ -1,0 +1,74 @@
+//! Purchases: the validated request (`Reservation`) and the purchase that took stock.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::ids::{IdempotencyKey, Quantity, SaleId, UserId};
+
+/// A validated purchase request, with the id it will have if it takes stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub purchase_id: Uuid,
+    pub sale_id: SaleId,
+    pub user_id: UserId,
+    pub quantity: Quantity,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// Where a purchase stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseStatus {
+    /// Stock is taken in Redis; the purchase is on its way to the orders table.
+    Reserved,
+    /// Persisted as an order in PostgreSQL.
+    Confirmed,
+}
+
+/// A purchase that took stock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Purchase {
+    pub purchase_id: Uuid,
+    pub sale_id: SaleId,
+    pub round: u64,
+    pub user_id: UserId,
+    pub quantity: u32,
+    pub status: PurchaseStatus,
+    /// Units left in the sale right after this purchase.
+    pub remaining: u64,
+    pub reserved_at: DateTime<Utc>,
+}
+
+impl Purchase {
+    /// A purchase that took `quantity` units of `round`, leaving `remaining`, as a 202 shows
+    /// it: the one place a `Purchase` is made, whichever store decided or recorded it.
+    pub fn reserved(
+        purchase_id: Uuid,
+        sale_id: SaleId,
+        user_id: UserId,
+        round: u64,
+        quantity: u32,
+        remaining: u64,
+        reserved_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            purchase_id,
+            sale_id,
+            round,
+            user_id,
+            quantity,
+            status: PurchaseStatus::Reserved,
+            remaining,
+            reserved_at,
+        }
+    }
+
+    /// The same purchase, known to be persisted as an order.
+    pub fn confirmed(self) -> Self {
+        Self {
+            status: PurchaseStatus::Confirmed,
+            ..self
+        }
+    }
+}

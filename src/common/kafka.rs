@@ -1,0 +1,112 @@
+//! Kafka client settings shared by the API (producer) and the worker (consumer, dead letters).
+//!
+//! Nothing here is specific to one broker: the local stack runs tansu, production runs Apache
+//! Kafka or Redpanda, and all of them take these librdkafka settings.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::ClientConfig;
+use tokio_util::sync::CancellationToken;
+
+use super::lifecycle::retry_until_done;
+
+/// How both processes reach the broker and which topic carries purchases (the variables and
+/// their defaults: `settings::catalogue`, `FLASHSALE_KAFKA_*`).
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    /// Dead letters go to `<topic>.dlq`.
+    pub topic: String,
+    /// Used when the topics are created at start-up.
+    pub partitions: i32,
+    pub replication: i32,
+    /// How long the producer waits to fill a batch, and how many events a batch holds at most.
+    pub linger: Duration,
+    pub batch_size: usize,
+    /// How long the producer retries one event before giving up on it (it stays in the outbox
+    /// for the relay).
+    pub message_timeout: Duration,
+    /// librdkafka debug contexts for every client.
+    pub debug: Option<String>,
+}
+
+/// How long an admin or metadata request to the broker may take.
+const BROKER_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a readiness probe waits for the broker's answer.
+pub const BROKER_CHECK_TIMEOUT: Duration = Duration::from_millis(1000);
+
+impl KafkaSettings {
+    pub fn dlq_topic(&self) -> String {
+        format!("{}.dlq", self.topic)
+    }
+
+    /// The settings every client shares; producers and consumers add their own.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        if let Some(contexts) = &self.debug {
+            config.set("debug", contexts);
+        }
+        config
+    }
+
+    /// An idempotent producer that waits for every in-sync replica: a delivered event is never
+    /// lost by the broker and never written twice by a producer retry.
+    pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
+        self.client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", self.linger.as_millis().to_string())
+            .set("batch.num.messages", self.batch_size.to_string())
+            .set(
+                "message.timeout.ms",
+                self.message_timeout.as_millis().to_string(),
+            )
+            .create()
+    }
+
+    /// Creates the topics, retrying until the broker answers or `stop` is cancelled. Both
+    /// processes run it in the background: the API takes purchases without the topics (the
+    /// outbox holds their events), and the worker waits for them before consuming.
+    pub async fn create_topics_until_done(&self, stop: CancellationToken) {
+        retry_until_done("create the Kafka topics", stop, || self.ensure_topics()).await;
+    }
+
+    /// Creates the purchase topic and its dead-letter topic unless they exist.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn ensure_topics(&self) -> Result<(), KafkaError> {
+        let admin: AdminClient<DefaultClientContext> = self.client_config().create()?;
+        let dlq = self.dlq_topic();
+        let topics = [&self.topic, &dlq].map(|name| {
+            NewTopic::new(
+                name,
+                self.partitions,
+                TopicReplication::Fixed(self.replication),
+            )
+        });
+        let options = AdminOptions::new().operation_timeout(Some(BROKER_REQUEST_TIMEOUT));
+        for result in admin.create_topics(&topics, &options).await? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    tracing::debug!(%topic, ?code, "cannot create topic");
+                    return Err(KafkaError::AdminOp(code));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the broker answers a metadata request within `timeout`.
+pub async fn broker_reachable(producer: &FutureProducer, timeout: Duration) -> bool {
+    let producer = producer.clone();
+    // librdkafka's metadata call blocks its thread.
+    tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok())
+        .await
+        .unwrap_or(false)
+}

@@ -1,0 +1,383 @@
+//! Every environment variable flashsale reads, with its default and meaning: the one place a
+//! default is written. docs/CONFIG.md's table is generated from [`ALL`] and a test fails when
+//! the two differ (`UPDATE_DOCS=1 cargo test --lib settings` rewrites it).
+
+/// Which process reads a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    Api,
+    Worker,
+    Both,
+}
+
+/// A setting's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// This value.
+    Value(&'static str),
+    /// Unset: the feature it configures is off (or, for a secret, refused).
+    Unset,
+    /// The number of CPUs the process may use.
+    OnePerCpu,
+}
+
+/// One environment variable.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub name: &'static str,
+    pub default: DefaultValue,
+    pub read_by: Process,
+    pub meaning: &'static str,
+}
+
+const fn setting(
+    name: &'static str,
+    default: &'static str,
+    read_by: Process,
+    meaning: &'static str,
+) -> Setting {
+    Setting {
+        name,
+        default: DefaultValue::Value(default),
+        read_by,
+        meaning,
+    }
+}
+
+const fn unset(name: &'static str, read_by: Process, meaning: &'static str) -> Setting {
+    Setting {
+        name,
+        default: DefaultValue::Unset,
+        read_by,
+        meaning,
+    }
+}
+
+use Process::{Api, Both, Worker};
+
+// The API process.
+pub const HTTP_ADDR: Setting = setting(
+    "FLASHSALE_HTTP_ADDR",
+    "127.0.0.1:8080",
+    Api,
+    "Listen address of the API, `IP:port`. Port 0 picks a free port.",
+);
+pub const HTTP_WORKERS: Setting = Setting {
+    name: "FLASHSALE_HTTP_WORKERS",
+    default: DefaultValue::OnePerCpu,
+    read_by: Api,
+    meaning: "HTTP worker threads (0 counts as 1).",
+};
+pub const REDIS_URL: Setting = setting(
+    "FLASHSALE_REDIS_URL",
+    "redis://127.0.0.1:6379",
+    Api,
+    "Redis connection URL; a password in it is never logged. The audit (`flashsale-worker \
+     audit`) reads it too.",
+);
+pub const REDIS_POOL_SIZE: Setting = setting(
+    "FLASHSALE_REDIS_POOL_SIZE",
+    "16",
+    Api,
+    "Pooled Redis connections of the API, each multiplexed (at least 1). It sizes the Redis \
+     pool only: the PostgreSQL pool is `FLASHSALE_DB_POOL_SIZE`.",
+);
+pub const REDIS_TIMEOUT_MS: Setting = setting(
+    "FLASHSALE_REDIS_TIMEOUT_MS",
+    "1000",
+    Api,
+    "Longest wait for a pooled Redis connection (connecting included), and for each Redis call \
+     on it; a connection whose call timed out or failed at the socket is replaced. PostgreSQL \
+     has its own, `FLASHSALE_DB_TIMEOUT_MS`.",
+);
+pub const ADMIN_TOKEN: Setting = unset(
+    "FLASHSALE_ADMIN_TOKEN",
+    Api,
+    "Bearer token of the admin API. Unset, empty or blank: every admin call gets 401.",
+);
+pub const RESERVATION_ACTORS: Setting = setting(
+    "FLASHSALE_RESERVATION_ACTORS",
+    "4",
+    Api,
+    "Reservation actors in the pool; each has at most one Redis call in flight (0 counts as 1).",
+);
+pub const RESERVATION_QUEUE: Setting = setting(
+    "FLASHSALE_RESERVATION_QUEUE",
+    "256",
+    Api,
+    "Purchases one reservation actor may hold, queued and in flight. When every actor is full, \
+     a purchase gets 503 `overloaded` at once, without Redis.",
+);
+pub const RESERVATION_BATCH: Setting = setting(
+    "FLASHSALE_RESERVATION_BATCH",
+    "128",
+    Api,
+    "Most purchases an actor sends in one Redis call, one script per sale (0 counts as 1).",
+);
+pub const RESERVE_TIMEOUT_MS: Setting = setting(
+    "FLASHSALE_RESERVE_TIMEOUT_MS",
+    "3000",
+    Api,
+    "Longest a purchase waits for its decision, queueing included; past it, 503 `unavailable`. \
+     It also bounds a whole `naive` or `locking` purchase, and the order write of a `redis` \
+     purchase.",
+);
+pub const SOLD_OUT_TTL_MS: Setting = setting(
+    "FLASHSALE_SOLD_OUT_TTL_MS",
+    "1000",
+    Api,
+    "How long the local sold-out flag is trusted: until it expires, purchases without an \
+     Idempotency-Key get 409 `sold_out` without asking Redis.",
+);
+pub const DEFAULT_SALE: Setting = setting(
+    "FLASHSALE_DEFAULT_SALE",
+    "true",
+    Api,
+    "`true` or `false`: create the sale `default` (100 units, limit 1, no window) at start \
+     unless it exists, retrying every second until Redis answers.",
+);
+pub const SHUTDOWN_TIMEOUT_MS: Setting = setting(
+    "FLASHSALE_SHUTDOWN_TIMEOUT_MS",
+    "10000",
+    Api,
+    "After SIGTERM or Ctrl-C: the grace period for in-flight requests, used in whole seconds \
+     (rounded down, at least 1); then, separately, the longest wait for the producer to flush.",
+);
+pub const KAFKA_MAX_IN_FLIGHT: Setting = setting(
+    "FLASHSALE_KAFKA_MAX_IN_FLIGHT",
+    "10000",
+    Api,
+    "Most events the producer holds unacknowledged; the rest stay in the outbox and the relay \
+     publishes them later.",
+);
+pub const OUTBOX_RELAY_AGE_MS: Setting = setting(
+    "FLASHSALE_OUTBOX_RELAY_AGE_MS",
+    "5000",
+    Api,
+    "Outbox entries younger than this (by the Redis clock) are left to the producer; older ones \
+     are republished by the relay.",
+);
+pub const OUTBOX_RELAY_INTERVAL_MS: Setting = setting(
+    "FLASHSALE_OUTBOX_RELAY_INTERVAL_MS",
+    "1000",
+    Api,
+    "Time between relay scans; a scan that takes longer is not overlapped by the next.",
+);
+pub const OUTBOX_RELAY_BATCH: Setting = setting(
+    "FLASHSALE_OUTBOX_RELAY_BATCH",
+    "1000",
+    Api,
+    "Entries per page the relay reads from one sale's outbox; a scan takes up to 10 pages per \
+     sale.",
+);
+pub const STREAM_MAX_CLIENTS: Setting = setting(
+    "FLASHSALE_STREAM_MAX_CLIENTS",
+    "10000",
+    Api,
+    "Stock-stream clients one API process serves at once; one more gets 503 `overloaded`.",
+);
+pub const STREAM_HEARTBEAT_MS: Setting = setting(
+    "FLASHSALE_STREAM_HEARTBEAT_MS",
+    "15000",
+    Api,
+    "Time between heartbeats on a quiet stock stream (less than 100 counts as 100); a client \
+     that left is noticed within two.",
+);
+
+// Both processes.
+pub const DATABASE_URL: Setting = setting(
+    "FLASHSALE_DATABASE_URL",
+    "postgres://127.0.0.1:5432/flashsale",
+    Both,
+    "PostgreSQL connection URL; a password in it is never logged. The worker persists orders \
+     there; the API reads whether a purchase is `confirmed`, and keeps the stock of `naive` and \
+     `locking` sales there. The audit reads it too.",
+);
+pub const DB_POOL_SIZE: Setting = setting(
+    "FLASHSALE_DB_POOL_SIZE",
+    "4",
+    Both,
+    "Pooled PostgreSQL connections of each process (at least 1). In the API they serve the \
+     `confirmed` lookups, the admin calls and the purchases of `naive`, `locking` and `redis` \
+     sales.",
+);
+pub const DB_TIMEOUT_MS: Setting = setting(
+    "FLASHSALE_DB_TIMEOUT_MS",
+    "3000",
+    Both,
+    "Longest wait for a pooled PostgreSQL connection (connecting included), and for each lookup \
+     and stock-row write of the API. A whole `naive` or `locking` purchase is bounded by \
+     `FLASHSALE_RESERVE_TIMEOUT_MS` instead, a worker batch insert by 10 s.",
+);
+pub const KAFKA_BROKERS: Setting = setting(
+    "FLASHSALE_KAFKA_BROKERS",
+    "127.0.0.1:9092",
+    Both,
+    "Bootstrap brokers, comma-separated `host:port` (librdkafka `bootstrap.servers`).",
+);
+pub const KAFKA_TOPIC: Setting = setting(
+    "FLASHSALE_KAFKA_TOPIC",
+    "flashsale.purchases",
+    Both,
+    "Topic of the purchase events; dead letters go to `<topic>.dlq`.",
+);
+pub const KAFKA_PARTITIONS: Setting = setting(
+    "FLASHSALE_KAFKA_PARTITIONS",
+    "3",
+    Both,
+    "Partitions of both topics when a process creates them at start; existing topics are left \
+     as they are.",
+);
+pub const KAFKA_REPLICATION: Setting = setting(
+    "FLASHSALE_KAFKA_REPLICATION",
+    "1",
+    Both,
+    "Replication factor of both topics when a process creates them at start.",
+);
+pub const KAFKA_LINGER_MS: Setting = setting(
+    "FLASHSALE_KAFKA_LINGER_MS",
+    "5",
+    Both,
+    "How long a producer waits to fill a batch (librdkafka `linger.ms`). API: purchase events; \
+     worker: dead letters.",
+);
+pub const KAFKA_BATCH: Setting = setting(
+    "FLASHSALE_KAFKA_BATCH",
+    "1000",
+    Both,
+    "Most events in one producer batch (librdkafka `batch.num.messages`).",
+);
+pub const KAFKA_MESSAGE_TIMEOUT_MS: Setting = setting(
+    "FLASHSALE_KAFKA_MESSAGE_TIMEOUT_MS",
+    "30000",
+    Both,
+    "How long a producer retries one event before giving up (librdkafka `message.timeout.ms`). \
+     API: the entry stays in the outbox for the relay; worker: it also bounds each dead-letter \
+     publish.",
+);
+pub const KAFKA_DEBUG: Setting = unset(
+    "FLASHSALE_KAFKA_DEBUG",
+    Both,
+    "librdkafka `debug` contexts for every Kafka client of the process, comma-separated (for \
+     example `cgrp,fetch`). Unset or blank: none.",
+);
+pub const LOG_FORMAT: Setting = setting(
+    "FLASHSALE_LOG_FORMAT",
+    "text",
+    Both,
+    "`json`: one JSON object per log line. Anything else: text. The level is `RUST_LOG` (below).",
+);
+
+// The worker process.
+pub const WORKER_HTTP_ADDR: Setting = setting(
+    "FLASHSALE_WORKER_HTTP_ADDR",
+    "127.0.0.1:8081",
+    Worker,
+    "Listen address of the worker's `/healthz`, `/readyz` and `/metrics`, `IP:port`. Port 0 \
+     picks a free port.",
+);
+pub const WORKER_GROUP: Setting = setting(
+    "FLASHSALE_WORKER_GROUP",
+    "flashsale-worker",
+    Worker,
+    "Kafka consumer group of the worker (librdkafka `group.id`).",
+);
+pub const WORKER_BATCH: Setting = setting(
+    "FLASHSALE_WORKER_BATCH",
+    "2000",
+    Worker,
+    "Most events persisted in one statement, and committed together.",
+);
+pub const WORKER_LINGER_MS: Setting = setting(
+    "FLASHSALE_WORKER_LINGER_MS",
+    "20",
+    Worker,
+    "How long the consumer waits to fill a batch once it holds at least one event.",
+);
+pub const WORKER_INSTANCE_ID: Setting = unset(
+    "FLASHSALE_WORKER_INSTANCE_ID",
+    Worker,
+    "Stable name of this worker in its group (Kafka static membership, librdkafka \
+     `group.instance.id`); two running workers must never share one. Unset or blank: none. See \
+     below.",
+);
+pub const WORKER_SESSION_TIMEOUT_MS: Setting = setting(
+    "FLASHSALE_WORKER_SESSION_TIMEOUT_MS",
+    "10000",
+    Worker,
+    "How long the group waits for a worker that stopped answering (killed, hung) before giving \
+     its partitions to another (librdkafka `session.timeout.ms`; `max.poll.interval.ms` is \
+     twice this).",
+);
+pub const WORKER_SHUTDOWN_MS: Setting = setting(
+    "FLASHSALE_WORKER_SHUTDOWN_MS",
+    "10000",
+    Worker,
+    "After SIGTERM or Ctrl-C: the time to persist and commit what was fetched and leave the \
+     group; past it the process exits with code 1.",
+);
+
+/// Every setting, in the order docs/CONFIG.md lists them.
+pub const ALL: &[Setting] = &[
+    HTTP_ADDR,
+    HTTP_WORKERS,
+    REDIS_URL,
+    REDIS_POOL_SIZE,
+    REDIS_TIMEOUT_MS,
+    ADMIN_TOKEN,
+    RESERVATION_ACTORS,
+    RESERVATION_QUEUE,
+    RESERVATION_BATCH,
+    RESERVE_TIMEOUT_MS,
+    SOLD_OUT_TTL_MS,
+    DEFAULT_SALE,
+    SHUTDOWN_TIMEOUT_MS,
+    KAFKA_MAX_IN_FLIGHT,
+    OUTBOX_RELAY_AGE_MS,
+    OUTBOX_RELAY_INTERVAL_MS,
+    OUTBOX_RELAY_BATCH,
+    STREAM_MAX_CLIENTS,
+    STREAM_HEARTBEAT_MS,
+    DATABASE_URL,
+    DB_POOL_SIZE,
+    DB_TIMEOUT_MS,
+    KAFKA_BROKERS,
+    KAFKA_TOPIC,
+    KAFKA_PARTITIONS,
+    KAFKA_REPLICATION,
+    KAFKA_LINGER_MS,
+    KAFKA_BATCH,
+    KAFKA_MESSAGE_TIMEOUT_MS,
+    KAFKA_DEBUG,
+    LOG_FORMAT,
+    WORKER_HTTP_ADDR,
+    WORKER_GROUP,
+    WORKER_BATCH,
+    WORKER_LINGER_MS,
+    WORKER_INSTANCE_ID,
+    WORKER_SESSION_TIMEOUT_MS,
+    WORKER_SHUTDOWN_MS,
+];
+
+/// The markdown table of [`ALL`], as docs/CONFIG.md carries it.
+pub fn markdown_table() -> String {
+    let mut table =
+        String::from("| variable | default | read by | what it sets |\n|---|---|---|---|\n");
+    for s in ALL {
+        let default = match s.default {
+            DefaultValue::Value(value) => format!("`{value}`"),
+            DefaultValue::Unset => "unset".to_owned(),
+            DefaultValue::OnePerCpu => "one per CPU".to_owned(),
+        };
+        let read_by = match s.read_by {
+            Api => "API",
+            Worker => "worker",
+            Both => "both",
+        };
+        table.push_str(&format!(
+            "| `{}` | {default} | {read_by} | {} |\n",
+            s.name, s.meaning
+        ));
+    }
+    table
+}

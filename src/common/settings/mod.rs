@@ -1,0 +1,360 @@
+//! Settings, read once from `FLASHSALE_*` environment variables into one typed value per
+//! process. Each variable, its default and its meaning are in [`catalogue`]; docs/CONFIG.md is
+//! generated from it.
+
+pub mod catalogue;
+mod url;
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::kafka::KafkaSettings;
+use catalogue::{DefaultValue, Setting};
+pub use url::ServiceUrl;
+
+/// A setting that is present but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    name: &'static str,
+    problem: String,
+}
+
+/// How the pool of reservation actors is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    /// Number of actors; each has at most one Redis call in flight.
+    pub actors: usize,
+    /// Requests one actor may hold (mailbox and batch queue together).
+    pub queue_per_actor: usize,
+    /// Most reservations carried by one script call.
+    pub max_batch: usize,
+    /// How long a caller waits for its answer, queueing included.
+    pub timeout: Duration,
+}
+
+/// How the outbox relay paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayConfig {
+    /// Entries younger than this are left to the producer that is publishing them now.
+    pub min_age: Duration,
+    /// Time between scans.
+    pub interval: Duration,
+    /// Entries per page read from one sale's outbox.
+    pub batch: usize,
+}
+
+/// How a process reaches PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: ServiceUrl,
+    pub pool_size: u32,
+    /// Getting a connection and each lookup.
+    pub timeout: Duration,
+}
+
+/// Everything the API process needs to know. Build it with [`Settings::from_env`] in a binary,
+/// or fill it in directly in tests. What each field means is in [`catalogue`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http_addr: SocketAddr,
+    pub http_workers: usize,
+    pub redis_url: ServiceUrl,
+    pub redis_pool_size: u32,
+    pub redis_timeout: Duration,
+    pub admin_token: Option<SecretString>,
+    pub pool: PoolConfig,
+    pub sold_out_ttl: Duration,
+    pub ensure_default_sale: bool,
+    pub shutdown_timeout: Duration,
+    pub database: DatabaseSettings,
+    pub kafka: KafkaSettings,
+    pub kafka_max_in_flight: usize,
+    pub relay: RelayConfig,
+    pub stream_max_clients: usize,
+    pub stream_heartbeat: Duration,
+}
+
+/// Everything the worker process needs to know.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub http_addr: SocketAddr,
+    pub database: DatabaseSettings,
+    pub kafka: KafkaSettings,
+    pub group_id: String,
+    pub batch_size: usize,
+    pub linger: Duration,
+    pub instance_id: Option<String>,
+    pub session_timeout: Duration,
+    pub shutdown_deadline: Duration,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use catalogue::*;
+        let env = Env(lookup);
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(Self {
+            http_addr: env.parse(&HTTP_ADDR)?,
+            http_workers: env.parse_or(&HTTP_WORKERS, cpus)?,
+            redis_url: env.get(&REDIS_URL).into(),
+            redis_pool_size: env.parse(&REDIS_POOL_SIZE)?,
+            redis_timeout: env.millis(&REDIS_TIMEOUT_MS)?,
+            admin_token: env.optional(&ADMIN_TOKEN).map(SecretString::from),
+            pool: PoolConfig {
+                actors: env.parse(&RESERVATION_ACTORS)?,
+                queue_per_actor: env.parse(&RESERVATION_QUEUE)?,
+                max_batch: env.parse(&RESERVATION_BATCH)?,
+                timeout: env.millis(&RESERVE_TIMEOUT_MS)?,
+            },
+            sold_out_ttl: env.millis(&SOLD_OUT_TTL_MS)?,
+            ensure_default_sale: env.parse(&DEFAULT_SALE)?,
+            shutdown_timeout: env.millis(&SHUTDOWN_TIMEOUT_MS)?,
+            database: env.database()?,
+            kafka: env.kafka()?,
+            kafka_max_in_flight: env.parse(&KAFKA_MAX_IN_FLIGHT)?,
+            relay: RelayConfig {
+                min_age: env.millis(&OUTBOX_RELAY_AGE_MS)?,
+                interval: env.millis(&OUTBOX_RELAY_INTERVAL_MS)?,
+                batch: env.parse(&OUTBOX_RELAY_BATCH)?,
+            },
+            stream_max_clients: env.parse(&STREAM_MAX_CLIENTS)?,
+            stream_heartbeat: env.millis(&STREAM_HEARTBEAT_MS)?,
+        })
+    }
+}
+
+impl WorkerSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use catalogue::*;
+        let env = Env(lookup);
+        Ok(Self {
+            http_addr: env.parse(&WORKER_HTTP_ADDR)?,
+            database: env.database()?,
+            kafka: env.kafka()?,
+            group_id: env.get(&WORKER_GROUP),
+            batch_size: env.parse(&WORKER_BATCH)?,
+            linger: env.millis(&WORKER_LINGER_MS)?,
+            instance_id: env.optional(&WORKER_INSTANCE_ID),
+            session_timeout: env.millis(&WORKER_SESSION_TIMEOUT_MS)?,
+            shutdown_deadline: env.millis(&WORKER_SHUTDOWN_MS)?,
+        })
+    }
+}
+
+/// Whether logs are written as JSON lines (`FLASHSALE_LOG_FORMAT=json`).
+pub fn json_logs() -> bool {
+    std::env::var(catalogue::LOG_FORMAT.name).is_ok_and(|format| format == "json")
+}
+
+/// A variable source with typed reads; every default comes from the setting's catalogue entry.
+struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// The value, or `None` when unset or empty.
+    fn optional(&self, setting: &Setting) -> Option<String> {
+        (self.0)(setting.name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn get(&self, setting: &Setting) -> String {
+        match (self.optional(setting), setting.default) {
+            (Some(value), _) => value,
+            (None, DefaultValue::Value(default)) => default.to_owned(),
+            (None, DefaultValue::Unset | DefaultValue::OnePerCpu) => String::new(),
+        }
+    }
+
+    fn parse<T: FromStr>(&self, setting: &Setting) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let raw = self.get(setting);
+        raw.trim().parse().map_err(|e: T::Err| ConfigError {
+            name: setting.name,
+            problem: format!("cannot use {raw:?}: {e}"),
+        })
+    }
+
+    /// For a setting whose default is computed at start (`computed`).
+    fn parse_or<T: FromStr>(&self, setting: &Setting, computed: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(setting) {
+            Some(_) => self.parse(setting),
+            None => Ok(computed),
+        }
+    }
+
+    fn millis(&self, setting: &Setting) -> Result<Duration, ConfigError> {
+        self.parse::<u64>(setting).map(Duration::from_millis)
+    }
+
+    fn database(&self) -> Result<DatabaseSettings, ConfigError> {
+        use catalogue::*;
+        Ok(DatabaseSettings {
+            url: self.get(&DATABASE_URL).into(),
+            pool_size: self.parse(&DB_POOL_SIZE)?,
+            timeout: self.millis(&DB_TIMEOUT_MS)?,
+        })
+    }
+
+    fn kafka(&self) -> Result<KafkaSettings, ConfigError> {
+        use catalogue::*;
+        Ok(KafkaSettings {
+            brokers: self.get(&KAFKA_BROKERS),
+            topic: self.get(&KAFKA_TOPIC),
+            partitions: self.parse(&KAFKA_PARTITIONS)?,
+            replication: self.parse(&KAFKA_REPLICATION)?,
+            linger: self.millis(&KAFKA_LINGER_MS)?,
+            batch_size: self.parse(&KAFKA_BATCH)?,
+            message_timeout: self.millis(&KAFKA_MESSAGE_TIMEOUT_MS)?,
+            debug: self.optional(&KAFKA_DEBUG),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let settings = Settings::from_lookup(|_| None).expect("defaults are valid");
+        assert_eq!(
+            settings.http_addr,
+            "127.0.0.1:8080".parse().expect("valid address")
+        );
+        assert_eq!(settings.redis_url.expose(), "redis://127.0.0.1:6379");
+        assert!(settings.admin_token.is_none());
+        assert!(settings.ensure_default_sale);
+        assert!(settings.http_workers >= 1);
+        WorkerSettings::from_lookup(|_| None).expect("worker defaults are valid");
+    }
+
+    #[test]
+    fn the_database_pool_is_sized_by_its_own_settings() {
+        let settings = Settings::from_lookup(|name| match name {
+            "FLASHSALE_DB_POOL_SIZE" => Some("7".into()),
+            "FLASHSALE_DB_TIMEOUT_MS" => Some("250".into()),
+            "FLASHSALE_REDIS_POOL_SIZE" => Some("99".into()),
+            _ => None,
+        })
+        .expect("valid settings");
+        assert_eq!(settings.database.pool_size, 7);
+        assert_eq!(settings.database.timeout, Duration::from_millis(250));
+        assert_eq!(settings.redis_pool_size, 99);
+    }
+
+    #[test]
+    fn values_are_read_and_bad_ones_are_named() {
+        let settings = Settings::from_lookup(|name| match name {
+            "FLASHSALE_ADMIN_TOKEN" => Some("s3cret".into()),
+            "FLASHSALE_DEFAULT_SALE" => Some("false".into()),
+            "FLASHSALE_RESERVATION_ACTORS" => Some("2".into()),
+            _ => None,
+        })
+        .expect("valid settings");
+        assert_eq!(
+            settings
+                .admin_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            Some("s3cret".into())
+        );
+        assert!(!settings.ensure_default_sale);
+        assert_eq!(settings.pool.actors, 2);
+
+        let error =
+            Settings::from_lookup(|name| (name == "FLASHSALE_HTTP_ADDR").then(|| "nowhere".into()))
+                .expect_err("an address without a port is refused");
+        assert!(
+            error.to_string().starts_with("FLASHSALE_HTTP_ADDR"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let settings = Settings::from_lookup(|name| match name {
+            "FLASHSALE_ADMIN_TOKEN" => Some("s3cret".into()),
+            "FLASHSALE_DATABASE_URL" => Some("postgres://fs:dbpass@127.0.0.1/fs".into()),
+            "FLASHSALE_REDIS_URL" => Some("redis://:redispass@127.0.0.1:6379".into()),
+            _ => None,
+        })
+        .expect("valid settings");
+        let printed = format!("{settings:?}");
+        for secret in ["s3cret", "dbpass", "redispass"] {
+            assert!(!printed.contains(secret), "{secret} printed: {printed}");
+        }
+    }
+
+    /// docs/CONFIG.md carries the catalogue's table between two markers; with `UPDATE_DOCS=1`
+    /// this test writes it there instead of comparing.
+    #[test]
+    fn the_configuration_docs_match_the_catalogue() {
+        const BEGIN: &str = "<!-- settings: generated from src/common/settings/catalogue.rs -->\n";
+        const END: &str = "<!-- settings: end -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIG.md");
+        let docs = std::fs::read_to_string(path).expect("docs/CONFIG.md exists");
+        let start = docs.find(BEGIN).expect("CONFIG.md has the begin marker") + BEGIN.len();
+        let end = docs[start..]
+            .find(END)
+            .expect("CONFIG.md has the end marker")
+            + start;
+        let table = catalogue::markdown_table();
+        if std::env::var("UPDATE_DOCS").is_ok() {
+            let updated = format!("{}{table}{}", &docs[..start], &docs[end..]);
+            std::fs::write(path, updated).expect("docs/CONFIG.md is writable");
+            return;
+        }
+        assert_eq!(
+            docs[start..end],
+            table,
+            "docs/CONFIG.md differs from the catalogue: run UPDATE_DOCS=1 cargo test --lib settings"
+        );
+    }
+
+    #[test]
+    fn every_variable_the_code_reads_is_in_the_catalogue() {
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut stack = vec![std::path::PathBuf::from(src)];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                let entries = std::fs::read_dir(&path).expect("src is readable");
+                stack.extend(entries.map(|e| e.expect("a directory entry").path()));
+                continue;
+            }
+            if path.ends_with("catalogue.rs") || path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            for (at, _) in text.match_indices("\"FLASHSALE_") {
+                let name: String = text[at + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                    .collect();
+                let in_test = text[..at].contains("#[cfg(test)]");
+                assert!(
+                    in_test || catalogue::ALL.iter().any(|s| s.name == name),
+                    "{} reads {name}, which the catalogue does not list",
+                    path.display()
+                );
+            }
+        }
+    }
+}

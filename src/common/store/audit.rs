@@ -1,0 +1,90 @@
+//! Full reads of one round, for the audit (not for the purchase path: they scan).
+
+use redis::AsyncCommands;
+use uuid::Uuid;
+
+use super::client::{corrupt, Store, StoreError};
+use super::keys::SaleKeys;
+use super::outbox::OutboxEntry;
+use super::reservation::parse_purchase_record;
+use super::sales::parse_strategy;
+use crate::common::domain::{Purchase, SaleId, Strategy};
+
+impl Store {
+    /// The stock a round started with; `None` for a round that never was.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn round_stock(
+        &self,
+        sale_id: &SaleId,
+        round: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let key = SaleKeys::new(sale_id).rounds;
+        let stock: Option<String> = self
+            .with_conn(|mut conn| async move { Ok(conn.hget(key, round).await?) })
+            .await?;
+        stock
+            .map(|s| s.parse().map_err(|_| corrupt("round stock")))
+            .transpose()
+    }
+
+    /// The strategy a round was sold with (sale_start_round.lua records it with the stock).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn round_strategy(
+        &self,
+        sale_id: &SaleId,
+        round: u64,
+    ) -> Result<Strategy, StoreError> {
+        let key = SaleKeys::new(sale_id).rounds;
+        let strategy: Option<String> = self
+            .with_conn(
+                |mut conn| async move { Ok(conn.hget(key, format!("{round}:strategy")).await?) },
+            )
+            .await?;
+        parse_strategy(strategy.as_deref())
+    }
+
+    /// Every purchase a round reserved, read from the sale's purchase records.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn purchases_of_round(
+        &self,
+        sale_id: &SaleId,
+        round: u64,
+    ) -> Result<Vec<Purchase>, StoreError> {
+        let key = SaleKeys::new(sale_id).purchases;
+        let records: Vec<(String, String)> = self
+            .with_conn(|mut conn| async move {
+                let mut iter = conn.hscan::<_, (String, String)>(key).await?;
+                let mut records = Vec::new();
+                while let Some(record) = iter.next_item().await {
+                    records.push(record?);
+                }
+                Ok(records)
+            })
+            .await?;
+        let mut purchases = Vec::new();
+        for (id, record) in records {
+            let purchase_id =
+                Uuid::parse_str(&id).map_err(|_| corrupt("purchase id is not a uuid"))?;
+            let purchase = parse_purchase_record(purchase_id, sale_id.clone(), &record)?;
+            if purchase.round == round {
+                purchases.push(purchase);
+            }
+        }
+        Ok(purchases)
+    }
+
+    /// Every entry of a sale's outbox that belongs to `round`.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn outbox_of_round(
+        &self,
+        sale_id: &SaleId,
+        round: u64,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        // Redis takes a COUNT up to i64::MAX: in effect, no limit.
+        let mut entries = self
+            .outbox_due(sale_id, None, i64::MAX, i64::MAX as usize)
+            .await?;
+        entries.retain(|entry| entry.event.round == round);
+        Ok(entries)
+    }
+}

@@ -1,0 +1,33 @@
+//! Redis: the key layout, the Lua scripts and the typed calls the rest of the crate makes.
+//!
+//! Every key of one sale carries the sale's Redis Cluster hash tag (`fs:{<sale_id>}:...`), so
+//! each script touches a single slot and the design moves to Redis Cluster unchanged. The only
+//! keys outside a sale's slot are the purchase index (one key per purchase, written after the
+//! script) and the set of sale ids (see `keys.rs`).
+//!
+//! One file per concern, each holding the Lua script it runs and the parsing of its reply:
+//!
+//! | file | what | used by |
+//! |---|---|---|
+//! | `client.rs` | the pool, timeouts, errors, the shared clock | everything below |
+//! | `connection.rs` | pooled connections judged by their calls | `client.rs` |
+//! | `keys.rs` | the key layout | everything below |
+//! | `sales.rs` + `sale_start_round.lua` | create, replace, reset a sale; read it | admin, purchase routing |
+//! | `reservation.rs` + `purchase_reserve.lua` | the purchase script; purchase lookups | reservation actors |
+//! | `outbox.rs` | the outbox the producer and the relay drain | producer, relay |
+//! | `announcements.rs` | the round announcements (pub/sub) | per-process caches |
+//! | `audit.rs` | full reads of a round | the audit |
+
+mod announcements;
+mod audit;
+mod client;
+mod connection;
+mod keys;
+mod outbox;
+mod reservation;
+mod sales;
+
+pub use announcements::RoundStarted;
+pub use client::{Store, StoreError};
+pub use outbox::OutboxEntry;
+pub use sales::{RoundChange, RoundOutcome};

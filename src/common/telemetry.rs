@@ -1,0 +1,238 @@
+//! Logs and metrics.
+//!
+//! Logging: `RUST_LOG` picks the level (default `info`), `FLASHSALE_LOG_FORMAT=json` switches
+//! to one JSON object per line.
+//!
+//! Metrics: every metric either process records is named and described in [`names`] and
+//! [`describe`], so this file is the catalogue an operator reads (docs/API.md carries the same
+//! list). They are recorded with the `metrics` macros where the work happens and served as
+//! Prometheus text by `GET /metrics` on both processes ([`render`]).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
+    Gauge, Histogram, Unit,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber; call once at the top of a binary.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if super::settings::json_logs() {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Metric names, one constant each, so a call site and the catalogue cannot drift apart.
+pub mod names {
+    // Actors (label `actor`; `member` for the reservation pool).
+    pub const ACTOR_MESSAGES: &str = "flashsale_actor_messages_total";
+    pub const ACTOR_QUEUE_DEPTH: &str = "flashsale_actor_queue_depth";
+    pub const ACTOR_HANDLING_SECONDS: &str = "flashsale_actor_handling_seconds";
+    pub const ACTOR_ERRORS: &str = "flashsale_actor_errors_total";
+    pub const ACTOR_RESTARTS: &str = "flashsale_actor_restarts_total";
+    // HTTP (labels `route`, `method`, `status`).
+    pub const HTTP_REQUESTS: &str = "flashsale_http_requests_total";
+    pub const HTTP_SECONDS: &str = "flashsale_http_request_duration_seconds";
+    // The purchase path.
+    pub const PURCHASES: &str = "flashsale_purchases_total";
+    pub const RESERVATION_BATCH_SIZE: &str = "flashsale_reservation_batch_size";
+    pub const STREAM_CLIENTS: &str = "flashsale_stream_clients";
+    pub const STREAM_POLLED_SALES: &str = "flashsale_stream_polled_sales";
+    // Producing (API process).
+    pub const PRODUCER_BATCH_SIZE: &str = "flashsale_producer_batch_size";
+    pub const PRODUCER_PUBLISH_SECONDS: &str = "flashsale_producer_publish_seconds";
+    pub const PRODUCER_ERRORS: &str = "flashsale_producer_errors_total";
+    pub const OUTBOX_LENGTH: &str = "flashsale_outbox_length";
+    pub const RELAY_REPUBLISHED: &str = "flashsale_relay_republished_total";
+    // Persisting (worker process).
+    pub const WORKER_CONSUMED: &str = "flashsale_worker_consumed_total";
+    pub const WORKER_PERSISTED: &str = "flashsale_worker_persisted_total";
+    pub const WORKER_DUPLICATES: &str = "flashsale_worker_duplicates_total";
+    pub const WORKER_DEAD_LETTERED: &str = "flashsale_worker_dead_lettered_total";
+    pub const WORKER_BATCH_SECONDS: &str = "flashsale_worker_batch_seconds";
+    pub const WORKER_CONSUMER_LAG: &str = "flashsale_worker_consumer_lag";
+    pub const WORKER_COMMIT_FAILURES: &str = "flashsale_worker_commit_failures_total";
+}
+
+/// Histogram buckets for latencies: 0.5 ms to 10 s, the range between a Redis round trip and
+/// a broker outage.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Histogram buckets for batch sizes: one purchase up to the largest worker batch.
+const SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
+];
+/// How often histogram samples are folded into their buckets between scrapes, which bounds
+/// the memory they take under a stampede.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The process's metrics recorder, installed on first use; tests that build several apps in
+/// one process share it, as the processes' own metrics would be shared.
+pub fn metrics() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_size".into()), SIZE_BUCKETS));
+        let handle = match builder {
+            Ok(builder) => {
+                let recorder = builder.build_recorder();
+                let handle = recorder.handle();
+                if metrics::set_global_recorder(recorder).is_err() {
+                    tracing::error!("another metrics recorder is installed; /metrics stays empty");
+                }
+                handle
+            }
+            // Only reachable with empty bucket lists, which the constants above are not.
+            Err(error) => {
+                tracing::error!(%error, "bad histogram buckets; /metrics stays empty");
+                PrometheusBuilder::new().build_recorder().handle()
+            }
+        };
+        describe();
+        let upkeep = handle.clone();
+        // A thread, not a task: the recorder lives as long as the process, across the runtimes
+        // tests start and stop. It holds nothing that needs closing, so it ends with the process.
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                upkeep.run_upkeep();
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "no metrics upkeep thread; histograms drain at each scrape only");
+        }
+        handle
+    })
+}
+
+/// The Prometheus text exposition of every metric recorded so far.
+pub fn render() -> String {
+    metrics().render()
+}
+
+/// The handles of one actor's metrics (see [`names`]), looked up once: recording through a
+/// handle costs an atomic operation, not a registry lookup.
+#[derive(Clone)]
+pub struct ActorMetrics {
+    /// `flashsale_actor_messages_total{actor, member}`
+    pub messages: Counter,
+    /// `flashsale_actor_queue_depth{actor, member}`
+    pub queue_depth: Gauge,
+    /// `flashsale_actor_handling_seconds{actor}`
+    pub handling: Histogram,
+    /// `flashsale_actor_errors_total{actor}`
+    pub errors: Counter,
+}
+
+impl ActorMetrics {
+    /// The metrics of actor type `actor`; `member` tells apart the actors of a pool.
+    pub fn new(actor: &'static str, member: Option<usize>) -> Self {
+        let member = member.map_or_else(|| "0".to_owned(), |m| m.to_string());
+        Self {
+            messages: counter!(names::ACTOR_MESSAGES, "actor" => actor, "member" => member.clone()),
+            queue_depth: gauge!(names::ACTOR_QUEUE_DEPTH, "actor" => actor, "member" => member),
+            handling: histogram!(names::ACTOR_HANDLING_SECONDS, "actor" => actor),
+            errors: counter!(names::ACTOR_ERRORS, "actor" => actor),
+        }
+    }
+}
+
+/// The HELP text and unit of every metric.
+fn describe() {
+    use names::*;
+    describe_counter!(
+        ACTOR_MESSAGES,
+        "Messages an actor handled (for the reservation pool: purchases decided)"
+    );
+    describe_gauge!(
+        ACTOR_QUEUE_DEPTH,
+        "Messages an actor holds: in its mailbox, waiting for a batch, or in flight"
+    );
+    describe_histogram!(
+        ACTOR_HANDLING_SECONDS,
+        Unit::Seconds,
+        "Time an actor took to handle one message or batch"
+    );
+    describe_counter!(
+        ACTOR_ERRORS,
+        "Messages or batches an actor failed to handle"
+    );
+    describe_counter!(
+        ACTOR_RESTARTS,
+        "Restarts of a supervised actor tree after a failure or panic"
+    );
+    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route and status");
+    describe_histogram!(
+        HTTP_SECONDS,
+        Unit::Seconds,
+        "Time from a request's arrival to its response, by route"
+    );
+    describe_counter!(
+        PURCHASES,
+        "Purchase requests by outcome: reserved, duplicate (an idempotent replay), sold_out, \
+         limit_reached, sale_not_active, not_found, overloaded, unavailable, invalid"
+    );
+    describe_histogram!(
+        RESERVATION_BATCH_SIZE,
+        "Purchases carried by one reservation script call"
+    );
+    describe_gauge!(STREAM_CLIENTS, "Clients connected to a stock stream");
+    describe_gauge!(
+        STREAM_POLLED_SALES,
+        "Sales this process polls for its stock streams (one poll per sale, whatever the clients)"
+    );
+    describe_histogram!(
+        PRODUCER_BATCH_SIZE,
+        "Events handed to the Kafka producer in one Publish message"
+    );
+    describe_histogram!(
+        PRODUCER_PUBLISH_SECONDS,
+        Unit::Seconds,
+        "Time from handing an event to the producer to the broker's acknowledgement"
+    );
+    describe_counter!(
+        PRODUCER_ERRORS,
+        "Events the broker did not acknowledge or the producer queue refused (the outbox \
+         keeps them)"
+    );
+    describe_gauge!(
+        OUTBOX_LENGTH,
+        "Events in the sales' outboxes not yet acknowledged by the broker, at the last relay scan"
+    );
+    describe_counter!(
+        RELAY_REPUBLISHED,
+        "Outbox entries the relay published again because they stayed unacknowledged"
+    );
+    describe_counter!(WORKER_CONSUMED, "Messages the worker read from the topic");
+    describe_counter!(WORKER_PERSISTED, "Orders the worker inserted");
+    describe_counter!(
+        WORKER_DUPLICATES,
+        "Events skipped because their purchase was already an order"
+    );
+    describe_counter!(
+        WORKER_DEAD_LETTERED,
+        "Messages sent to the dead-letter topic"
+    );
+    describe_histogram!(
+        WORKER_BATCH_SECONDS,
+        Unit::Seconds,
+        "Time to persist a consumed batch and commit its offsets"
+    );
+    describe_gauge!(
+        WORKER_CONSUMER_LAG,
+        "Messages in a partition not yet consumed by the worker's group"
+    );
+    describe_counter!(
+        WORKER_COMMIT_FAILURES,
+        "Offset commits that failed (the batch is read again; its orders are deduplicated)"
+    );
+}

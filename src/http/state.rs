@@ -1,0 +1,25 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use actix::Addr;
+use secrecy::SecretString;
+
+use crate::actors::producer::KafkaProducerActor;
+use crate::api::sales::SaleService;
+use crate::api::stock_watch::StockWatch;
+use crate::api::strategies::Strategies;
+use crate::common::orders::Orders;
+use crate::common::store::Store;
+
+pub struct AppState {
+    pub store: Store,
+    pub orders: Orders,
+    /// Routes each purchase by its sale's strategy.
+    pub strategies: Strategies,
+    /// Creates, replaces, resets and reads sales.
+    pub sales: Arc<SaleService>,
+    pub stock_watch: Arc<StockWatch>,
+    pub producer: Addr<KafkaProducerActor>,
+    pub admin_token: Option<SecretString>,
+}
