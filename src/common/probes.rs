@@ -13,7 +13,8 @@ use super::telemetry;
 pub struct Dependency {
     pub name: &'static str,
     pub up: bool,
-    /// Whether the process can do its work without it (`false`: it is only slower or later).
+    /// Whether the process needs it to do its work (`false`: without it the work is only
+    /// slower or later, and the process reports `degraded`).
     pub required: bool,
 }
 

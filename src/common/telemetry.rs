@@ -4,7 +4,7 @@
 //! to one JSON object per line.
 //!
 //! Metrics: every metric either process records is named and described in [`names`] and
-//! [`describe`], so this file is the catalogue an operator reads (docs/API.md carries the same
+//! [`describe`], so this file is the catalogue an operator reads (docs/OPERATIONS.md, section 4, carries the same
 //! list). They are recorded with the `metrics` macros where the work happens and served as
 //! Prometheus text by `GET /metrics` on both processes ([`render`]).
 

@@ -112,7 +112,8 @@ pub const RESERVATION_BATCH: Setting = setting(
     "FLASHSALE_RESERVATION_BATCH",
     "128",
     Api,
-    "Most purchases an actor sends in one Redis call, one script per sale (0 counts as 1).",
+    "Most purchases an actor takes into one batch, which becomes one script call per sale in it \
+     (0 counts as 1).",
 );
 pub const RESERVE_TIMEOUT_MS: Setting = setting(
     "FLASHSALE_RESERVE_TIMEOUT_MS",
@@ -207,7 +208,8 @@ pub const DB_TIMEOUT_MS: Setting = setting(
     Both,
     "Longest wait for a pooled PostgreSQL connection (connecting included), and for each lookup \
      and stock-row write of the API. A whole `naive` or `locking` purchase is bounded by \
-     `FLASHSALE_RESERVE_TIMEOUT_MS` instead, a worker batch insert by 10 s.",
+     `FLASHSALE_RESERVE_TIMEOUT_MS` instead; the worker's batch insert has a fixed limit of its \
+     own.",
 );
 pub const KAFKA_BROKERS: Setting = setting(
     "FLASHSALE_KAFKA_BROKERS",

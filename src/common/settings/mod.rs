@@ -107,7 +107,7 @@ impl Settings {
             http_addr: env.parse(&HTTP_ADDR)?,
             http_workers: env.parse_or(&HTTP_WORKERS, cpus)?,
             redis_url: env.get(&REDIS_URL).into(),
-            redis_pool_size: env.parse(&REDIS_POOL_SIZE)?,
+            redis_pool_size: env.size(&REDIS_POOL_SIZE)?,
             redis_timeout: env.millis(&REDIS_TIMEOUT_MS)?,
             admin_token: env.optional(&ADMIN_TOKEN).map(SecretString::from),
             pool: PoolConfig {
@@ -157,7 +157,10 @@ impl WorkerSettings {
 
 /// Whether logs are written as JSON lines (`FLASHSALE_LOG_FORMAT=json`).
 pub fn json_logs() -> bool {
-    std::env::var(catalogue::LOG_FORMAT.name).is_ok_and(|format| format == "json")
+    let env = Env(|name: &str| std::env::var(name).ok());
+    env.get(&catalogue::LOG_FORMAT)
+        .trim()
+        .eq_ignore_ascii_case("json")
 }
 
 /// A variable source with typed reads; every default comes from the setting's catalogue entry.
@@ -199,6 +202,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// A size that must be at least 1 (a pool of no connections cannot work).
+    fn size(&self, setting: &Setting) -> Result<u32, ConfigError> {
+        match self.parse(setting)? {
+            0 => Err(ConfigError {
+                name: setting.name,
+                problem: "must be at least 1".into(),
+            }),
+            size => Ok(size),
+        }
+    }
+
     fn millis(&self, setting: &Setting) -> Result<Duration, ConfigError> {
         self.parse::<u64>(setting).map(Duration::from_millis)
     }
@@ -207,7 +221,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         use catalogue::*;
         Ok(DatabaseSettings {
             url: self.get(&DATABASE_URL).into(),
-            pool_size: self.parse(&DB_POOL_SIZE)?,
+            pool_size: self.size(&DB_POOL_SIZE)?,
             timeout: self.millis(&DB_TIMEOUT_MS)?,
         })
     }
@@ -286,6 +300,11 @@ mod tests {
             error.to_string().starts_with("FLASHSALE_HTTP_ADDR"),
             "{error}"
         );
+        for pool in ["FLASHSALE_REDIS_POOL_SIZE", "FLASHSALE_DB_POOL_SIZE"] {
+            let error = Settings::from_lookup(|name| (name == pool).then(|| "0".into()))
+                .expect_err("an empty pool is refused");
+            assert_eq!(error.to_string(), format!("{pool}: must be at least 1"));
+        }
     }
 
     #[test]
