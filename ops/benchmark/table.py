@@ -53,6 +53,16 @@ used["idle"] = max(0.0, machine - busy)
 shares = ", ".join(f"{group} {100 * seconds / machine:.0f}%"
                    for group, seconds in sorted(used.items(), key=lambda item: -item[1]))
 row(f"CPU during P2 (share of {os.cpu_count()} cores)", shares, "", "", "", True)
+# The producer alone (tests/pipeline/producer_cost.rs): the API's way, and one callback instead
+# of a future per event, against librdkafka's own rate of about 1 us per small message.
+producer_file = os.path.join(out, "producer.jsonl")
+if os.path.exists(producer_file):
+    with open(producer_file) as f:
+        for line in f:
+            p = json.loads(line)
+            row(f"Producer alone, 100k events ({p['way'].replace('_', ' ')})",
+                f"{p['producer_cpu_us_per_event']:.1f} us CPU/event (broker {p['broker_cpu_us_per_event']:.1f} us), "
+                f"{p['events_per_second']:,.0f} events/s", "", "", "", True)
 for sale, audit in audits.items():
     ok = audit["oversold"] == 0 and audit["missing"] == 0 and audit["duplicated"] == 0
     row(f"Audit {sale}", f"sold {audit['sold']}, persisted {audit['persisted']}, oversold {audit['oversold']}, "
