@@ -1,30 +1,48 @@
-//! `KafkaProducerActor`: publishes reserved purchases to Kafka and, once the broker has
-//! acknowledged an event, removes its entry from the sale's outbox in Redis.
+//! `KafkaProducerActor`: drains the sales' outboxes into Kafka.
 //!
-//! The outbox, not this actor, is what guarantees delivery: an event this actor drops (too
-//! many in flight, broker down past the message timeout, process killed) is still in the outbox,
-//! and the [`relay`](super::relay) publishes it again. So this actor may shed load freely, and its
-//! memory stays bounded by `max_in_flight` whatever the broker does.
+//! The outbox is the queue (see `common/store/outbox.rs`). This actor is one consumer of
+//! every outbox's `publishers` group: it reads entries no producer has had yet, as many as it
+//! has room for in flight, publishes them, and once the broker acknowledged an event removes
+//! its entry. A backlog therefore waits in Redis, not in memory, and is read again as soon as
+//! acknowledgements make room: the reserve -> persisted latency grows with the backlog, with
+//! no step, and the backlog drains at the broker's pace.
+//!
+//! What makes it read: a reservation of this process nudges it for its sale ([`Nudge`]); every
+//! relay interval it looks at every sale, which picks up entries whose process died before it
+//! read them. Entries it read but never got acknowledged (the broker was down past the message
+//! timeout, or this process died) stay pending in the group, and the [`relay`](super::relay)
+//! of any process takes them over and hands them back here ([`Publish`]).
+//!
+//! Delivery reports come to one callback on librdkafka's polling thread, which records them in
+//! [`Reports`]; there is no future per event.
 
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use futures_util::future::join_all;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use tracing::Instrument;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use tokio::sync::Notify;
 
 use crate::common::domain::SaleId;
-use crate::common::kafka::broker_reachable;
+use crate::common::kafka::{broker_reachable, KafkaSettings};
 use crate::common::store::{OutboxEntry, Store};
 use crate::common::telemetry::{names, ActorMetrics};
 
-/// Publish these outbox entries (fire and forget: the outbox keeps what is not acknowledged).
+/// A sale of this process just reserved: its outbox has new entries.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Nudge(pub SaleId);
+
+/// Publish these entries, which the relay took over (they waited too long unacknowledged).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Publish(pub Vec<OutboxEntry>);
 
-/// Wait, at most the given time, until every event handed to the producer is acknowledged.
+/// Wait, at most the given time, until every event handed to the producer is acknowledged,
+/// and remove the acknowledged ones from the outbox.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Flush(pub Duration);
@@ -34,129 +52,313 @@ pub struct Flush(pub Duration);
 #[rtype(result = "bool")]
 pub struct BrokerReachable(pub Duration);
 
+/// How the producer paces itself.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// This process's name in the outboxes' `publishers` group.
+    pub consumer: String,
+    /// Events handed to librdkafka and not yet acknowledged, at most.
+    pub max_in_flight: usize,
+    /// Entries read from one outbox at a time, at most.
+    pub read_batch: usize,
+    /// How often every sale's outbox is looked at (and the list of sales read again).
+    pub sweep_interval: Duration,
+}
+
+/// An event in flight, by sale and entry id.
+type EntryKey = (SaleId, String);
+
+/// Where an event in flight came from.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    /// Taken over by the relay: when acknowledged, it counts as published again.
+    relayed: bool,
+    since: Instant,
+}
+
+/// What librdkafka's delivery reports leave for the actor; written on its polling thread.
+#[derive(Default)]
+pub struct Reports {
+    in_flight: Mutex<HashMap<EntryKey, InFlight>>,
+    acknowledged: Mutex<HashMap<SaleId, Vec<String>>>,
+    /// Rung after each report: room was made, or acknowledgements wait to be written.
+    changed: Notify,
+}
+
+/// A poisoned lock only means a thread panicked while holding it; the maps stay usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Reports {
+    fn in_flight(&self) -> usize {
+        lock(&self.in_flight).len()
+    }
+}
+
+/// The producer's client context: records each delivery report.
+pub struct DeliveryReports(Arc<Reports>);
+
+impl ClientContext for DeliveryReports {}
+
+impl ProducerContext for DeliveryReports {
+    type DeliveryOpaque = Box<EntryKey>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, key: Box<EntryKey>) {
+        let Some(sent) = lock(&self.0.in_flight).remove(&*key) else {
+            return;
+        };
+        if result.is_ok() {
+            metrics::histogram!(names::PRODUCER_PUBLISH_SECONDS)
+                .record(sent.since.elapsed().as_secs_f64());
+            if sent.relayed {
+                metrics::counter!(names::RELAY_REPUBLISHED).increment(1);
+            }
+            let (sale_id, entry_id) = *key;
+            lock(&self.0.acknowledged)
+                .entry(sale_id)
+                .or_default()
+                .push(entry_id);
+        } else {
+            // The entry stays pending in its outbox; the relay takes it over later.
+            metrics::counter!(names::PRODUCER_ERRORS).increment(1);
+        }
+        self.0.changed.notify_one();
+    }
+}
+
 pub struct KafkaProducerActor {
-    producer: FutureProducer,
+    producer: Arc<ThreadedProducer<DeliveryReports>>,
+    reports: Arc<Reports>,
     topic: String,
     store: Store,
-    /// Outbox entries handed to the producer and not yet acknowledged or failed, so the relay's
-    /// rescans never publish the same entry twice at once.
-    in_flight: HashSet<(SaleId, String)>,
-    max_in_flight: usize,
+    config: ProducerConfig,
+    /// Sales whose outbox may hold unread entries, in the order they were found.
+    dirty: VecDeque<SaleId>,
+    dirty_set: HashSet<SaleId>,
+    /// Every sale, as last read (the sweep looks at each).
+    sales: Vec<SaleId>,
+    /// One outbox read at a time; one acknowledgement write at a time.
+    reading: bool,
+    writing_acks: bool,
     /// Its queue depth is the number of events in flight.
     metrics: ActorMetrics,
 }
 
 impl KafkaProducerActor {
     pub fn new(
-        producer: FutureProducer,
-        topic: String,
+        kafka: &KafkaSettings,
         store: Store,
-        max_in_flight: usize,
-    ) -> Self {
-        // Listed from the start, at zero until the first failure.
+        config: ProducerConfig,
+    ) -> Result<Self, rdkafka::error::KafkaError> {
+        // Listed from the start, at zero until the first of each.
         metrics::counter!(names::PRODUCER_ERRORS).increment(0);
-        Self {
-            producer,
-            topic,
+        metrics::counter!(names::RELAY_REPUBLISHED).increment(0);
+        let reports = Arc::new(Reports::default());
+        let producer = kafka
+            .producer_config()
+            .create_with_context(DeliveryReports(Arc::clone(&reports)))?;
+        Ok(Self {
+            producer: Arc::new(producer),
+            reports,
+            topic: kafka.topic.clone(),
             store,
-            in_flight: HashSet::new(),
-            max_in_flight,
+            config,
+            dirty: VecDeque::new(),
+            dirty_set: HashSet::new(),
+            sales: Vec::new(),
+            reading: false,
+            writing_acks: false,
             metrics: ActorMetrics::new("kafka_producer", None),
+        })
+    }
+
+    fn mark_dirty(&mut self, sale_id: SaleId) {
+        if self.dirty_set.insert(sale_id.clone()) {
+            self.dirty.push_back(sale_id);
+        }
+    }
+
+    /// Reads the next dirty sale's outbox if there is room in flight.
+    fn fill(&mut self, ctx: &mut Context<Self>) {
+        let room = self
+            .config
+            .max_in_flight
+            .saturating_sub(self.reports.in_flight());
+        if self.reading || room == 0 {
+            return;
+        }
+        let Some(sale_id) = self.dirty.pop_front() else {
+            return;
+        };
+        self.dirty_set.remove(&sale_id);
+        self.reading = true;
+        let count = room.min(self.config.read_batch.max(1));
+        let store = self.store.clone();
+        let consumer = self.config.consumer.clone();
+        let read = async move {
+            let read = store.outbox_read(&sale_id, &consumer, count).await;
+            (sale_id, read)
+        };
+        ctx.spawn(
+            read.into_actor(self)
+                .map(move |(sale_id, read), actor, ctx| {
+                    actor.reading = false;
+                    match read {
+                        Ok(entries) => {
+                            // A full read may have left more behind.
+                            if entries.len() == count {
+                                actor.mark_dirty(sale_id.clone());
+                            }
+                            actor.publish(entries, false);
+                        }
+                        // The next sweep reads this sale again.
+                        Err(error) => {
+                            tracing::warn!(%error, %sale_id, "cannot read the outbox")
+                        }
+                    }
+                    actor.fill(ctx);
+                }),
+        );
+    }
+
+    /// Hands entries to librdkafka, skipping any already in flight.
+    fn publish(&mut self, entries: Vec<OutboxEntry>, relayed: bool) {
+        if entries.is_empty() {
+            return;
+        }
+        self.metrics.messages.increment(1);
+        let mut handed = 0;
+        for entry in entries {
+            let key: EntryKey = (entry.sale_id.clone(), entry.id.clone());
+            {
+                let mut in_flight = lock(&self.reports.in_flight);
+                if in_flight.contains_key(&key) {
+                    continue;
+                }
+                // Recorded before sending, so a report can never arrive before its record.
+                let since = Instant::now();
+                in_flight.insert(key.clone(), InFlight { relayed, since });
+            }
+            let payload = entry.event.encode();
+            // Keyed by sale: one sale's events share a partition and keep their order.
+            let record = BaseRecord::with_opaque_to(&self.topic, Box::new(key.clone()))
+                .key(entry.sale_id.as_str())
+                .payload(&payload);
+            if let Err((error, _)) = self.producer.send(record) {
+                lock(&self.reports.in_flight).remove(&key);
+                metrics::counter!(names::PRODUCER_ERRORS).increment(1);
+                // What was not handed over stays pending; the relay takes it over later.
+                tracing::warn!(%error, "the producer queue refused an event");
+                break;
+            }
+            handed += 1;
+        }
+        metrics::histogram!(names::PRODUCER_BATCH_SIZE).record(f64::from(handed));
+        self.metrics
+            .queue_depth
+            .set(self.reports.in_flight() as f64);
+    }
+
+    /// Removes the acknowledged entries from their outboxes, one script call per sale.
+    fn write_acks(&mut self, ctx: &mut Context<Self>) {
+        if self.writing_acks {
+            return;
+        }
+        let acknowledged = std::mem::take(&mut *lock(&self.reports.acknowledged));
+        if acknowledged.is_empty() {
+            return;
+        }
+        self.writing_acks = true;
+        let store = self.store.clone();
+        ctx.spawn(
+            remove_acknowledged(store, acknowledged)
+                .into_actor(self)
+                .map(|(), actor, ctx| {
+                    actor.writing_acks = false;
+                    // Reports that came in meanwhile.
+                    actor.write_acks(ctx);
+                }),
+        );
+    }
+
+    /// Every sale may have entries nobody read (their process died first): look at each.
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        for sale_id in self.sales.clone() {
+            self.mark_dirty(sale_id);
+        }
+        let store = self.store.clone();
+        ctx.spawn(async move { store.sale_ids().await }.into_actor(self).map(
+            |sales, actor, ctx| {
+                match sales {
+                    Ok(sales) => {
+                        for sale_id in &sales {
+                            actor.mark_dirty(sale_id.clone());
+                        }
+                        actor.sales = sales;
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot list the sales"),
+                }
+                actor.fill(ctx);
+            },
+        ));
+    }
+}
+
+/// Removes acknowledged entries; if that fails they stay pending, and the relay publishes
+/// them again later: a duplicate the worker drops, never a loss.
+async fn remove_acknowledged(store: Store, acknowledged: HashMap<SaleId, Vec<String>>) {
+    for (sale_id, ids) in acknowledged {
+        if let Err(error) = store.outbox_ack(&sale_id, &ids).await {
+            tracing::warn!(%error, %sale_id, "cannot remove published entries from the outbox");
         }
     }
 }
 
 impl Actor for KafkaProducerActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.sweep(ctx);
+        ctx.run_interval(self.config.sweep_interval, |actor, ctx| actor.sweep(ctx));
+        // Each delivery report: write the acknowledgements and read on into the room it made.
+        let reports = Arc::clone(&self.reports);
+        ctx.add_stream(futures_util::stream::unfold(
+            reports,
+            |reports| async move {
+                reports.changed.notified().await;
+                Some(((), reports))
+            },
+        ));
+    }
+}
+
+impl StreamHandler<()> for KafkaProducerActor {
+    fn handle(&mut self, (): (), ctx: &mut Self::Context) {
+        self.metrics
+            .queue_depth
+            .set(self.reports.in_flight() as f64);
+        self.write_acks(ctx);
+        self.fill(ctx);
+    }
+}
+
+impl Handler<Nudge> for KafkaProducerActor {
+    type Result = ();
+
+    fn handle(&mut self, Nudge(sale_id): Nudge, ctx: &mut Self::Context) {
+        self.mark_dirty(sale_id);
+        self.fill(ctx);
+    }
 }
 
 impl Handler<Publish> for KafkaProducerActor {
     type Result = ();
 
-    fn handle(&mut self, Publish(entries): Publish, ctx: &mut Self::Context) {
-        self.metrics.messages.increment(1);
-        let started = tokio::time::Instant::now();
-        let mut deliveries = Vec::new();
-        for entry in entries {
-            let key = (entry.sale_id.clone(), entry.id.clone());
-            if self.in_flight.contains(&key) {
-                continue;
-            }
-            if self.in_flight.len() >= self.max_in_flight {
-                tracing::debug!("producer at its in-flight limit; the relay will publish the rest");
-                break;
-            }
-            let payload = entry.event.encode();
-            // Keyed by sale: one sale's events share a partition and keep their order.
-            let record = FutureRecord::to(&self.topic)
-                .key(entry.sale_id.as_str())
-                .payload(&payload);
-            match self.producer.send_result(record) {
-                Ok(delivery) => {
-                    self.in_flight.insert(key);
-                    deliveries.push((entry, delivery));
-                }
-                Err((error, _)) => {
-                    metrics::counter!(names::PRODUCER_ERRORS).increment(1);
-                    tracing::warn!(%error, "producer queue refused an event; the relay will retry it");
-                    break;
-                }
-            }
-        }
-        self.metrics
-            .handling
-            .record(started.elapsed().as_secs_f64());
-        if deliveries.is_empty() {
-            return;
-        }
-        metrics::histogram!(names::PRODUCER_BATCH_SIZE).record(deliveries.len() as f64);
-        self.metrics.queue_depth.set(self.in_flight.len() as f64);
-        let store = self.store.clone();
-        let settled_count = deliveries.len();
-        let settle = async move {
-            let outcomes = join_all(deliveries.into_iter().map(|(entry, delivery)| async move {
-                let acknowledged = matches!(delivery.await, Ok(Ok(_)));
-                if acknowledged {
-                    metrics::histogram!(names::PRODUCER_PUBLISH_SECONDS)
-                        .record(started.elapsed().as_secs_f64());
-                } else {
-                    metrics::counter!(names::PRODUCER_ERRORS).increment(1);
-                }
-                (entry, acknowledged)
-            }))
-            .await;
-            let mut acknowledged: HashMap<SaleId, Vec<String>> = HashMap::new();
-            let mut settled = Vec::with_capacity(outcomes.len());
-            for (entry, ok) in outcomes {
-                if ok {
-                    acknowledged
-                        .entry(entry.sale_id.clone())
-                        .or_default()
-                        .push(entry.id.clone());
-                }
-                settled.push((entry.sale_id, entry.id));
-            }
-            for (sale_id, ids) in acknowledged {
-                // If this fails the entries stay, and the relay publishes them again: a
-                // duplicate the worker drops, never a loss.
-                if let Err(error) = store.outbox_ack(&sale_id, &ids).await {
-                    tracing::warn!(%error, %sale_id, "cannot remove published entries from the outbox");
-                }
-            }
-            settled
-        };
-        let span = tracing::debug_span!("kafka_publish", events = settled_count);
-        ctx.spawn(
-            settle
-                .instrument(span)
-                .into_actor(self)
-                .map(|settled, actor, _| {
-                    for key in settled {
-                        actor.in_flight.remove(&key);
-                    }
-                    actor.metrics.queue_depth.set(actor.in_flight.len() as f64);
-                }),
-        );
+    fn handle(&mut self, Publish(entries): Publish, _: &mut Self::Context) {
+        self.publish(entries, true);
     }
 }
 
@@ -164,13 +366,17 @@ impl Handler<Flush> for KafkaProducerActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, Flush(timeout): Flush, _: &mut Self::Context) -> Self::Result {
-        let producer = self.producer.clone();
+        let producer = Arc::clone(&self.producer);
+        let reports = Arc::clone(&self.reports);
+        let store = self.store.clone();
         Box::pin(async move {
             // librdkafka's flush blocks its thread while it waits.
             let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout)).await;
             if !matches!(flushed, Ok(Ok(()))) {
                 tracing::warn!("producer flush did not finish in time; the outbox keeps the rest");
             }
+            let acknowledged = std::mem::take(&mut *lock(&reports.acknowledged));
+            remove_acknowledged(store, acknowledged).await;
         })
     }
 }
@@ -183,7 +389,7 @@ impl Handler<BrokerReachable> for KafkaProducerActor {
         BrokerReachable(timeout): BrokerReachable,
         _: &mut Self::Context,
     ) -> Self::Result {
-        let producer = self.producer.clone();
-        Box::pin(async move { broker_reachable(&producer, timeout).await })
+        let producer = Arc::clone(&self.producer);
+        Box::pin(async move { broker_reachable(producer, timeout).await })
     }
 }

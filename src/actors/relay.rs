@@ -1,49 +1,57 @@
-//! The outbox relay: publishes outbox entries that stayed unacknowledged longer than a set age.
+//! The outbox relay: takes over outbox entries that a producer read but never got
+//! acknowledged, and hands them to this process's producer to publish again.
 //!
-//! That covers an API process killed between reservation and publish, a broker that was down
-//! longer than the producer's message timeout, and an acknowledgement that could not be
-//! written back. One relay runs in every API process; several relays may publish the same entry
-//! at once, which only makes a duplicate the worker drops (`purchase_id` is its dedup key). The
-//! age is judged by Redis's clock, the one all processes share, against the entry's stream id
-//! (its append time).
+//! That covers an API process killed between reading entries and their acknowledgement, a
+//! broker that was down longer than the producer's message timeout, and an acknowledgement
+//! that could not be written back. One relay runs in every API process; an entry is taken
+//! over once it has waited `FLASHSALE_OUTBOX_RELAY_AGE_MS` in the `publishers` group's pending
+//! list (Redis keeps that time, so every process judges it the same), and taking it over
+//! resets that time, so two relays do not take the same entry at once. Should an entry still
+//! be published twice, the worker drops the duplicate (`purchase_id` is its dedup key).
 //!
-//! A scan pages through each sale's due entries from where the previous scan stopped, up to
-//! [`PAGES_PER_SCAN`] pages of `FLASHSALE_OUTBOX_RELAY_BATCH`, and starts again from the
-//! oldest once it reached the end. Without the cursor every scan would re-read the oldest page,
-//! whose entries are usually the ones the producer is still publishing, and a backlog (a broker
-//! that was down, a producer at its in-flight limit) would drain at one page per interval.
-
-use std::collections::HashMap;
+//! Entries that no producer ever read are not the relay's: every producer's sweep reads them
+//! (`producer.rs`).
 
 use actix::prelude::*;
 
 use super::producer::Publish;
 use crate::common::domain::SaleId;
 use crate::common::settings::RelayConfig;
-use crate::common::store::{Store, StoreError};
+use crate::common::store::Store;
 use crate::common::telemetry::names;
 
-/// Most pages of due entries one scan takes from one sale: with the default batch, 10,000
-/// entries, the producer's default in-flight limit (it could not take more at once).
+/// Most pages of pending entries one scan takes over from one sale: with the default batch,
+/// 10,000 entries, the producer's default in-flight limit (it could not take more at once).
 pub const PAGES_PER_SCAN: usize = 10;
+/// Every this many scans, the groups forget consumers gone for [`GONE_AFTER`].
+const FORGET_EVERY_SCANS: u64 = 60;
+/// How long a consumer with nothing pending must have been silent to count as gone.
+const GONE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 pub struct OutboxRelay {
     store: Store,
     producer: Recipient<Publish>,
+    /// This process's name in the `publishers` group (the producer's).
+    consumer: String,
     config: RelayConfig,
     scanning: bool,
-    /// Per sale, the last entry id handed to the producer: the next scan continues after it.
-    cursors: HashMap<SaleId, String>,
+    scans: u64,
 }
 
 impl OutboxRelay {
-    pub fn new(store: Store, producer: Recipient<Publish>, config: RelayConfig) -> Self {
+    pub fn new(
+        store: Store,
+        producer: Recipient<Publish>,
+        consumer: String,
+        config: RelayConfig,
+    ) -> Self {
         Self {
             store,
             producer,
+            consumer,
             config,
             scanning: false,
-            cursors: HashMap::new(),
+            scans: 0,
         }
     }
 }
@@ -58,41 +66,38 @@ impl Actor for OutboxRelay {
                 return;
             }
             relay.scanning = true;
-            let cursors = std::mem::take(&mut relay.cursors);
+            relay.scans += 1;
             let scan = scan(
                 relay.store.clone(),
                 relay.producer.clone(),
+                relay.consumer.clone(),
                 relay.config,
-                cursors,
+                relay.scans % FORGET_EVERY_SCANS == 0,
             );
-            ctx.spawn(scan.into_actor(relay).map(|cursors, relay, _| {
-                relay.cursors = cursors;
+            ctx.spawn(scan.into_actor(relay).map(|(), relay, _| {
                 relay.scanning = false;
             }));
         });
     }
 }
 
-/// One scan of every sale's outbox; returns the cursors for the next one.
+/// One scan of every sale's outbox; `forget` also drops consumers that are gone.
 async fn scan(
     store: Store,
     producer: Recipient<Publish>,
+    consumer: String,
     config: RelayConfig,
-    mut cursors: HashMap<SaleId, String>,
-) -> HashMap<SaleId, String> {
-    let sales = async {
-        let cutoff =
-            store.now_ms().await? - i64::try_from(config.min_age.as_millis()).unwrap_or(i64::MAX);
-        Ok::<_, StoreError>((cutoff, store.sale_ids().await?))
-    };
-    let (cutoff, sale_ids) = match sales.await {
-        Ok(found) => found,
+    forget: bool,
+) {
+    let sale_ids = match store.sale_ids().await {
+        Ok(sale_ids) => sale_ids,
         Err(error) => {
             tracing::warn!(%error, "outbox relay scan failed");
-            return cursors;
+            return;
         }
     };
-    let mut republished = 0;
+    let min_idle_ms = u64::try_from(config.min_age.as_millis()).unwrap_or(u64::MAX);
+    let mut taken_over = 0;
     let mut outbox_length = 0;
     for sale_id in sale_ids {
         // One sale's unreadable outbox must not hold up the others.
@@ -100,45 +105,57 @@ async fn scan(
             Ok(length) => outbox_length += length,
             Err(error) => tracing::warn!(%error, %sale_id, "cannot measure this sale's outbox"),
         }
-        for _ in 0..PAGES_PER_SCAN {
-            let after = cursors.get(&sale_id).map(String::as_str);
-            let entries = match store
-                .outbox_due(&sale_id, after, cutoff, config.batch)
-                .await
-            {
-                Ok(entries) => entries,
-                Err(error) => {
-                    tracing::warn!(%error, %sale_id, "cannot read this sale's outbox");
-                    break;
-                }
-            };
-            let last_page = entries.len() < config.batch;
-            let last_id = entries.last().map(|entry| entry.id.clone());
-            if !entries.is_empty() {
-                let count = entries.len();
-                // A full producer mailbox is fine: the next scan offers the same page again.
-                if producer.try_send(Publish(entries)).is_err() {
-                    break;
-                }
-                republished += count;
-            }
-            if last_page {
-                // Reached the end: the next scan starts from the oldest again.
-                cursors.remove(&sale_id);
-                break;
-            }
-            if let Some(last_id) = last_id {
-                cursors.insert(sale_id.clone(), last_id);
+        taken_over += take_over(&store, &producer, &consumer, &sale_id, min_idle_ms, config).await;
+        if forget {
+            let gone_ms = u64::try_from(GONE_AFTER.as_millis()).unwrap_or(u64::MAX);
+            if let Err(error) = store.outbox_forget_consumers(&sale_id, gone_ms).await {
+                tracing::warn!(%error, %sale_id, "cannot forget the outbox's gone consumers");
             }
         }
     }
     metrics::gauge!(names::OUTBOX_LENGTH).set(outbox_length as f64);
-    metrics::counter!(names::RELAY_REPUBLISHED).increment(republished as u64);
-    if republished > 0 {
+    if taken_over > 0 {
         tracing::info!(
-            count = republished,
-            "relaying outbox entries older than the relay age"
+            count = taken_over,
+            "publishing again outbox entries left unacknowledged"
         );
     }
-    cursors
+}
+
+/// Takes over one sale's stale pending entries, page by page, and hands them to the producer;
+/// returns how many it handed over.
+async fn take_over(
+    store: &Store,
+    producer: &Recipient<Publish>,
+    consumer: &str,
+    sale_id: &SaleId,
+    min_idle_ms: u64,
+    config: RelayConfig,
+) -> usize {
+    let mut start = "0".to_owned();
+    let mut handed = 0;
+    for _ in 0..PAGES_PER_SCAN {
+        let claimed = match store
+            .outbox_claim(sale_id, consumer, min_idle_ms, &start, config.batch)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::warn!(%error, %sale_id, "cannot take over this sale's pending entries");
+                break;
+            }
+        };
+        let count = claimed.entries.len();
+        // A full producer mailbox is fine: what was taken over and not published is taken
+        // over again once it has waited the relay age once more.
+        if count > 0 && producer.try_send(Publish(claimed.entries)).is_err() {
+            break;
+        }
+        handed += count;
+        match claimed.next {
+            Some(next) => start = next,
+            None => break,
+        }
+    }
+    handed
 }

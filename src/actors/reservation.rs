@@ -17,12 +17,12 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
-use super::producer::Publish;
+use super::producer::Nudge;
 use crate::api::sold_out::SoldOutCache;
 use crate::common::decision::{ReserveError, ReserveOutcome};
 use crate::common::domain::{Reservation, SaleId};
 use crate::common::settings::PoolConfig;
-use crate::common::store::{OutboxEntry, Store};
+use crate::common::store::Store;
 use crate::common::telemetry::{names, ActorMetrics};
 
 /// Reserve stock for one purchase. The answer goes straight to `reply`, whose receiver the
@@ -38,8 +38,8 @@ pub struct Reserve {
 pub struct ReservationActor {
     store: Store,
     sold_out: SoldOutCache,
-    /// Where reserved purchases go to be published (the `KafkaProducerActor`).
-    publisher: Recipient<Publish>,
+    /// Told when a sale's outbox has new entries (the `KafkaProducerActor`).
+    publisher: Recipient<Nudge>,
     mailbox_capacity: usize,
     max_batch: usize,
     queued: Vec<Reserve>,
@@ -101,7 +101,7 @@ impl ReservationActor {
 async fn reserve_batch(
     store: &Store,
     sold_out: &SoldOutCache,
-    publisher: &Recipient<Publish>,
+    publisher: &Recipient<Nudge>,
     metrics: &ActorMetrics,
     batch: Vec<Reserve>,
 ) {
@@ -126,19 +126,13 @@ async fn reserve_batch(
         metrics::histogram!(names::RESERVATION_BATCH_SIZE).record(reservations.len() as f64);
         match decided {
             Ok(outcomes) => {
-                let reserved: Vec<OutboxEntry> = outcomes
+                let reserved = outcomes
                     .iter()
-                    .filter_map(|outcome| match outcome {
-                        ReserveOutcome::Reserved { purchase, outbox_id } => {
-                            Some(OutboxEntry::reserved(purchase, outbox_id.clone()))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                // A full producer mailbox only delays these events: they are in the outbox,
-                // and the relay publishes them once they are old enough.
-                if !reserved.is_empty() && publisher.try_send(Publish(reserved)).is_err() {
-                    tracing::debug!(%sale_id, "producer busy; leaving events to the outbox relay");
+                    .any(|outcome| matches!(outcome, ReserveOutcome::Reserved { .. }));
+                // A full producer mailbox only delays these events until its next sweep:
+                // they are in the outbox.
+                if reserved && publisher.try_send(Nudge(sale_id.clone())).is_err() {
+                    tracing::debug!(%sale_id, "producer busy; its sweep will read the outbox");
                 }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     sold_out.observe(&sale_id, &outcome);
@@ -199,7 +193,7 @@ impl ReservationPool {
     pub fn start(
         store: Store,
         sold_out: SoldOutCache,
-        publisher: Recipient<Publish>,
+        publisher: Recipient<Nudge>,
         config: PoolConfig,
     ) -> Arc<Self> {
         let members = (0..config.actors.max(1))

@@ -11,13 +11,14 @@ use std::time::Duration;
 use actix::Actor;
 use actix_web::{web, App, HttpServer};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::rounds::{follow_rounds, FollowsRounds};
 use super::sales::SaleService;
 use super::sold_out::SoldOutCache;
 use super::stock_watch::StockWatch;
 use super::strategies::{Strategies, StrategyCache};
-use crate::actors::producer::{Flush, KafkaProducerActor};
+use crate::actors::producer::{Flush, KafkaProducerActor, ProducerConfig};
 use crate::actors::relay::OutboxRelay;
 use crate::actors::reservation::ReservationPool;
 use crate::common::lifecycle::retry_until_done;
@@ -68,14 +69,27 @@ impl Application {
             settings.redis_timeout,
         )?;
         let orders = Orders::connect_lazy(&settings.database)?;
+        // This process's name in the outboxes' `publishers` group: new at every start, so a
+        // restarted process never inherits its old self's pending entries (the relay does).
+        let consumer = format!("api-{}", Uuid::new_v4().simple());
         let producer = KafkaProducerActor::new(
-            settings.kafka.producer()?,
-            settings.kafka.topic.clone(),
+            &settings.kafka,
             store.clone(),
-            settings.kafka_max_in_flight,
+            ProducerConfig {
+                consumer: consumer.clone(),
+                max_in_flight: settings.kafka_max_in_flight,
+                read_batch: settings.outbox_read_batch,
+                sweep_interval: settings.relay.interval,
+            },
+        )?
+        .start();
+        OutboxRelay::new(
+            store.clone(),
+            producer.clone().recipient(),
+            consumer,
+            settings.relay,
         )
         .start();
-        OutboxRelay::new(store.clone(), producer.clone().recipient(), settings.relay).start();
 
         let sold_out = SoldOutCache::new(settings.sold_out_ttl);
         let reservations = ReservationPool::start(

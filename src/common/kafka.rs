@@ -3,12 +3,13 @@
 //! Nothing here is specific to one broker: the local stack runs tansu, production runs Apache
 //! Kafka or Redpanda, and all of them take these librdkafka settings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::{FutureProducer, Producer, ProducerContext};
 use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -116,9 +117,12 @@ impl KafkaSettings {
     }
 }
 
-/// Whether the broker answers a metadata request within `timeout`.
-pub async fn broker_reachable(producer: &FutureProducer, timeout: Duration) -> bool {
-    let producer = producer.clone();
+/// Whether the broker answers a metadata request within `timeout`, asked through `producer`.
+pub async fn broker_reachable<P, C>(producer: Arc<P>, timeout: Duration) -> bool
+where
+    P: Producer<C> + Send + Sync + 'static,
+    C: ProducerContext + 'static,
+{
     // librdkafka's metadata call blocks its thread.
     tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).is_ok())
         .await

@@ -210,7 +210,8 @@ fn describe() {
     );
     describe_counter!(
         RELAY_REPUBLISHED,
-        "Outbox entries the relay published again because they stayed unacknowledged"
+        "Events published again: outbox entries the relay took over (pending unacknowledged \
+         too long) and the broker then acknowledged"
     );
     describe_counter!(WORKER_CONSUMED, "Messages the worker read from the topic");
     describe_counter!(WORKER_PERSISTED, "Orders the worker inserted");

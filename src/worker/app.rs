@@ -172,7 +172,7 @@ async fn healthz(health: web::Data<Health>) -> HttpResponse {
 async fn readyz(health: web::Data<Health>) -> HttpResponse {
     let (database, broker) = tokio::join!(
         health.orders.ping(),
-        broker_reachable(&health.producer, BROKER_CHECK_TIMEOUT)
+        broker_reachable(Arc::new(health.producer.clone()), BROKER_CHECK_TIMEOUT)
     );
     readiness(&[
         Dependency {

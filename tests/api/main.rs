@@ -10,5 +10,6 @@ mod helpers;
 mod idempotency;
 mod inputs;
 mod outage;
+mod outbox;
 mod purchases;
 mod stream;

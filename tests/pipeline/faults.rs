@@ -133,40 +133,65 @@ async fn purchases_made_while_the_broker_is_down_are_persisted_once_it_returns()
 }
 
 #[actix_web::test]
-async fn one_relay_scan_pages_through_the_whole_backlog_not_one_batch_of_it() {
-    let pipeline = Pipeline::with_brokers("127.0.0.1:1".into()).await;
+async fn one_relay_scan_takes_over_every_stale_entry_page_by_page_and_counts_each_published_again()
+{
+    let pipeline = Pipeline::new().await;
     let mut env = pipeline.process_env();
     env.push(("FLASHSALE_ADMIN_TOKEN", crate::helpers::TOKEN.into()));
-    // No broker: what the first process reserves stays in the outbox.
+    // The first process has no broker: its producer reads what it reserves and can never get
+    // it acknowledged.
     let first_port = free_port();
     let mut first_env = env.clone();
     first_env.push(("FLASHSALE_HTTP_ADDR", format!("127.0.0.1:{first_port}")));
+    first_env.push(("FLASHSALE_KAFKA_BROKERS", "127.0.0.1:1".into()));
     let mut first = start(API_BIN, &first_env);
     let first_app = TestApp::at(format!("http://127.0.0.1:{first_port}")).await;
     let sale = first_app.new_sale(100, 1).await;
     assert_eq!(buy(&first_app, &sale, "buyer", 60, 20).await.len(), 60);
+    let producer_depth = |metrics: &_| {
+        sample(
+            metrics,
+            "flashsale_actor_queue_depth",
+            &[("actor", "kafka_producer")],
+        )
+    };
+    wait_for(
+        "the first producer to hold all 60 in flight",
+        Duration::from_secs(10),
+        || async {
+            let metrics = scrape(&first_app.client, &first_app.url("/metrics")).await;
+            (producer_depth(&metrics) == Some(60.0)).then_some(())
+        },
+    )
+    .await;
     first.kill9();
 
-    // A relay with pages of 10: its first scan must hand over all 60 due entries (6 pages),
-    // where re-reading the oldest page every scan would hand over 10.
+    // A second process with the broker, a relay with pages of 10 and scans 3 s apart: its
+    // first scan must take over all 60 (6 pages), and each counts once the broker has it.
     let port = free_port();
     env.push(("FLASHSALE_HTTP_ADDR", format!("127.0.0.1:{port}")));
     env.push(("FLASHSALE_OUTBOX_RELAY_BATCH", "10".into()));
     env.push(("FLASHSALE_OUTBOX_RELAY_AGE_MS", "100".into()));
-    env.push(("FLASHSALE_OUTBOX_RELAY_INTERVAL_MS", "500".into()));
+    env.push(("FLASHSALE_OUTBOX_RELAY_INTERVAL_MS", "3000".into()));
     let _relay = start(API_BIN, &env);
     let app = TestApp::at(format!("http://127.0.0.1:{port}")).await;
-    // The counter moves once per scan, by the entries that scan handed over.
-    let first_scan = wait_for(
+    let republished = || async {
+        let metrics = scrape(&app.client, &app.url("/metrics")).await;
+        sample(&metrics, "flashsale_relay_republished_total", &[]).unwrap_or(0.0)
+    };
+    wait_for(
         "the relay's first scan",
         Duration::from_secs(10),
-        || async {
-            let metrics = scrape(&app.client, &app.url("/metrics")).await;
-            sample(&metrics, "flashsale_relay_republished_total", &[]).filter(|n| *n > 0.0)
-        },
+        || async { (republished().await > 0.0).then_some(()) },
     )
     .await;
-    assert_eq!(first_scan, 60.0);
+    // Well within one scan interval: what the first scan handed over is acknowledged by now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(republished().await, 60.0);
+    wait_for("the outbox to empty", Duration::from_secs(10), || async {
+        (app.outbox_len(&sale).await == 0).then_some(())
+    })
+    .await;
 }
 
 #[actix_web::test]

@@ -148,27 +148,36 @@ pub const KAFKA_MAX_IN_FLIGHT: Setting = setting(
     "FLASHSALE_KAFKA_MAX_IN_FLIGHT",
     "10000",
     Api,
-    "Most events the producer holds unacknowledged; the rest stay in the outbox and the relay \
-     publishes them later.",
+    "Most events the producer holds unacknowledged; the rest wait in the outbox and are read \
+     as acknowledgements make room.",
+);
+pub const OUTBOX_READ_BATCH: Setting = setting(
+    "FLASHSALE_OUTBOX_READ_BATCH",
+    "1000",
+    Api,
+    "Most entries the producer reads from one sale's outbox at a time (at most the room left \
+     under `FLASHSALE_KAFKA_MAX_IN_FLIGHT`; 0 counts as 1).",
 );
 pub const OUTBOX_RELAY_AGE_MS: Setting = setting(
     "FLASHSALE_OUTBOX_RELAY_AGE_MS",
     "5000",
     Api,
-    "Outbox entries younger than this (by the Redis clock) are left to the producer; older ones \
-     are republished by the relay.",
+    "How long an outbox entry a producer read may wait unacknowledged (by the Redis clock) \
+     before the relay of any API process takes it over and publishes it again.",
 );
 pub const OUTBOX_RELAY_INTERVAL_MS: Setting = setting(
     "FLASHSALE_OUTBOX_RELAY_INTERVAL_MS",
     "1000",
     Api,
-    "Time between relay scans; a scan that takes longer is not overlapped by the next.",
+    "Time between relay scans, and between the producer's sweeps of every sale's outbox (which \
+     read entries whose process died before it read them); a scan that takes longer is not \
+     overlapped by the next.",
 );
 pub const OUTBOX_RELAY_BATCH: Setting = setting(
     "FLASHSALE_OUTBOX_RELAY_BATCH",
     "1000",
     Api,
-    "Entries per page the relay reads from one sale's outbox; a scan takes up to 10 pages per \
+    "Pending entries per page the relay takes over from one sale's outbox; a scan takes up to 10 pages per \
      sale.",
 );
 pub const STREAM_MAX_CLIENTS: Setting = setting(
@@ -335,6 +344,7 @@ pub const ALL: &[Setting] = &[
     DEFAULT_SALE,
     SHUTDOWN_TIMEOUT_MS,
     KAFKA_MAX_IN_FLIGHT,
+    OUTBOX_READ_BATCH,
     OUTBOX_RELAY_AGE_MS,
     OUTBOX_RELAY_INTERVAL_MS,
     OUTBOX_RELAY_BATCH,

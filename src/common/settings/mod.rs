@@ -73,6 +73,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
     pub kafka_max_in_flight: usize,
+    pub outbox_read_batch: usize,
     pub relay: RelayConfig,
     pub stream_max_clients: usize,
     pub stream_heartbeat: Duration,
@@ -122,6 +123,7 @@ impl Settings {
             database: env.database()?,
             kafka: env.kafka()?,
             kafka_max_in_flight: env.parse(&KAFKA_MAX_IN_FLIGHT)?,
+            outbox_read_batch: env.parse(&OUTBOX_READ_BATCH)?,
             relay: RelayConfig {
                 min_age: env.millis(&OUTBOX_RELAY_AGE_MS)?,
                 interval: env.millis(&OUTBOX_RELAY_INTERVAL_MS)?,

@@ -80,10 +80,7 @@ impl Store {
         sale_id: &SaleId,
         round: u64,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        // Redis takes a COUNT up to i64::MAX: in effect, no limit.
-        let mut entries = self
-            .outbox_due(sale_id, None, i64::MAX, i64::MAX as usize)
-            .await?;
+        let mut entries = self.outbox_all(sale_id).await?;
         entries.retain(|entry| entry.event.round == round);
         Ok(entries)
     }

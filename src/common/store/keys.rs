@@ -9,6 +9,8 @@ use crate::common::domain::SaleId;
 pub(super) const ROUNDS_CHANNEL: &str = "fs:sale-rounds";
 /// A set of every sale id ever created, so the pipeline can find every outbox.
 pub(super) const SALES_SET: &str = "fs:sales";
+/// The consumer group of every outbox stream: each API process's producer is one consumer.
+pub(super) const PUBLISHERS: &str = "publishers";
 
 /// The keys of one sale.
 pub(super) struct SaleKeys {
@@ -20,7 +22,8 @@ pub(super) struct SaleKeys {
     pub idempotency: String,
     /// Hash: purchase id -> `round|quantity|reserved_at_ms|remaining|user_id`.
     pub purchases: String,
-    /// Stream: reserved purchases not yet acknowledged by the broker.
+    /// Stream: reserved purchases not yet acknowledged by the broker, with the consumer group
+    /// `publishers` (see `outbox.rs`).
     pub outbox: String,
     /// Hash: per round, its stock and strategy (for the audit).
     pub rounds: String,

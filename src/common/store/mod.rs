@@ -14,7 +14,7 @@
 //! | `keys.rs` | the key layout | everything below |
 //! | `sales.rs` + `sale_start_round.lua` | create, replace, reset a sale; read it | admin, purchase routing |
 //! | `reservation.rs` + `purchase_reserve.lua` | the purchase script; purchase lookups | reservation actors |
-//! | `outbox.rs` | the outbox the producer and the relay drain | producer, relay |
+//! | `outbox.rs` + `outbox_ack.lua` | the outbox: read by the producers' group, claimed by the relay, acknowledged | producer, relay |
 //! | `announcements.rs` | the round announcements (pub/sub) | per-process caches |
 //! | `audit.rs` | full reads of a round | the audit |
 
@@ -29,5 +29,5 @@ mod sales;
 
 pub use announcements::RoundStarted;
 pub use client::{Store, StoreError};
-pub use outbox::OutboxEntry;
+pub use outbox::{Claimed, OutboxEntry};
 pub use sales::{RoundChange, RoundOutcome};

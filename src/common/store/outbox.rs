@@ -1,15 +1,29 @@
 //! The outbox: `purchase_reserve.lua` appends every reserved purchase to its sale's stream
-//! (`XADD`); the producer removes an entry once the broker acknowledged its event, and the
-//! relay reads what stayed too long.
+//! (`XADD`), and the stream is the queue the producers drain.
+//!
+//! Every API process's producer is a consumer of the stream's group [`PUBLISHERS`]: it reads
+//! entries no consumer has had yet ([`Store::outbox_read`]), as many as it has room for, so a
+//! backlog waits here rather than in memory and is read as fast as the broker takes it. Once
+//! the broker acknowledged an entry's event, `outbox_ack.lua` removes it from the stream and
+//! the group at once ([`Store::outbox_ack`]). An entry read but never acknowledged (its
+//! process died, or the broker was down past the message timeout) stays pending in the group;
+//! the relay takes it over once it has waited long enough ([`Store::outbox_claim`]).
 
-use redis::streams::{StreamId, StreamRangeReply};
-use redis::AsyncCommands;
+use std::sync::LazyLock;
+
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamInfoConsumersReply,
+    StreamRangeReply, StreamReadOptions, StreamReadReply,
+};
+use redis::{AsyncCommands, Script};
 use uuid::Uuid;
 
 use super::client::{corrupt, from_millis, Store, StoreError};
-use super::keys::SaleKeys;
-use crate::common::domain::{Purchase, SaleId};
+use super::keys::{SaleKeys, PUBLISHERS};
+use crate::common::domain::SaleId;
 use crate::common::events::{PurchaseEvent, SCHEMA_VERSION};
+
+static ACK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("outbox_ack.lua")));
 
 /// A reserved purchase waiting in a sale's outbox for the broker to acknowledge it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,45 +34,115 @@ pub struct OutboxEntry {
     pub event: PurchaseEvent,
 }
 
-impl OutboxEntry {
-    /// The entry a reservation just appended.
-    pub fn reserved(purchase: &Purchase, outbox_id: String) -> Self {
-        Self {
-            sale_id: purchase.sale_id.clone(),
-            id: outbox_id,
-            event: PurchaseEvent::from_purchase(purchase),
-        }
-    }
+/// A page of entries the relay took over, and where the next page starts (`None`: the
+/// pending list was read to its end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub entries: Vec<OutboxEntry>,
+    pub next: Option<String>,
 }
 
 impl Store {
-    /// Up to `count` outbox entries of a sale appended before `before_ms` (Redis time), oldest
-    /// first, starting after the entry id `after` (from the oldest when `None`).
+    /// Up to `count` entries of a sale's outbox that no producer has read yet, now pending on
+    /// `consumer`. Makes the publishers group on first use (from the oldest entry, so entries
+    /// written before it existed are read too).
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn outbox_due(
+    pub async fn outbox_read(
         &self,
         sale_id: &SaleId,
-        after: Option<&str>,
-        before_ms: i64,
+        consumer: &str,
         count: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let key = SaleKeys::new(sale_id).outbox;
-        // Stream ids are "<ms>-<seq>"; "(" makes a bound exclusive.
-        let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
-        let end = format!("({before_ms}-0");
-        let reply: StreamRangeReply = self
-            .with_conn(
-                |mut conn| async move { Ok(conn.xrange_count(key, start, end, count).await?) },
-            )
-            .await?;
+        let reply = match self.read_new(sale_id, consumer, count).await {
+            Err(StoreError::Redis(error)) if error.code() == Some("NOGROUP") => {
+                self.make_publishers_group(sale_id).await?;
+                self.read_new(sale_id, consumer, count).await?
+            }
+            other => other?,
+        };
         reply
-            .ids
-            .iter()
-            .map(|entry| parse_outbox_entry(sale_id, entry))
+            .into_iter()
+            .flat_map(|reply| reply.keys)
+            .flat_map(|stream| stream.ids)
+            .map(|entry| parse_outbox_entry(sale_id, &entry))
             .collect()
     }
 
-    /// Removes outbox entries whose events the broker acknowledged.
+    async fn read_new(
+        &self,
+        sale_id: &SaleId,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Option<StreamReadReply>, StoreError> {
+        let key = SaleKeys::new(sale_id).outbox;
+        let options = StreamReadOptions::default()
+            .group(PUBLISHERS, consumer)
+            .count(count);
+        self.with_conn(|mut conn| async move {
+            Ok(conn.xread_options(&[&key], &[">"], &options).await?)
+        })
+        .await
+    }
+
+    async fn make_publishers_group(&self, sale_id: &SaleId) -> Result<(), StoreError> {
+        let key = SaleKeys::new(sale_id).outbox;
+        self.with_conn(|mut conn| async move {
+            let made: Result<(), redis::RedisError> =
+                conn.xgroup_create_mkstream(&key, PUBLISHERS, "0").await;
+            match made {
+                // Another process made it first.
+                Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
+                other => Ok(other?),
+            }
+        })
+        .await
+    }
+
+    /// Takes over, for `consumer`, up to `count` entries that have waited in the publishers
+    /// group's pending list for at least `min_idle_ms` (read by a producer that never got
+    /// them acknowledged), starting at the pending entry `start` (`"0"` for the oldest).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn outbox_claim(
+        &self,
+        sale_id: &SaleId,
+        consumer: &str,
+        min_idle_ms: u64,
+        start: &str,
+        count: usize,
+    ) -> Result<Claimed, StoreError> {
+        let key = SaleKeys::new(sale_id).outbox;
+        let options = StreamAutoClaimOptions::default().count(count);
+        let reply = self
+            .with_conn(|mut conn| async move {
+                let reply: Result<StreamAutoClaimReply, _> = conn
+                    .xautoclaim_options(&key, PUBLISHERS, consumer, min_idle_ms, start, options)
+                    .await;
+                match reply {
+                    // No group yet: nothing was ever read, so nothing is pending.
+                    Err(error) if error.code() == Some("NOGROUP") => Ok(None),
+                    other => Ok(Some(other?)),
+                }
+            })
+            .await?;
+        let Some(reply) = reply else {
+            return Ok(Claimed {
+                entries: Vec::new(),
+                next: None,
+            });
+        };
+        Ok(Claimed {
+            // Entries deleted from the stream while pending are not among them: Redis drops
+            // them from the pending list itself.
+            entries: reply
+                .claimed
+                .iter()
+                .map(|entry| parse_outbox_entry(sale_id, entry))
+                .collect::<Result<_, _>>()?,
+            next: (reply.next_stream_id != "0-0").then_some(reply.next_stream_id),
+        })
+    }
+
+    /// Removes outbox entries whose events the broker acknowledged (see `outbox_ack.lua`).
     #[tracing::instrument(level = "debug", skip(self, entry_ids), fields(count = entry_ids.len()))]
     pub async fn outbox_ack(
         &self,
@@ -68,9 +152,50 @@ impl Store {
         if entry_ids.is_empty() {
             return Ok(());
         }
+        let mut invocation = ACK.prepare_invoke();
+        invocation
+            .key(SaleKeys::new(sale_id).outbox)
+            .arg(PUBLISHERS);
+        for id in entry_ids {
+            invocation.arg(id);
+        }
+        self.with_conn(|mut conn| async move {
+            invocation.invoke_async::<u64>(&mut *conn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes from a sale's publishers group the consumers (API processes that are gone)
+    /// with nothing pending and idle for at least `idle_ms`, so restarts do not pile names up;
+    /// returns how many. A live producer reads every sale each sweep, so it is never that idle,
+    /// and one with entries pending is kept, since removing it would strand them.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn outbox_forget_consumers(
+        &self,
+        sale_id: &SaleId,
+        idle_ms: u64,
+    ) -> Result<usize, StoreError> {
         let key = SaleKeys::new(sale_id).outbox;
-        self.with_conn(|mut conn| async move { Ok(conn.xdel(key, entry_ids).await?) })
-            .await
+        self.with_conn(|mut conn| async move {
+            let info: Result<StreamInfoConsumersReply, _> =
+                conn.xinfo_consumers(&key, PUBLISHERS).await;
+            let consumers = match info {
+                Err(error) if error.code() == Some("NOGROUP") => return Ok(0),
+                other => other?.consumers,
+            };
+            let mut forgotten = 0;
+            for consumer in consumers {
+                let idle = u64::try_from(consumer.idle).unwrap_or(u64::MAX);
+                if consumer.pending == 0 && idle >= idle_ms {
+                    conn.xgroup_delconsumer::<_, _, _, ()>(&key, PUBLISHERS, &consumer.name)
+                        .await?;
+                    forgotten += 1;
+                }
+            }
+            Ok(forgotten)
+        })
+        .await
     }
 
     /// How many reserved purchases of a sale wait in its outbox.
@@ -79,6 +204,22 @@ impl Store {
         let key = SaleKeys::new(sale_id).outbox;
         self.with_conn(|mut conn| async move { Ok(conn.xlen(key).await?) })
             .await
+    }
+
+    /// Every entry of a sale's outbox, oldest first (a full read: for the audit).
+    pub(super) async fn outbox_all(
+        &self,
+        sale_id: &SaleId,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let key = SaleKeys::new(sale_id).outbox;
+        let reply: StreamRangeReply = self
+            .with_conn(|mut conn| async move { Ok(conn.xrange_all(key).await?) })
+            .await?;
+        reply
+            .ids
+            .iter()
+            .map(|entry| parse_outbox_entry(sale_id, entry))
+            .collect()
     }
 }
 
