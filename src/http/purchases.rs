@@ -2,11 +2,10 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::errors::ApiError;
-use super::extract::{sale_id, JsonBody};
+use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
 use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
 use crate::common::domain::{IdempotencyKey, Quantity, Reservation, UserId};
@@ -16,16 +15,18 @@ use crate::common::telemetry::names;
 /// The header that makes a purchase safe to retry.
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PurchaseBody {
     user_id: String,
-    #[serde(default = "one")]
     quantity: u64,
 }
 
-fn one() -> u64 {
-    1
+impl FromJsonObject for PurchaseBody {
+    fn from_object(object: &mut JsonObject) -> Result<Self, ApiError> {
+        Ok(Self {
+            user_id: object.string("user_id")?,
+            quantity: object.whole_number_or("quantity", 1)?,
+        })
+    }
 }
 
 /// Reserves stock for one buyer: 202 with the purchase, or why not. Every request counts
