@@ -4,17 +4,20 @@
 //! a handler that never reads its body cannot be used to hold a connection open.
 //!
 //! A refused request's connection is closed after the answer. The request's payload is kept
-//! alive inside the response ([`refuse`]) because that is what tells actix-http to close: a
-//! payload that is still unread when the response goes out closes the connection, whereas a
-//! dropped chunked payload would be drained for as long as the client keeps sending.
+//! alive inside the response's body until its last byte is out ([`HoldingPayload`]), because
+//! that is what tells actix-http to close: a payload still unread when the response ends closes
+//! the connection (after at most a second for the client to read the answer), whereas a dropped
+//! chunked payload would be drained for as long as the client keeps sending.
 //!
 //! actix-http answers some malformed requests itself, before this code runs, with an empty body
 //! (docs/API.md, section 1); the limits here are set below actix's own so that what they catch
 //! gets the JSON error shape.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::http::ConnectionType;
@@ -145,13 +148,33 @@ fn refuse(req: ServiceRequest, error: ApiError) -> ServiceResponse<BoxBody> {
     response
         .head_mut()
         .set_connection_type(ConnectionType::Close);
-    response
-        .extensions_mut()
-        .insert(UnreadPayload { _held: payload });
+    let response = response.map_body(|_, body| {
+        BoxBody::new(HoldingPayload {
+            body,
+            _payload: payload,
+        })
+    });
     ServiceResponse::new(request, response)
 }
 
-/// The payload of a refused request, held until its response is written.
-struct UnreadPayload {
-    _held: Payload,
+/// A refusal's body, which holds the refused request's payload until actix has written it all
+/// and decided what to do with the connection.
+struct HoldingPayload {
+    body: BoxBody,
+    _payload: Payload,
+}
+
+impl MessageBody for HoldingPayload {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
 }

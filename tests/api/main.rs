@@ -5,6 +5,7 @@
 //! a private `redis-server` of their own.
 
 mod admin;
+mod edge;
 #[path = "../common/mod.rs"]
 mod helpers;
 mod idempotency;
