@@ -6,6 +6,7 @@
 
 mod admin;
 mod edge;
+mod fuzz;
 #[path = "../common/mod.rs"]
 mod helpers;
 mod idempotency;
