@@ -116,7 +116,8 @@ async fn read_body(
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok())
+        // Trimmed as actix-http reads it, so both agree on the length.
+        .and_then(|value| value.trim().parse::<u64>().ok())
         .unwrap_or(0);
     if declared > MAX_BODY_BYTES as u64 {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
