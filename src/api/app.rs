@@ -4,12 +4,14 @@
 //! use) and `run_until` takes any future as the stop signal, so tests and the binary share it.
 
 use std::future::Future;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Actor;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -27,9 +29,6 @@ use crate::common::settings::Settings;
 use crate::common::store::{Store, StoreError};
 use crate::common::telemetry;
 use crate::http::{self, state::AppState};
-
-/// Connections waiting to be accepted; a stampede opens many at once.
-const LISTEN_BACKLOG: u32 = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -158,17 +157,25 @@ impl Application {
             producer: producer.clone(),
             admin_token: settings.admin_token,
         });
-        let listener = TcpListener::bind(settings.http_addr)?;
+        let listener = bind_listener(settings.http_addr, settings.http_backlog)?;
         let port = listener.local_addr()?.port();
-        let server =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-                .workers(settings.http_workers.max(1))
-                .backlog(LISTEN_BACKLOG)
-                // Signals are the binary's business (see `shutdown_signal`); tests stop it directly.
-                .disable_signals()
-                .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
-                .listen(listener)?
-                .run();
+        let limits = http::limits::RequestLimits {
+            body_timeout: settings.http_body_timeout,
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(http::routes)
+                .wrap(from_fn(move |req, next| {
+                    http::limits::check(limits, req, next)
+                }))
+        })
+        .workers(settings.http_workers.max(1))
+        // Signals are the binary's business (see `shutdown_signal`); tests stop it directly.
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
+        .listen(listener)?
+        .run();
         Ok(Self {
             server,
             port,
@@ -208,4 +215,18 @@ impl Application {
         }
         result.unwrap_or_else(|join_error| Err(std::io::Error::other(join_error)))
     }
+}
+
+/// Binds the API's listener and listens with `backlog`. actix's `HttpServer::backlog` only
+/// reaches sockets actix binds itself; a listener handed over with `listen` keeps whatever
+/// backlog it was created with (128 for `std::net::TcpListener::bind`), so it is set here.
+fn bind_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As actix does for its own sockets: a restarted process can bind while old connections of
+    // the previous one linger in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    // The kernel caps the figure at net.core.somaxconn.
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
 }

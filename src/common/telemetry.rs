@@ -16,16 +16,40 @@ use metrics::{
     Gauge, Histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use super::log_throttle::LogThrottle;
 
 /// Installs the global subscriber; call once at the top of a binary.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if super::settings::json_logs() {
-        builder.json().init();
+        builder.json().finish().with(ThrottleHttpStackErrors).init();
     } else {
-        builder.init();
+        builder.finish().with(ThrottleHttpStackErrors).init();
+    }
+}
+
+/// Where actix-http logs the malformed requests it refuses itself (bad request line, bad
+/// header bytes, no `Host`, 97 headers or more...).
+const HTTP_STACK_TARGET: &str = "actix_http::h1::dispatcher";
+
+/// actix-http writes one ERROR line (`stream error: ...`) for every malformed request it
+/// refuses, so a client could fill the log at will; this lets at most one such line through
+/// per 10 s. Its other errors there come from the same dispatcher and share the limit.
+struct ThrottleHttpStackErrors;
+
+impl<S: tracing::Subscriber> Layer<S> for ThrottleHttpStackErrors {
+    fn event_enabled(&self, event: &tracing::Event<'_>, _: Context<'_, S>) -> bool {
+        static HTTP_STACK_ERRORS: LogThrottle = LogThrottle::new(Duration::from_secs(10));
+        let metadata = event.metadata();
+        if metadata.target() != HTTP_STACK_TARGET || *metadata.level() != tracing::Level::ERROR {
+            return true;
+        }
+        HTTP_STACK_ERRORS.occurred().is_some()
     }
 }
 

@@ -5,24 +5,36 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::errors::ApiError;
-use super::extract::{sale_id, JsonBody, OptionalJsonBody};
+use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJsonBody};
 use super::state::AppState;
 use crate::api::sales::DEFAULT_SALE_ID;
 use crate::common::domain::{parse_stock, SaleId, SaleSpec, Strategy};
 use crate::common::store::RoundOutcome;
+
+/// Every path under this prefix is the admin's: without a valid token it is 401, whether or
+/// not a route is there (so the answer does not reveal which admin routes exist).
+pub const ADMIN_PREFIX: &str = "/api/v1/admin";
 
 /// Middleware: lets the request through only with `Authorization: Bearer <admin token>`.
 pub async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if holds_admin_token(req.request()) {
+        next.call(req).await
+    } else {
+        Err(ApiError::unauthorized().into())
+    }
+}
+
+/// Whether `req` carries `Authorization: Bearer <admin token>` and a token is configured.
+pub fn holds_admin_token(req: &HttpRequest) -> bool {
     let expected = req
         .app_data::<web::Data<AppState>>()
         .and_then(|state| state.admin_token.as_ref())
@@ -33,19 +45,20 @@ pub async fn require_admin(
         .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
     match (expected, presented) {
         // Constant-time, so response timing does not reveal how much of a guess was right.
-        (Some(expected), Some(presented)) if bool::from(expected.ct_eq(presented)) => {
-            next.call(req).await
-        }
-        _ => Err(ApiError::unauthorized().into()),
+        (Some(expected), Some(presented)) => bool::from(expected.ct_eq(presented)),
+        _ => false,
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Whether `path` is the admin prefix or under it (`/api/v1/administrator` is not).
+pub fn is_admin_path(path: &str) -> bool {
+    path.strip_prefix(ADMIN_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 pub struct SaleBody {
     name: String,
     stock: u64,
-    #[serde(default = "one")]
     per_user_limit: u64,
     starts_at: Option<DateTime<Utc>>,
     ends_at: Option<DateTime<Utc>>,
@@ -53,15 +66,30 @@ pub struct SaleBody {
     strategy: Option<String>,
 }
 
-fn one() -> u64 {
-    1
+impl FromJsonObject for SaleBody {
+    fn from_object(object: &mut JsonObject) -> Result<Self, ApiError> {
+        Ok(Self {
+            name: object.string("name")?,
+            stock: object.whole_number("stock")?,
+            per_user_limit: object.whole_number_or("per_user_limit", 1)?,
+            starts_at: object.optional_timestamp("starts_at")?,
+            ends_at: object.optional_timestamp("ends_at")?,
+            strategy: object.optional_string("strategy")?,
+        })
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ResetBody {
     /// A new stock figure; the sale's current one when left out.
     stock: Option<u64>,
+}
+
+impl FromJsonObject for ResetBody {
+    fn from_object(object: &mut JsonObject) -> Result<Self, ApiError> {
+        Ok(Self {
+            stock: object.optional_whole_number("stock")?,
+        })
+    }
 }
 
 /// `PUT /api/v1/admin/sales/{sale_id}`: creates the sale (201) or replaces it (200). Replacing

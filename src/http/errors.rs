@@ -5,8 +5,12 @@
 //! reach the client only as a code and a generic message; their cause travels inside the error
 //! and is logged once, where the error becomes a response ([`ApiError::error_response`]), never
 //! in the conversions.
+//!
+//! A message never names a Rust type, a crate or a service's internals, and quotes at most a
+//! short, cleaned excerpt of what the client sent ([`excerpt`]).
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -15,10 +19,44 @@ use serde::Serialize;
 use crate::api::sales::SaleError;
 use crate::common::decision::ReserveError;
 use crate::common::domain::Invalid;
+use crate::common::log_throttle::LogThrottle;
 use crate::common::store::StoreError;
 
 /// Seconds a client is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "1";
+
+/// At most one line per this interval about failures of ours, and one summary of client errors.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Client errors in one interval from which their summary is a warning: a flood rather than a
+/// client with a bug.
+const CLIENT_ERROR_FLOOD: u64 = 100;
+/// Failures of ours: during an outage every request fails the same way.
+static OUR_FAILURES: LogThrottle = LogThrottle::new(LOG_INTERVAL);
+/// Client errors: anyone can send bad requests at will.
+static CLIENT_ERRORS: LogThrottle = LogThrottle::new(LOG_INTERVAL);
+
+/// The most characters of a client's input a message quotes.
+const EXCERPT_CHARS: usize = 40;
+
+/// A client's input as a message may quote it: at most [`EXCERPT_CHARS`] characters, anything
+/// but printable ASCII shown as `?`, and `...` when cut short.
+pub fn excerpt(input: &str) -> String {
+    let mut quoted: String = input
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if input.chars().nth(EXCERPT_CHARS).is_some() {
+        quoted.push_str("...");
+    }
+    quoted
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -133,6 +171,39 @@ impl ApiError {
             format!("the request body may be at most {limit} bytes"),
         )
     }
+    pub fn request_timeout(timeout: Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} ms",
+                timeout.as_millis()
+            ),
+        )
+    }
+    pub fn length_required(limit: usize) -> Self {
+        Self::new(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            format!(
+                "send the body with a Content-Length header (at most {limit} bytes); chunked bodies are not accepted"
+            ),
+        )
+    }
+    pub fn uri_too_long(limit: usize) -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the path and query may be at most {limit} bytes"),
+        )
+    }
+    pub fn header_too_large(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "header_too_large",
+            message,
+        )
+    }
     pub fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -167,14 +238,10 @@ impl ResponseError for ApiError {
         self.status
     }
 
-    /// The one place an error becomes a response, so the one place it is logged: a failure of
-    /// ours with its cause; anything else at debug level (a client can send bad requests at
-    /// will, and a 503 without a cause here was logged where its cause was dropped).
+    /// The one place an error becomes a response, so the one place it is logged (see
+    /// [`ApiError::log`]).
     fn error_response(&self) -> HttpResponse {
-        match &self.cause {
-            Some(cause) => tracing::error!(code = self.code, %cause, "request failed"),
-            None => tracing::debug!(code = self.code, message = %self.message, "answered an error"),
-        }
+        self.log();
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
@@ -183,6 +250,41 @@ impl ResponseError for ApiError {
             error: self.code,
             message: &self.message,
         })
+    }
+}
+
+impl ApiError {
+    /// A failure of ours with its cause, at most once per [`LOG_INTERVAL`] with the count of
+    /// those it stands for. Every client error at debug level, and a summary of them at most
+    /// once per interval: info, or a warning when they come in a flood. A 503 without a cause
+    /// was logged where its cause was dropped.
+    fn log(&self) {
+        if let Some(cause) = &self.cause {
+            if let Some(failures) = OUR_FAILURES.occurred() {
+                tracing::error!(
+                    code = self.code,
+                    %cause,
+                    failures,
+                    "request failed (failures: how many since the last such line)"
+                );
+            }
+            return;
+        }
+        tracing::debug!(code = self.code, message = %self.message, "answered an error");
+        if !self.status.is_client_error() {
+            return;
+        }
+        match CLIENT_ERRORS.occurred() {
+            Some(client_errors) if client_errors >= CLIENT_ERROR_FLOOD => tracing::warn!(
+                client_errors,
+                "a flood of client errors since the last summary (details at debug level)"
+            ),
+            Some(client_errors) => tracing::info!(
+                client_errors,
+                "client errors since the last summary (details at debug level)"
+            ),
+            None => {}
+        }
     }
 }
 

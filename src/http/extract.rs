@@ -1,24 +1,35 @@
 //! Reading a request: the JSON body extractors and the path ids. Every endpoint that takes a
-//! body reads it here, so every endpoint answers a bad body the same way: 413 over
-//! [`MAX_BODY_BYTES`], 415 when it is not JSON, 400 when it does not parse into the expected
-//! shape.
+//! body reads it here, so every endpoint answers a bad body the same way: 415 when it is not
+//! JSON, 400 when it does not parse into the expected shape. Size, framing and arrival time
+//! were checked before routing (`limits.rs`).
+//!
+//! Bodies are read field by field through [`JsonObject`] rather than derived with serde, so that
+//! every message a client sees is written here, in the client's terms (the field, the expected
+//! kind), and never carries a Rust type name or more than a short excerpt of the input.
+
+use std::fmt;
 
 use actix_web::dev::Payload;
 use actix_web::web::BytesMut;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
 
-use super::errors::ApiError;
+use super::errors::{excerpt, ApiError};
 use crate::common::domain::SaleId;
-
-/// The largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 4 * 1024;
 
 /// Parses the `{sale_id}` path segment.
 pub fn sale_id(path: &str) -> Result<SaleId, ApiError> {
     Ok(SaleId::parse(path)?)
+}
+
+/// A body read from a JSON object (see [`JsonObject`]).
+pub trait FromJsonObject: Sized {
+    fn from_object(object: &mut JsonObject) -> Result<Self, ApiError>;
 }
 
 /// A required JSON body.
@@ -27,7 +38,7 @@ pub struct JsonBody<T>(pub T);
 /// A JSON body that may be left out entirely (an empty body); if present it must be valid.
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
-impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+impl<T: FromJsonObject + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -42,7 +53,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonBody<T> {
+impl<T: FromJsonObject + 'static> FromRequest for OptionalJsonBody<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -53,7 +64,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonBody<T> {
 }
 
 /// Reads and parses the body; `None` for an empty body.
-fn read_json<T: DeserializeOwned + 'static>(
+fn read_json<T: FromJsonObject + 'static>(
     req: &HttpRequest,
     mut payload: Payload,
 ) -> LocalBoxFuture<'static, Result<Option<T>, ApiError>> {
@@ -61,22 +72,12 @@ fn read_json<T: DeserializeOwned + 'static>(
         let content_type = req.content_type().to_ascii_lowercase();
         content_type == "application/json" || content_type.ends_with("+json")
     };
-    let declared_length = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
     Box::pin(async move {
-        if declared_length.is_some_and(|length| length > MAX_BODY_BYTES) {
-            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
-        }
+        // Already read whole and bounded by `limits.rs`; this only collects it.
         let mut body = BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk
                 .map_err(|_| ApiError::invalid_request("the request body could not be read"))?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
-            }
             body.extend_from_slice(&chunk);
         }
         if body.is_empty() {
@@ -85,8 +86,176 @@ fn read_json<T: DeserializeOwned + 'static>(
         if !is_json {
             return Err(ApiError::unsupported_media_type());
         }
-        serde_json::from_slice(&body)
-            .map(Some)
-            .map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
+        read_object(&body).map(Some)
     })
+}
+
+/// Reads a non-empty JSON body as `T`: parsed, each field taken, no field left over.
+pub fn read_object<T: FromJsonObject>(body: &[u8]) -> Result<T, ApiError> {
+    let mut object = JsonObject::parse(body)?;
+    let value = T::from_object(&mut object)?;
+    object.finish()?;
+    Ok(value)
+}
+
+/// A body's top-level object, its fields taken one by one by name; fields left over at the end
+/// are unknown ones.
+pub struct JsonObject {
+    fields: Vec<(String, Value)>,
+    /// The names asked for, to list them when an unknown field is found.
+    known: Vec<&'static str>,
+}
+
+impl JsonObject {
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let Entries(fields) = serde_json::from_slice(body).map_err(|error| {
+            use serde_json::error::Category;
+            match error.classify() {
+                Category::Data => ApiError::invalid_request("the body must be a JSON object"),
+                Category::Io | Category::Syntax | Category::Eof => {
+                    ApiError::invalid_request(format!(
+                        "the body is not valid JSON (line {}, column {})",
+                        error.line(),
+                        error.column()
+                    ))
+                }
+            }
+        })?;
+        for (i, (name, _)) in fields.iter().enumerate() {
+            if fields[..i].iter().any(|(earlier, _)| earlier == name) {
+                return Err(ApiError::invalid_request(format!(
+                    "field `{}` appears more than once",
+                    excerpt(name)
+                )));
+            }
+        }
+        Ok(Self {
+            fields,
+            known: Vec::new(),
+        })
+    }
+
+    /// Takes field `name`; `None` when absent.
+    fn take(&mut self, name: &'static str) -> Option<Value> {
+        self.known.push(name);
+        let at = self.fields.iter().position(|(field, _)| field == name)?;
+        Some(self.fields.swap_remove(at).1)
+    }
+
+    /// A required string.
+    pub fn string(&mut self, name: &'static str) -> Result<String, ApiError> {
+        self.optional_string(name)?
+            .ok_or_else(|| missing(name, Kind::String))
+    }
+
+    /// A string that may be absent or null.
+    pub fn optional_string(&mut self, name: &'static str) -> Result<Option<String>, ApiError> {
+        match self.take(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(value)) => Ok(Some(value)),
+            Some(_) => Err(wrong_kind(name, Kind::String)),
+        }
+    }
+
+    /// A required whole number.
+    pub fn whole_number(&mut self, name: &'static str) -> Result<u64, ApiError> {
+        self.optional_whole_number(name)?
+            .ok_or_else(|| missing(name, Kind::WholeNumber))
+    }
+
+    /// A whole number that is `default` when absent (null is not a number, so it is refused).
+    pub fn whole_number_or(&mut self, name: &'static str, default: u64) -> Result<u64, ApiError> {
+        match self.take(name) {
+            None => Ok(default),
+            Some(value) => value
+                .as_u64()
+                .ok_or_else(|| wrong_kind(name, Kind::WholeNumber)),
+        }
+    }
+
+    /// A whole number that may be absent or null.
+    pub fn optional_whole_number(&mut self, name: &'static str) -> Result<Option<u64>, ApiError> {
+        match self.take(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => value
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| wrong_kind(name, Kind::WholeNumber)),
+        }
+    }
+
+    /// An RFC 3339 timestamp that may be absent or null.
+    pub fn optional_timestamp(
+        &mut self,
+        name: &'static str,
+    ) -> Result<Option<DateTime<Utc>>, ApiError> {
+        match self.take(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => DateTime::parse_from_rfc3339(&text)
+                .map(|at| Some(at.with_timezone(&Utc)))
+                .map_err(|_| wrong_kind(name, Kind::Timestamp)),
+            Some(_) => Err(wrong_kind(name, Kind::Timestamp)),
+        }
+    }
+
+    /// Refuses the fields nobody asked for.
+    fn finish(self) -> Result<(), ApiError> {
+        match self.fields.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(ApiError::invalid_request(format!(
+                "unknown field `{}`; the fields are {}",
+                excerpt(name),
+                self.known.join(", ")
+            ))),
+        }
+    }
+}
+
+/// What a field must hold, as a message says it.
+#[derive(Clone, Copy)]
+enum Kind {
+    String,
+    WholeNumber,
+    Timestamp,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::String => "a string",
+            Kind::WholeNumber => "a whole number between 0 and 18446744073709551615",
+            Kind::Timestamp => "an RFC 3339 timestamp such as 2026-06-01T09:00:00Z, or null",
+        })
+    }
+}
+
+fn missing(name: &str, kind: Kind) -> ApiError {
+    ApiError::invalid_request(format!("field `{name}` is required: {kind}"))
+}
+
+fn wrong_kind(name: &str, kind: Kind) -> ApiError {
+    ApiError::invalid_request(format!("field `{name}` must be {kind}"))
+}
+
+/// A JSON object's fields in the order they came, duplicates kept so they can be refused.
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    fields.push(entry);
+                }
+                Ok(Entries(fields))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor)
+    }
 }

@@ -38,8 +38,30 @@ pub fn count_request(
     metrics::counter!(
         names::HTTP_REQUESTS,
         "route" => route,
-        "method" => method.to_string(),
+        "method" => method_label(method),
         "status" => status.as_str().to_owned()
     )
     .increment(1);
+}
+
+/// A method as a label: a client may send any token as a method, and each distinct label value
+/// is a time series kept for the life of the process, so methods outside the standard ones
+/// share `other`.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::PATCH, "PATCH"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(standard, _)| standard == method)
+        .map_or("other", |(_, label)| label)
 }

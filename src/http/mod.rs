@@ -8,6 +8,7 @@
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //! | `GET /metrics` | `metrics.rs` (the handler is `common::probes`, shared with the worker) |
 //! | `GET /api/v1/sales/{sale_id}/stream` | `stream.rs` |
+//! | every path: head size, body framing, size and timeout, checked before routing | `limits.rs` |
 //!
 //! Every failure becomes an [`errors::ApiError`], which is turned into the JSON error shape in
 //! one place (and logged there when it is ours).
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod errors;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod purchases;
 pub mod sales;
@@ -49,8 +51,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         resource("/api/v1/purchases/{purchase_id}", Access::Public).get(purchases::get_purchase),
     )
     .service(resource("/metrics", Access::Public).get(probes::metrics))
+    .app_data(web::PathConfig::default().error_handler(|_, _| {
+        ApiError::invalid_request("the path is not valid UTF-8 once percent-decoded").into()
+    }))
     .default_service(web::to(|req: HttpRequest| async move {
-        let error = ApiError::route_not_found();
+        let error = if admin::is_admin_path(req.path()) && !admin::holds_admin_token(&req) {
+            ApiError::unauthorized()
+        } else {
+            ApiError::route_not_found()
+        };
         metrics::count_request("unmatched", req.method(), error.status_code());
         Err::<HttpResponse, _>(error)
     }));

@@ -2,11 +2,10 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use super::errors::ApiError;
-use super::extract::{sale_id, JsonBody};
+use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
 use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
 use crate::common::domain::{IdempotencyKey, Quantity, Reservation, UserId};
@@ -16,16 +15,18 @@ use crate::common::telemetry::names;
 /// The header that makes a purchase safe to retry.
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PurchaseBody {
     user_id: String,
-    #[serde(default = "one")]
     quantity: u64,
 }
 
-fn one() -> u64 {
-    1
+impl FromJsonObject for PurchaseBody {
+    fn from_object(object: &mut JsonObject) -> Result<Self, ApiError> {
+        Ok(Self {
+            user_id: object.string("user_id")?,
+            quantity: object.whole_number_or("quantity", 1)?,
+        })
+    }
 }
 
 /// Reserves stock for one buyer: 202 with the purchase, or why not. Every request counts
@@ -131,4 +132,69 @@ pub async fn get_purchase(
         Err(error) => tracing::warn!(%error, "cannot check whether the purchase is persisted"),
     }
     Ok(HttpResponse::Ok().json(purchase))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::extract::read_object;
+
+    /// Reads `body` as a purchase body; the error as the client would see it.
+    fn read(body: &str) -> Result<(), String> {
+        read_object::<PurchaseBody>(body.as_bytes())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_valid_body_reads() {
+        assert_eq!(read(r#"{"user_id": "u"}"#), Ok(()));
+        assert_eq!(read(r#"{"user_id": "u", "quantity": 2}"#), Ok(()));
+    }
+
+    #[test]
+    fn messages_say_what_is_wrong_in_the_clients_terms() {
+        let cases = [
+            (
+                r#"{"user_id": "#,
+                "the body is not valid JSON (line 1, column 12)",
+            ),
+            ("[1]", "the body must be a JSON object"),
+            ("5", "the body must be a JSON object"),
+            ("{}", "field `user_id` is required: a string"),
+            (r#"{"user_id": 5}"#, "field `user_id` must be a string"),
+            (
+                r#"{"user_id": "u", "quantity": "1"}"#,
+                "field `quantity` must be a whole number between 0 and 18446744073709551615",
+            ),
+            (
+                r#"{"user_id": "u", "quantity": -1}"#,
+                "field `quantity` must be a whole number between 0 and 18446744073709551615",
+            ),
+            (
+                r#"{"user_id": "u", "quantity": 1e40}"#,
+                "field `quantity` must be a whole number between 0 and 18446744073709551615",
+            ),
+            (
+                r#"{"user_id": "u", "price": 1}"#,
+                "unknown field `price`; the fields are user_id, quantity",
+            ),
+            (
+                r#"{"user_id": "u", "user_id": "v"}"#,
+                "field `user_id` appears more than once",
+            ),
+        ];
+        for (body, message) in cases {
+            let error = read(body).err().unwrap_or_default();
+            assert_eq!(error, format!("invalid_request: {message}"), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_quoted_field_name_is_a_short_printable_excerpt() {
+        let long = format!(r#"{{"user_id": "u", "{}\u0007": 1}}"#, "p".repeat(4000));
+        let error = read(&long).err().unwrap_or_default();
+        assert!(error.len() < 150, "{error}");
+        assert!(error.contains("ppp...`"), "{error}");
+    }
 }

@@ -5,6 +5,8 @@
 //! a private `redis-server` of their own.
 
 mod admin;
+mod edge;
+mod fuzz;
 #[path = "../common/mod.rs"]
 mod helpers;
 mod idempotency;

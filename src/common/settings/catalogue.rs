@@ -68,6 +68,22 @@ pub const HTTP_WORKERS: Setting = Setting {
     read_by: Api,
     meaning: "HTTP worker threads (0 counts as 1).",
 };
+pub const HTTP_BACKLOG: Setting = setting(
+    "FLASHSALE_HTTP_BACKLOG",
+    "4096",
+    Api,
+    "Connections the kernel queues for the API before it accepts them (the `listen` backlog); \
+     at least 1; the kernel caps it at `net.core.somaxconn`. A stampede opens many at once; a full queue \
+     drops SYNs, which clients retry only after a second.",
+);
+pub const HTTP_BODY_TIMEOUT_MS: Setting = setting(
+    "FLASHSALE_HTTP_BODY_TIMEOUT_MS",
+    "5000",
+    Api,
+    "Longest time a request body (at most 4096 bytes) may take to arrive, counted once its \
+     headers are in; past it, 408 `request_timeout` and the connection is closed. The headers \
+     have their own 5 s.",
+);
 pub const REDIS_URL: Setting = setting(
     "FLASHSALE_REDIS_URL",
     "redis://127.0.0.1:6379",
@@ -332,6 +348,8 @@ pub const WORKER_SHUTDOWN_MS: Setting = setting(
 pub const ALL: &[Setting] = &[
     HTTP_ADDR,
     HTTP_WORKERS,
+    HTTP_BACKLOG,
+    HTTP_BODY_TIMEOUT_MS,
     REDIS_URL,
     REDIS_POOL_SIZE,
     REDIS_TIMEOUT_MS,

@@ -62,6 +62,8 @@ pub struct DatabaseSettings {
 pub struct Settings {
     pub http_addr: SocketAddr,
     pub http_workers: usize,
+    pub http_backlog: u32,
+    pub http_body_timeout: Duration,
     pub redis_url: ServiceUrl,
     pub redis_pool_size: u32,
     pub redis_timeout: Duration,
@@ -107,6 +109,8 @@ impl Settings {
         Ok(Self {
             http_addr: env.parse(&HTTP_ADDR)?,
             http_workers: env.parse_or(&HTTP_WORKERS, cpus)?,
+            http_backlog: env.size(&HTTP_BACKLOG)?,
+            http_body_timeout: env.millis(&HTTP_BODY_TIMEOUT_MS)?,
             redis_url: env.get(&REDIS_URL).into(),
             redis_pool_size: env.size(&REDIS_POOL_SIZE)?,
             redis_timeout: env.millis(&REDIS_TIMEOUT_MS)?,
