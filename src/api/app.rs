@@ -14,13 +14,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::rounds::{follow_rounds, FollowsRounds};
 use super::sales::SaleService;
+use super::seed::SeedSales;
 use super::sold_out::SoldOutCache;
 use super::stock_watch::StockWatch;
 use super::strategies::{Strategies, StrategyCache};
 use crate::actors::producer::{Flush, KafkaProducerActor};
 use crate::actors::relay::OutboxRelay;
 use crate::actors::reservation::ReservationPool;
-use crate::common::lifecycle::retry_until_done;
+use crate::common::domain::Invalid;
 use crate::common::orders::Orders;
 use crate::common::settings::Settings;
 use crate::common::store::{Store, StoreError};
@@ -40,6 +41,8 @@ pub enum StartupError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("bad database settings: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("bad seed sale settings: {0}")]
+    Seed(#[from] Invalid),
 }
 
 /// A built, listening API process.
@@ -114,20 +117,9 @@ impl Application {
         let kafka = settings.kafka.clone();
         let topics_stop = background.child_token();
         actix_web::rt::spawn(async move { kafka.create_topics_until_done(topics_stop).await });
-        if settings.ensure_default_sale {
-            let sales = Arc::clone(&sales);
-            actix_web::rt::spawn(retry_until_done(
-                "ensure the default sale",
-                background.child_token(),
-                move || {
-                    let sales = Arc::clone(&sales);
-                    async move {
-                        let outcome = sales.ensure_default().await?;
-                        tracing::info!(?outcome, "default sale ensured");
-                        Ok::<_, super::sales::SaleError>(())
-                    }
-                },
-            ));
+        let seed = SeedSales::new(&settings.seed)?;
+        if settings.seed.create {
+            seed.ensure_in_background(&sales, &background);
         }
 
         let stock_watch = StockWatch::new(
@@ -143,18 +135,24 @@ impl Application {
             stock_watch: Arc::clone(&stock_watch),
             producer: producer.clone(),
             admin_token: settings.admin_token,
+            seed,
         });
+        let cors_origins = settings.cors_origins;
         let listener = TcpListener::bind(settings.http_addr)?;
         let port = listener.local_addr()?.port();
-        let server =
-            HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-                .workers(settings.http_workers.max(1))
-                .backlog(LISTEN_BACKLOG)
-                // Signals are the binary's business (see `shutdown_signal`); tests stop it directly.
-                .disable_signals()
-                .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
-                .listen(listener)?
-                .run();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(http::cors::middleware(&cors_origins))
+                .configure(http::routes)
+        })
+        .workers(settings.http_workers.max(1))
+        .backlog(LISTEN_BACKLOG)
+        // Signals are the binary's business (see `shutdown_signal`); tests stop it directly.
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1))
+        .listen(listener)?
+        .run();
         Ok(Self {
             server,
             port,

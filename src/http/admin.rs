@@ -8,14 +8,13 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::errors::ApiError;
 use super::extract::{sale_id, JsonBody, OptionalJsonBody};
 use super::state::AppState;
-use crate::api::sales::DEFAULT_SALE_ID;
-use crate::common::domain::{parse_stock, SaleId, SaleSpec, Strategy};
+use crate::common::domain::{parse_stock, Sale, SaleId, SaleSpec, Strategy};
 use crate::common::store::RoundOutcome;
 
 /// Middleware: lets the request through only with `Authorization: Bearer <admin token>`.
@@ -103,12 +102,37 @@ pub async fn reset_sale(
     reset(&state, &sale_id, body).await
 }
 
-/// `POST /reset`: the seed's command; resets the default sale.
-pub async fn reset_default_sale(
+/// `POST /reset`: the seed's command; starts the next round of every seed sale that exists
+/// (all four after start-up), with the same optional body as a sale's reset. 404 when none
+/// does.
+pub async fn reset_seed_sales(
     OptionalJsonBody(body): OptionalJsonBody<ResetBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    reset(&state, &sale_id(DEFAULT_SALE_ID)?, body).await
+    let stock = new_stock(body)?;
+    let mut sales = Vec::new();
+    for (_, sale_id) in state.seed.all() {
+        sales.extend(state.sales.reset(sale_id, stock).await?);
+    }
+    if sales.is_empty() {
+        return Err(ApiError::sale_not_found());
+    }
+    Ok(HttpResponse::Ok().json(SeedReset {
+        message: format!("{} seed sales reset", sales.len()),
+        sales,
+    }))
+}
+
+/// The answer to `POST /reset`: the seed's `message`, and the sales as they now stand.
+#[derive(Serialize)]
+pub struct SeedReset {
+    message: String,
+    sales: Vec<Sale>,
+}
+
+/// The stock a reset asks for; `None`: keep the sale's.
+fn new_stock(body: Option<ResetBody>) -> Result<Option<u64>, ApiError> {
+    Ok(body.and_then(|b| b.stock).map(parse_stock).transpose()?)
 }
 
 async fn reset(
@@ -116,7 +140,7 @@ async fn reset(
     sale_id: &SaleId,
     body: Option<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let stock = body.and_then(|b| b.stock).map(parse_stock).transpose()?;
+    let stock = new_stock(body)?;
     let sale = state
         .sales
         .reset(sale_id, stock)

@@ -5,6 +5,7 @@
 //! | `POST /api/v1/sales/{sale_id}/purchases`, `GET /api/v1/purchases/{purchase_id}` | `purchases.rs` |
 //! | `GET /api/v1/sales/{sale_id}` | `sales.rs` |
 //! | `PUT /api/v1/admin/sales/{sale_id}`, `POST .../reset`, `POST /reset` | `admin.rs` |
+//! | `POST /purchase`, `/purchase-lock`, `/purchase-redis`, `/purchase-async`, `GET /stream` (the seed's) | `seed.rs` |
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //! | `GET /metrics` | `metrics.rs` (the handler is `common::probes`, shared with the worker) |
 //! | `GET /api/v1/sales/{sale_id}/stream` | `stream.rs` |
@@ -13,12 +14,14 @@
 //! one place (and logged there when it is ours).
 
 pub mod admin;
+pub mod cors;
 pub mod errors;
 pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod purchases;
 pub mod sales;
+pub mod seed;
 pub mod state;
 pub mod stream;
 
@@ -40,7 +43,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/healthz", Access::Public).get(health::healthz))
     .service(resource("/readyz", Access::Public).get(health::readyz))
-    .service(resource("/reset", Access::Admin).post(admin::reset_default_sale))
+    .service(resource("/purchase-async", Access::Public).post(seed::purchase_async))
+    .service(resource("/purchase-redis", Access::Public).post(seed::purchase_redis))
+    .service(resource("/purchase-lock", Access::Public).post(seed::purchase_locking))
+    .service(resource("/purchase", Access::Public).post(seed::purchase_naive))
+    .service(resource("/stream", Access::Public).get(seed::seed_stream))
+    .service(resource("/reset", Access::Admin).post(admin::reset_seed_sales))
     .service(resource("/api/v1/admin/sales/{sale_id}", Access::Admin).put(admin::put_sale))
     .service(resource("/api/v1/admin/sales/{sale_id}/reset", Access::Admin).post(admin::reset_sale))
     .service(resource("/api/v1/sales/{sale_id}", Access::Public).get(sales::get_sale))

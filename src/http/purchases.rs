@@ -1,7 +1,7 @@
 //! `POST /api/v1/sales/{sale_id}/purchases` and `GET /api/v1/purchases/{purchase_id}`.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -9,7 +9,7 @@ use super::errors::ApiError;
 use super::extract::{sale_id, JsonBody};
 use super::state::AppState;
 use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
-use crate::common::domain::{IdempotencyKey, Quantity, Reservation, UserId};
+use crate::common::domain::{IdempotencyKey, Purchase, Quantity, Reservation, UserId};
 use crate::common::orders::is_not_migrated;
 use crate::common::telemetry::names;
 
@@ -28,16 +28,48 @@ fn one() -> u64 {
     1
 }
 
-/// Reserves stock for one buyer: 202 with the purchase, or why not. Every request counts
-/// once in `flashsale_purchases_total` under its outcome, bad bodies included.
-#[tracing::instrument(name = "purchase", skip_all, fields(sale_id = %path, purchase_id = tracing::field::Empty))]
+/// What a purchase asks for, whichever route it came by (this API's or the seed's).
+pub(super) struct PurchaseRequest {
+    pub user_id: String,
+    pub quantity: u64,
+}
+
+/// `POST /api/v1/sales/{sale_id}/purchases`: reserves stock for one buyer, 202 with the
+/// purchase, or why not.
 pub async fn create_purchase(
     req: HttpRequest,
     path: web::Path<String>,
     body: Result<JsonBody<PurchaseBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let decided = purchase(&req, &path, body, &state).await;
+    let request = body.map(|JsonBody(body)| PurchaseRequest {
+        user_id: body.user_id,
+        quantity: body.quantity,
+    });
+    let purchase = decide(&req, &path, request, &state).await?;
+    Ok(accepted(&purchase).json(purchase))
+}
+
+/// A 202 for `purchase`, pointing at where it can be read.
+pub(super) fn accepted(purchase: &Purchase) -> HttpResponseBuilder {
+    let mut response = HttpResponse::Accepted();
+    response.insert_header((
+        header::LOCATION,
+        format!("/api/v1/purchases/{}", purchase.purchase_id),
+    ));
+    response
+}
+
+/// Decides a purchase of the sale `sale_id`: the purchase that took stock, or why not. Every
+/// request counts once in `flashsale_purchases_total` under its outcome, bad bodies included.
+#[tracing::instrument(name = "purchase", skip_all, fields(sale_id = %sale_id, purchase_id = tracing::field::Empty))]
+pub(super) async fn decide(
+    req: &HttpRequest,
+    sale_id: &str,
+    request: Result<PurchaseRequest, ApiError>,
+    state: &AppState,
+) -> Result<Purchase, ApiError> {
+    let decided = purchase(req, sale_id, request, state).await;
     let outcome = match &decided {
         Ok(Ok(decided)) => decided.label(),
         Ok(Err(error)) => error.label(),
@@ -55,12 +87,7 @@ pub async fn create_purchase(
     match decided?? {
         ReserveOutcome::Reserved { purchase, .. }
         | ReserveOutcome::Ordered(purchase)
-        | ReserveOutcome::Replayed(purchase) => Ok(HttpResponse::Accepted()
-            .insert_header((
-                header::LOCATION,
-                format!("/api/v1/purchases/{}", purchase.purchase_id),
-            ))
-            .json(purchase)),
+        | ReserveOutcome::Replayed(purchase) => Ok(purchase),
         ReserveOutcome::SoldOut { .. } => Err(ApiError::sold_out()),
         ReserveOutcome::LimitReached => Err(ApiError::limit_reached()),
         ReserveOutcome::SaleNotActive => Err(ApiError::sale_not_active()),
@@ -76,10 +103,10 @@ pub async fn create_purchase(
 async fn purchase(
     req: &HttpRequest,
     path: &str,
-    body: Result<JsonBody<PurchaseBody>, ApiError>,
+    request: Result<PurchaseRequest, ApiError>,
     state: &AppState,
 ) -> Result<Result<ReserveOutcome, ReserveError>, ApiError> {
-    let JsonBody(body) = body?;
+    let request = request?;
     let idempotency_key = req
         .headers()
         .get(IDEMPOTENCY_KEY)
@@ -88,8 +115,8 @@ async fn purchase(
     let reservation = Reservation {
         purchase_id: Uuid::new_v4(),
         sale_id: sale_id(path)?,
-        user_id: UserId::parse(&body.user_id)?,
-        quantity: Quantity::parse(body.quantity)?,
+        user_id: UserId::parse(&request.user_id)?,
+        quantity: Quantity::parse(request.quantity)?,
         idempotency_key,
     };
     tracing::Span::current().record(

@@ -18,7 +18,7 @@
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
-use futures_util::{stream, StreamExt};
+use futures_util::{stream, Stream, StreamExt};
 
 use super::errors::ApiError;
 use super::sales::current_sale;
@@ -44,13 +44,21 @@ pub async fn stream_sale(
             Some((Ok::<_, actix_web::Error>(chunk), (watcher, last)))
         },
     );
-    let body = stream::once(async move { Ok(Bytes::from(first)) }).chain(changes);
-    Ok(HttpResponse::Ok()
+    Ok(event_stream(first, changes))
+}
+
+/// A Server-Sent Events response: `first`, then `rest` until it ends or the client leaves.
+pub(super) fn event_stream(
+    first: String,
+    rest: impl Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
+) -> HttpResponse {
+    let body = stream::once(async move { Ok(Bytes::from(first)) }).chain(rest);
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Tells nginx not to buffer the stream.
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+        .streaming(body)
 }
 
 /// Waits for the next change (one the client has not seen) or heartbeat; `None` ends the
