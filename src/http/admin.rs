@@ -39,16 +39,20 @@ pub async fn require_admin(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaleBody {
+    /// 1 to 200 characters, not blank, no control characters.
     name: String,
+    #[schema(maximum = 10_000_000)]
     stock: u64,
     #[serde(default = "one")]
+    #[schema(default = 1, minimum = 1, maximum = 4_294_967_295_u64)]
     per_user_limit: u64,
     starts_at: Option<DateTime<Utc>>,
     ends_at: Option<DateTime<Utc>>,
     /// `naive`, `locking`, `redis` or `async` (the default); see `crate::strategies`.
+    #[schema(value_type = Option<Strategy>)]
     strategy: Option<String>,
 }
 
@@ -56,15 +60,31 @@ fn one() -> u64 {
     1
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
     /// A new stock figure; the sale's current one when left out.
+    #[schema(maximum = 10_000_000)]
     stock: Option<u64>,
 }
 
 /// `PUT /api/v1/admin/sales/{sale_id}`: creates the sale (201) or replaces it (200). Replacing
 /// starts a new round with the full new stock.
+#[utoipa::path(put, path = "/api/v1/admin/sales/{sale_id}", tag = "admin",
+    params(("sale_id" = String, Path, description = "The sale to create or replace")),
+    request_body(content = SaleBody, content_type = "application/json"),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Replaced: a new round with the full new stock", body = Sale),
+        (status = 201, description = "Created", body = Sale),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::openapi::ErrorBody),
+        (status = 404, description = "`not_found`: no such route (an empty id)", body = super::openapi::ErrorBody),
+        (status = 422, description = "`invalid_strategy`", body = super::openapi::ErrorBody),
+        (status = 503, description = "`unavailable`: the round may have started", body = super::openapi::ErrorBody),
+    ))]
 pub async fn put_sale(
     path: web::Path<String>,
     JsonBody(body): JsonBody<SaleBody>,
@@ -93,6 +113,19 @@ pub async fn put_sale(
 }
 
 /// `POST /api/v1/admin/sales/{sale_id}/reset`, optional body `{"stock": n}`.
+#[utoipa::path(post, path = "/api/v1/admin/sales/{sale_id}/reset", tag = "admin",
+    params(("sale_id" = String, Path, description = "The sale to reset")),
+    request_body(content = Option<ResetBody>, content_type = "application/json", description = "Optional: none or `{}` keeps the stock"),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The sale in its new round", body = Sale),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::openapi::ErrorBody),
+        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::openapi::ErrorBody),
+        (status = 503, description = "`unavailable`: the reset may have happened", body = super::openapi::ErrorBody),
+    ))]
 pub async fn reset_sale(
     path: web::Path<String>,
     OptionalJsonBody(body): OptionalJsonBody<ResetBody>,
@@ -105,6 +138,18 @@ pub async fn reset_sale(
 /// `POST /reset`: the seed's command; starts the next round of every seed sale that exists
 /// (all four after start-up), with the same optional body as a sale's reset. 404 when none
 /// does.
+#[utoipa::path(post, path = "/reset", tag = "seed",
+    request_body(content = Option<ResetBody>, content_type = "application/json", description = "Optional: none or `{}` keeps the stock"),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The seed sales in their new rounds", body = SeedReset),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::openapi::ErrorBody),
+        (status = 404, description = "`sale_not_found`: none of the seed sales exists", body = super::openapi::ErrorBody),
+        (status = 503, description = "`unavailable`: some resets may have happened", body = super::openapi::ErrorBody),
+    ))]
 pub async fn reset_seed_sales(
     OptionalJsonBody(body): OptionalJsonBody<ResetBody>,
     state: web::Data<AppState>,
@@ -124,7 +169,7 @@ pub async fn reset_seed_sales(
 }
 
 /// The answer to `POST /reset`: the seed's `message`, and the sales as they now stand.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SeedReset {
     message: String,
     sales: Vec<Sale>,

@@ -9,16 +9,20 @@
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //! | `GET /metrics` | `metrics.rs` (the handler is `common::probes`, shared with the worker) |
 //! | `GET /api/v1/sales/{sale_id}/stream` | `stream.rs` |
+//! | `GET /`, `GET /control-room`, `GET /api/v1/sales`, `GET /api/v1/stats` (the control room) | `dashboard.rs` (the page: `control_room.html`) |
+//! | `GET /openapi.json` | `openapi.rs` (every handler carries its `#[utoipa::path]`) |
 //!
 //! Every failure becomes an [`errors::ApiError`], which is turned into the JSON error shape in
 //! one place (and logged there when it is ours).
 
 pub mod admin;
 pub mod cors;
+pub mod dashboard;
 pub mod errors;
 pub mod extract;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod purchases;
 pub mod sales;
 pub mod seed;
@@ -30,7 +34,6 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, HttpRequest, HttpResponse, Resource, ResponseError};
 
-use crate::common::probes;
 use errors::ApiError;
 
 /// Registers every route. Unknown paths and wrong methods get the JSON error shape too.
@@ -56,7 +59,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/api/v1/purchases/{purchase_id}", Access::Public).get(purchases::get_purchase),
     )
-    .service(resource("/metrics", Access::Public).get(probes::metrics))
+    .service(resource("/metrics", Access::Public).get(metrics::serve_metrics))
+    .service(resource("/api/v1/sales", Access::Public).get(dashboard::list_sales))
+    .service(resource("/api/v1/stats", Access::Public).get(dashboard::stats))
+    .service(resource("/openapi.json", Access::Public).get(openapi::openapi_json))
+    .service(resource("/control-room", Access::Public).get(dashboard::control_room))
+    .service(resource("/", Access::Public).get(dashboard::root))
     .default_service(web::to(|req: HttpRequest| async move {
         let error = ApiError::route_not_found();
         metrics::count_request("unmatched", req.method(), error.status_code());

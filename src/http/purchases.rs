@@ -16,11 +16,14 @@ use crate::common::telemetry::names;
 /// The header that makes a purchase safe to retry.
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseBody {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     user_id: String,
+    /// 1 to 10000000.
     #[serde(default = "one")]
+    #[schema(default = 1, minimum = 1, maximum = 10_000_000)]
     quantity: u64,
 }
 
@@ -36,6 +39,20 @@ pub(super) struct PurchaseRequest {
 
 /// `POST /api/v1/sales/{sale_id}/purchases`: reserves stock for one buyer, 202 with the
 /// purchase, or why not.
+#[utoipa::path(post, path = "/api/v1/sales/{sale_id}/purchases", tag = "purchases",
+    params(("sale_id" = String, Path, description = "The sale"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
+    request_body(content = PurchaseBody, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Reserved (or the replay of a reservation); `Location` points at the purchase", body = Purchase,
+            headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
+        (status = 404, description = "`sale_not_found`: no sale has this id (`not_found`: no such route, e.g. an empty id)", body = super::openapi::ErrorBody),
+        (status = 409, description = "`sold_out`, `limit_reached` or `sale_not_active`", body = super::openapi::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the key was used with another quantity", body = super::openapi::ErrorBody),
+        (status = 503, description = "`overloaded` (nothing tried) or `unavailable` (outcome unknown); `Retry-After: 1`", body = super::openapi::ErrorBody),
+    ))]
 pub async fn create_purchase(
     req: HttpRequest,
     path: web::Path<String>,
@@ -136,6 +153,14 @@ pub fn register_metrics() {
 
 /// A purchase and its status: `confirmed` once the worker persisted it as an order. Purchases
 /// of the `naive` and `locking` strategies exist only as orders, `confirmed` from the start.
+#[utoipa::path(get, path = "/api/v1/purchases/{purchase_id}", tag = "purchases",
+    params(("purchase_id" = uuid::Uuid, Path, description = "A purchase id")),
+    responses(
+        (status = 200, description = "The purchase, `reserved` or `confirmed`", body = Purchase),
+        (status = 400, description = "`invalid_request`: not a UUID", body = super::openapi::ErrorBody),
+        (status = 404, description = "`purchase_not_found` (`not_found`: no such route)", body = super::openapi::ErrorBody),
+        (status = 503, description = "`unavailable`: Redis (or PostgreSQL) failed", body = super::openapi::ErrorBody),
+    ))]
 pub async fn get_purchase(
     path: web::Path<String>,
     state: web::Data<AppState>,

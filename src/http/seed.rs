@@ -29,17 +29,19 @@ use crate::common::domain::{Purchase, Strategy};
 pub const SEED_STREAM_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The body of a seed purchase; `{}` or none at all, as the seed sends.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeedPurchaseBody {
     /// The buyer; a fresh anonymous one per request when left out.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     user_id: Option<String>,
     /// Units; 1 when left out.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     quantity: Option<u64>,
 }
 
 /// A seed purchase's 202: the purchase, and the seed's `message`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SeedPurchase {
     message: &'static str,
     #[serde(flatten)]
@@ -47,6 +49,20 @@ pub struct SeedPurchase {
 }
 
 /// `POST /purchase`: the seed's phase 1, on the seed's `naive` sale.
+#[utoipa::path(post, path = "/purchase", tag = "seed",
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
+    request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
+    responses(
+        (status = 202, description = "Reserved from the seed's `naive` sale", body = SeedPurchase,
+            headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
+        (status = 404, description = "`sale_not_found`: no sale has this id (`not_found`: no such route, e.g. an empty id)", body = super::openapi::ErrorBody),
+        (status = 409, description = "`sold_out`, `limit_reached` or `sale_not_active`", body = super::openapi::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the key was used with another quantity", body = super::openapi::ErrorBody),
+        (status = 503, description = "`overloaded` (nothing tried) or `unavailable` (outcome unknown); `Retry-After: 1`", body = super::openapi::ErrorBody),
+    ))]
 pub async fn purchase_naive(
     req: HttpRequest,
     body: Result<OptionalJsonBody<SeedPurchaseBody>, ApiError>,
@@ -56,6 +72,20 @@ pub async fn purchase_naive(
 }
 
 /// `POST /purchase-lock`: the seed's phase 2, on the seed's `locking` sale.
+#[utoipa::path(post, path = "/purchase-lock", tag = "seed",
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
+    request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
+    responses(
+        (status = 202, description = "Reserved from the seed's `locking` sale", body = SeedPurchase,
+            headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
+        (status = 404, description = "`sale_not_found`: no sale has this id (`not_found`: no such route, e.g. an empty id)", body = super::openapi::ErrorBody),
+        (status = 409, description = "`sold_out`, `limit_reached` or `sale_not_active`", body = super::openapi::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the key was used with another quantity", body = super::openapi::ErrorBody),
+        (status = 503, description = "`overloaded` (nothing tried) or `unavailable` (outcome unknown); `Retry-After: 1`", body = super::openapi::ErrorBody),
+    ))]
 pub async fn purchase_locking(
     req: HttpRequest,
     body: Result<OptionalJsonBody<SeedPurchaseBody>, ApiError>,
@@ -65,6 +95,20 @@ pub async fn purchase_locking(
 }
 
 /// `POST /purchase-redis`: the seed's phase 3, on the seed's `redis` sale.
+#[utoipa::path(post, path = "/purchase-redis", tag = "seed",
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
+    request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
+    responses(
+        (status = 202, description = "Reserved from the seed's `redis` sale", body = SeedPurchase,
+            headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
+        (status = 404, description = "`sale_not_found`: no sale has this id (`not_found`: no such route, e.g. an empty id)", body = super::openapi::ErrorBody),
+        (status = 409, description = "`sold_out`, `limit_reached` or `sale_not_active`", body = super::openapi::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the key was used with another quantity", body = super::openapi::ErrorBody),
+        (status = 503, description = "`overloaded` (nothing tried) or `unavailable` (outcome unknown); `Retry-After: 1`", body = super::openapi::ErrorBody),
+    ))]
 pub async fn purchase_redis(
     req: HttpRequest,
     body: Result<OptionalJsonBody<SeedPurchaseBody>, ApiError>,
@@ -74,6 +118,20 @@ pub async fn purchase_redis(
 }
 
 /// `POST /purchase-async`: the seed's phase 4, on the seed's `async` sale.
+#[utoipa::path(post, path = "/purchase-async", tag = "seed",
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
+    request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
+    responses(
+        (status = 202, description = "Reserved from the seed's `async` sale", body = SeedPurchase,
+            headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
+        (status = 404, description = "`sale_not_found`: no sale has this id (`not_found`: no such route, e.g. an empty id)", body = super::openapi::ErrorBody),
+        (status = 409, description = "`sold_out`, `limit_reached` or `sale_not_active`", body = super::openapi::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the key was used with another quantity", body = super::openapi::ErrorBody),
+        (status = 503, description = "`overloaded` (nothing tried) or `unavailable` (outcome unknown); `Retry-After: 1`", body = super::openapi::ErrorBody),
+    ))]
 pub async fn purchase_async(
     req: HttpRequest,
     body: Result<OptionalJsonBody<SeedPurchaseBody>, ApiError>,
@@ -113,6 +171,12 @@ fn anonymous_buyer() -> String {
 /// seed's `async` sale: when the stock changes, and at least every [`SEED_STREAM_INTERVAL`]
 /// (the seed's cadence, which also serves as the heartbeat). It reads the sale through the
 /// same watch as the sale's own stream: one poll per sale and process, however many watch.
+#[utoipa::path(get, path = "/stream", tag = "seed",
+    responses(
+        (status = 200, description = "Server-Sent Events `data: {\"stock\": n}` of the seed's async sale, on change and every 500 ms", content_type = "text/event-stream", body = String),
+        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::openapi::ErrorBody),
+        (status = 503, description = "`overloaded`: too many streams; `unavailable`", body = super::openapi::ErrorBody),
+    ))]
 pub async fn seed_stream(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let sale = current_sale(&state, state.seed.sale_id(Strategy::Async).as_str()).await?;
     let watcher = state

@@ -7,4 +7,5 @@
 
 #[path = "../common/mod.rs"]
 mod helpers;
+mod openapi;
 mod seed;
