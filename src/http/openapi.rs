@@ -41,6 +41,47 @@ pub enum ErrorCode {
     Unavailable,
 }
 
+/// The refusals of every purchase route (this API's and the seed's), documented once.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its responses are used.
+pub enum PurchaseErrors {
+    #[response(
+        status = 400,
+        description = "`invalid_request`: the body, a path id or a header breaks a rule"
+    )]
+    InvalidRequest(ErrorBody),
+    #[response(
+        status = 404,
+        description = "`sale_not_found`: no sale has this id (`not_found`: no such route, e.g. an empty id)"
+    )]
+    SaleNotFound(ErrorBody),
+    #[response(
+        status = 409,
+        description = "`sold_out`, `limit_reached` or `sale_not_active`"
+    )]
+    Conflict(ErrorBody),
+    #[response(
+        status = 413,
+        description = "`payload_too_large`: body over 4096 bytes"
+    )]
+    PayloadTooLarge(ErrorBody),
+    #[response(
+        status = 415,
+        description = "`unsupported_media_type`: a non-empty body that is not JSON"
+    )]
+    UnsupportedMediaType(ErrorBody),
+    #[response(
+        status = 422,
+        description = "`idempotency_key_reused`: the key was used with another quantity"
+    )]
+    KeyReused(ErrorBody),
+    #[response(
+        status = 503,
+        description = "`overloaded` (nothing tried) or `unavailable` (outcome unknown); `Retry-After: 1`"
+    )]
+    Unavailable(ErrorBody),
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(

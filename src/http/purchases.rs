@@ -45,13 +45,7 @@ pub(super) struct PurchaseRequest {
     responses(
         (status = 202, description = "Reserved (or the replay of a reservation); `Location` points at the purchase", body = Purchase,
             headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
-        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
-        (status = 404, description = "`sale_not_found`: no sale has this id (`not_found`: no such route, e.g. an empty id)", body = super::openapi::ErrorBody),
-        (status = 409, description = "`sold_out`, `limit_reached` or `sale_not_active`", body = super::openapi::ErrorBody),
-        (status = 422, description = "`idempotency_key_reused`: the key was used with another quantity", body = super::openapi::ErrorBody),
-        (status = 503, description = "`overloaded` (nothing tried) or `unavailable` (outcome unknown); `Retry-After: 1`", body = super::openapi::ErrorBody),
+        super::openapi::PurchaseErrors,
     ))]
 pub async fn create_purchase(
     req: HttpRequest,

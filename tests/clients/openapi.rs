@@ -13,8 +13,7 @@ use crate::helpers::spawn_app;
 fn registered_routes() -> BTreeSet<(String, String)> {
     let source = include_str!("../../src/http/mod.rs");
     let mut routes = BTreeSet::new();
-    let mut parts = source.split("resource(\"").skip(1).peekable();
-    while let Some(part) = parts.next() {
+    for part in source.split("resource(\"").skip(1) {
         let Some((path, rest)) = part.split_once('"') else {
             continue;
         };
