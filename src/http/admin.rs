@@ -77,13 +77,13 @@ pub struct ResetBody {
     responses(
         (status = 200, description = "Replaced: a new round with the full new stock", body = Sale),
         (status = 201, description = "Created", body = Sale),
-        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::openapi::ErrorBody),
-        (status = 404, description = "`not_found`: no such route (an empty id)", body = super::openapi::ErrorBody),
-        (status = 422, description = "`invalid_strategy`", body = super::openapi::ErrorBody),
-        (status = 503, description = "`unavailable`: the round may have started", body = super::openapi::ErrorBody),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::schemas::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::schemas::ErrorBody),
+        (status = 404, description = "`not_found`: no such route (an empty id)", body = super::schemas::ErrorBody),
+        (status = 422, description = "`invalid_strategy`", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: the round may have started", body = super::schemas::ErrorBody),
     ))]
 pub async fn put_sale(
     path: web::Path<String>,
@@ -119,12 +119,12 @@ pub async fn put_sale(
     security(("admin" = [])),
     responses(
         (status = 200, description = "The sale in its new round", body = Sale),
-        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::openapi::ErrorBody),
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::openapi::ErrorBody),
-        (status = 503, description = "`unavailable`: the reset may have happened", body = super::openapi::ErrorBody),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::schemas::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::schemas::ErrorBody),
+        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: the reset may have happened", body = super::schemas::ErrorBody),
     ))]
 pub async fn reset_sale(
     path: web::Path<String>,
@@ -143,12 +143,12 @@ pub async fn reset_sale(
     security(("admin" = [])),
     responses(
         (status = 200, description = "The seed sales in their new rounds", body = SeedReset),
-        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::openapi::ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::openapi::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::openapi::ErrorBody),
-        (status = 404, description = "`sale_not_found`: none of the seed sales exists", body = super::openapi::ErrorBody),
-        (status = 503, description = "`unavailable`: some resets may have happened", body = super::openapi::ErrorBody),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::schemas::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::schemas::ErrorBody),
+        (status = 404, description = "`sale_not_found`: none of the seed sales exists", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: some resets may have happened", body = super::schemas::ErrorBody),
     ))]
 pub async fn reset_seed_sales(
     OptionalJsonBody(body): OptionalJsonBody<ResetBody>,

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod purchases;
 pub mod sales;
+pub mod schemas;
 pub mod seed;
 pub mod state;
 pub mod stream;

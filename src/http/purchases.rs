@@ -45,7 +45,7 @@ pub(super) struct PurchaseRequest {
     responses(
         (status = 202, description = "Reserved (or the replay of a reservation); `Location` points at the purchase", body = Purchase,
             headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
-        super::openapi::PurchaseErrors,
+        super::schemas::PurchaseErrors,
     ))]
 pub async fn create_purchase(
     req: HttpRequest,
@@ -151,9 +151,9 @@ pub fn register_metrics() {
     params(("purchase_id" = uuid::Uuid, Path, description = "A purchase id")),
     responses(
         (status = 200, description = "The purchase, `reserved` or `confirmed`", body = Purchase),
-        (status = 400, description = "`invalid_request`: not a UUID", body = super::openapi::ErrorBody),
-        (status = 404, description = "`purchase_not_found` (`not_found`: no such route)", body = super::openapi::ErrorBody),
-        (status = 503, description = "`unavailable`: Redis (or PostgreSQL) failed", body = super::openapi::ErrorBody),
+        (status = 400, description = "`invalid_request`: not a UUID", body = super::schemas::ErrorBody),
+        (status = 404, description = "`purchase_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: Redis (or PostgreSQL) failed", body = super::schemas::ErrorBody),
     ))]
 pub async fn get_purchase(
     path: web::Path<String>,

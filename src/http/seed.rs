@@ -55,7 +55,7 @@ pub struct SeedPurchase {
     responses(
         (status = 202, description = "Reserved from the seed's `naive` sale", body = SeedPurchase,
             headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
-        super::openapi::PurchaseErrors,
+        super::schemas::PurchaseErrors,
     ))]
 pub async fn purchase_naive(
     req: HttpRequest,
@@ -72,7 +72,7 @@ pub async fn purchase_naive(
     responses(
         (status = 202, description = "Reserved from the seed's `locking` sale", body = SeedPurchase,
             headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
-        super::openapi::PurchaseErrors,
+        super::schemas::PurchaseErrors,
     ))]
 pub async fn purchase_locking(
     req: HttpRequest,
@@ -89,7 +89,7 @@ pub async fn purchase_locking(
     responses(
         (status = 202, description = "Reserved from the seed's `redis` sale", body = SeedPurchase,
             headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
-        super::openapi::PurchaseErrors,
+        super::schemas::PurchaseErrors,
     ))]
 pub async fn purchase_redis(
     req: HttpRequest,
@@ -106,7 +106,7 @@ pub async fn purchase_redis(
     responses(
         (status = 202, description = "Reserved from the seed's `async` sale", body = SeedPurchase,
             headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
-        super::openapi::PurchaseErrors,
+        super::schemas::PurchaseErrors,
     ))]
 pub async fn purchase_async(
     req: HttpRequest,
@@ -150,8 +150,8 @@ fn anonymous_buyer() -> String {
 #[utoipa::path(get, path = "/stream", tag = "seed",
     responses(
         (status = 200, description = "Server-Sent Events `data: {\"stock\": n}` of the seed's async sale, on change and every 500 ms", content_type = "text/event-stream", body = String),
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::openapi::ErrorBody),
-        (status = 503, description = "`overloaded`: too many streams; `unavailable`", body = super::openapi::ErrorBody),
+        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 503, description = "`overloaded`: too many streams; `unavailable`", body = super::schemas::ErrorBody),
     ))]
 pub async fn seed_stream(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let sale = current_sale(&state, state.seed.sale_id(Strategy::Async).as_str()).await?;
