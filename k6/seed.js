@@ -1,7 +1,7 @@
 // k6/seed.js: the seed's run. 200 virtual users for 5 s buy from one sale; every request is a
 // distinct user, so only the stock can turn a buyer away.
 //
-//   ops/k6 run -e BASE_URL=http://127.0.0.1:8080 -e SALE_ID=default k6/seed.js
+//   ops/k6 run -e BASE_URL=http://127.0.0.1:8080 -e SALE_ID=seed-async k6/seed.js
 //
 // Env: BASE_URL, SALE_ID, VUS (200), DURATION (5s), SUMMARY_JSON (also write the figures there).
 import { check } from 'k6';

@@ -17,13 +17,14 @@ use uuid::Uuid;
 
 use super::rounds::{follow_rounds, FollowsRounds};
 use super::sales::SaleService;
+use super::seed::SeedSales;
 use super::sold_out::SoldOutCache;
 use super::stock_watch::StockWatch;
 use super::strategies::{Strategies, StrategyCache};
 use crate::actors::producer::{Flush, KafkaProducerActor, ProducerConfig};
 use crate::actors::relay::OutboxRelay;
 use crate::actors::reservation::ReservationPool;
-use crate::common::lifecycle::retry_until_done;
+use crate::common::domain::Invalid;
 use crate::common::orders::Orders;
 use crate::common::settings::Settings;
 use crate::common::store::{Store, StoreError};
@@ -40,6 +41,8 @@ pub enum StartupError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("bad database settings: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("bad seed sale settings: {0}")]
+    Seed(#[from] Invalid),
 }
 
 /// A built, listening API process.
@@ -127,20 +130,9 @@ impl Application {
         let kafka = settings.kafka.clone();
         let topics_stop = background.child_token();
         actix_web::rt::spawn(async move { kafka.create_topics_until_done(topics_stop).await });
-        if settings.ensure_default_sale {
-            let sales = Arc::clone(&sales);
-            actix_web::rt::spawn(retry_until_done(
-                "ensure the default sale",
-                background.child_token(),
-                move || {
-                    let sales = Arc::clone(&sales);
-                    async move {
-                        let outcome = sales.ensure_default().await?;
-                        tracing::info!(?outcome, "default sale ensured");
-                        Ok::<_, super::sales::SaleError>(())
-                    }
-                },
-            ));
+        let seed = SeedSales::new(&settings.seed)?;
+        if settings.seed.create {
+            seed.ensure_in_background(&sales, &background);
         }
 
         let stock_watch = StockWatch::new(
@@ -156,7 +148,9 @@ impl Application {
             stock_watch: Arc::clone(&stock_watch),
             producer: producer.clone(),
             admin_token: settings.admin_token,
+            seed,
         });
+        let cors_origins = settings.cors_origins;
         let listener = bind_listener(settings.http_addr, settings.http_backlog)?;
         let port = listener.local_addr()?.port();
         let limits = http::limits::RequestLimits {
@@ -169,6 +163,9 @@ impl Application {
                 .wrap(from_fn(move |req, next| {
                     http::limits::check(limits, req, next)
                 }))
+                // Outermost, so every answer (refusals of the limits included) carries the
+                // CORS headers a browser needs to read it.
+                .wrap(http::cors::middleware(&cors_origins))
         })
         .workers(settings.http_workers.max(1))
         // Signals are the binary's business (see `shutdown_signal`); tests stop it directly.

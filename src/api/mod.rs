@@ -5,6 +5,7 @@
 pub mod app;
 pub mod rounds;
 pub mod sales;
+pub mod seed;
 pub mod sold_out;
 pub mod stock_watch;
 pub mod strategies;

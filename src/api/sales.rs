@@ -7,12 +7,9 @@ use chrono::Utc;
 use super::rounds::FollowsRounds;
 use super::sold_out::SoldOutCache;
 use super::strategies::{SaleStock, StrategyCache};
-use crate::common::domain::{Invalid, Sale, SaleId, SaleSpec, Strategy};
+use crate::common::domain::{Sale, SaleId, SaleSpec, Strategy};
 use crate::common::orders::Orders;
 use crate::common::store::{RoundChange, RoundOutcome, Store, StoreError};
-
-/// The sale the seed's `POST /reset` acts on, created at start unless configured off.
-pub const DEFAULT_SALE_ID: &str = "default";
 
 /// Why a sale could not be read or changed. None of it is the client's fault.
 #[derive(Debug, thiserror::Error)]
@@ -92,15 +89,24 @@ impl SaleService {
         }
     }
 
-    /// Creates the `default` sale (100 units, limit 1) unless it exists.
-    pub async fn ensure_default(&self) -> Result<RoundOutcome, SaleError> {
-        let invalid = |e: Invalid| StoreError::Corrupt(e.0);
-        let sale_id = SaleId::parse(DEFAULT_SALE_ID).map_err(invalid)?;
-        let spec = SaleSpec::parse("Default sale".into(), 100, 1, None, None).map_err(invalid)?;
-        Ok(self
+    /// Creates the sale unless it exists (then it is left as it is, whatever its settings).
+    /// For a sale whose stock lives in Postgres the stock row is written too, also when the
+    /// sale existed: a start-up that created the sale but failed before the row is completed
+    /// by the next attempt (the row never goes back a round, so this changes nothing else).
+    pub async fn ensure(
+        &self,
+        sale_id: &SaleId,
+        spec: SaleSpec,
+    ) -> Result<RoundOutcome, SaleError> {
+        if spec.strategy.writes_orders() {
+            self.orders.ensure_migrated().await?;
+        }
+        let outcome = self
             .store
-            .start_round(&sale_id, &RoundChange::CreateIfAbsent(spec))
-            .await?)
+            .start_round(sale_id, &RoundChange::CreateIfAbsent(spec))
+            .await?;
+        self.complete_round(sale_id, None).await?;
+        Ok(outcome)
     }
 
     /// The sale as buyers see it (`GET /api/v1/sales/{id}`, its stream): as Redis holds it,

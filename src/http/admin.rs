@@ -8,13 +8,13 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
+use serde::Serialize;
 use subtle::ConstantTimeEq;
 
 use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJsonBody};
 use super::state::AppState;
-use crate::api::sales::DEFAULT_SALE_ID;
-use crate::common::domain::{parse_stock, SaleId, SaleSpec, Strategy};
+use crate::common::domain::{parse_stock, Sale, SaleId, SaleSpec, Strategy};
 use crate::common::store::RoundOutcome;
 
 /// Every path under this prefix is the admin's: without a valid token it is 401, whether or
@@ -56,13 +56,21 @@ pub fn is_admin_path(path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// Read field by field (`FromJsonObject`); the `serde` attributes only shape its schema.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SaleBody {
+    /// 1 to 200 characters, not blank, no control characters.
     name: String,
+    #[schema(maximum = 10_000_000)]
     stock: u64,
+    #[serde(default)]
+    #[schema(default = 1, minimum = 1, maximum = 4_294_967_295_u64)]
     per_user_limit: u64,
     starts_at: Option<DateTime<Utc>>,
     ends_at: Option<DateTime<Utc>>,
     /// `naive`, `locking`, `redis` or `async` (the default); see `crate::strategies`.
+    #[schema(value_type = Option<Strategy>)]
     strategy: Option<String>,
 }
 
@@ -79,8 +87,12 @@ impl FromJsonObject for SaleBody {
     }
 }
 
+/// Read field by field (`FromJsonObject`); the `serde` attributes only shape its schema.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResetBody {
     /// A new stock figure; the sale's current one when left out.
+    #[schema(maximum = 10_000_000)]
     stock: Option<u64>,
 }
 
@@ -94,6 +106,21 @@ impl FromJsonObject for ResetBody {
 
 /// `PUT /api/v1/admin/sales/{sale_id}`: creates the sale (201) or replaces it (200). Replacing
 /// starts a new round with the full new stock.
+#[utoipa::path(put, path = "/api/v1/admin/sales/{sale_id}", tag = "admin",
+    params(("sale_id" = String, Path, description = "The sale to create or replace")),
+    request_body(content = SaleBody, content_type = "application/json"),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Replaced: a new round with the full new stock", body = Sale),
+        (status = 201, description = "Created", body = Sale),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::schemas::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::schemas::ErrorBody),
+        (status = 404, description = "`not_found`: no such route (an empty id)", body = super::schemas::ErrorBody),
+        (status = 422, description = "`invalid_strategy`", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: the round may have started", body = super::schemas::ErrorBody),
+    ))]
 pub async fn put_sale(
     path: web::Path<String>,
     JsonBody(body): JsonBody<SaleBody>,
@@ -122,6 +149,19 @@ pub async fn put_sale(
 }
 
 /// `POST /api/v1/admin/sales/{sale_id}/reset`, optional body `{"stock": n}`.
+#[utoipa::path(post, path = "/api/v1/admin/sales/{sale_id}/reset", tag = "admin",
+    params(("sale_id" = String, Path, description = "The sale to reset")),
+    request_body(content = Option<ResetBody>, content_type = "application/json", description = "Optional: none or `{}` keeps the stock"),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The sale in its new round", body = Sale),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::schemas::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::schemas::ErrorBody),
+        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: the reset may have happened", body = super::schemas::ErrorBody),
+    ))]
 pub async fn reset_sale(
     path: web::Path<String>,
     OptionalJsonBody(body): OptionalJsonBody<ResetBody>,
@@ -131,12 +171,49 @@ pub async fn reset_sale(
     reset(&state, &sale_id, body).await
 }
 
-/// `POST /reset`: the seed's command; resets the default sale.
-pub async fn reset_default_sale(
+/// `POST /reset`: the seed's command; starts the next round of every seed sale that exists
+/// (all four after start-up), with the same optional body as a sale's reset. 404 when none
+/// does.
+#[utoipa::path(post, path = "/reset", tag = "seed",
+    request_body(content = Option<ResetBody>, content_type = "application/json", description = "Optional: none or `{}` keeps the stock"),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The seed sales in their new rounds", body = SeedReset),
+        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::schemas::ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
+        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::schemas::ErrorBody),
+        (status = 404, description = "`sale_not_found`: none of the seed sales exists", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: some resets may have happened", body = super::schemas::ErrorBody),
+    ))]
+pub async fn reset_seed_sales(
     OptionalJsonBody(body): OptionalJsonBody<ResetBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    reset(&state, &sale_id(DEFAULT_SALE_ID)?, body).await
+    let stock = new_stock(body)?;
+    let mut sales = Vec::new();
+    for (_, sale_id) in state.seed.all() {
+        sales.extend(state.sales.reset(sale_id, stock).await?);
+    }
+    if sales.is_empty() {
+        return Err(ApiError::sale_not_found());
+    }
+    Ok(HttpResponse::Ok().json(SeedReset {
+        message: format!("{} seed sales reset", sales.len()),
+        sales,
+    }))
+}
+
+/// The answer to `POST /reset`: the seed's `message`, and the sales as they now stand.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SeedReset {
+    message: String,
+    sales: Vec<Sale>,
+}
+
+/// The stock a reset asks for; `None`: keep the sale's.
+fn new_stock(body: Option<ResetBody>) -> Result<Option<u64>, ApiError> {
+    Ok(body.and_then(|b| b.stock).map(parse_stock).transpose()?)
 }
 
 async fn reset(
@@ -144,7 +221,7 @@ async fn reset(
     sale_id: &SaleId,
     body: Option<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let stock = body.and_then(|b| b.stock).map(parse_stock).transpose()?;
+    let stock = new_stock(body)?;
     let sale = state
         .sales
         .reset(sale_id, stock)

@@ -9,6 +9,8 @@ use crate::common::kafka::BROKER_CHECK_TIMEOUT;
 use crate::common::probes::{readiness, Dependency};
 
 /// `GET /healthz`: the process is alive and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
@@ -16,6 +18,11 @@ pub async fn healthz() -> HttpResponse {
 /// `GET /readyz`: 200 while Redis answers, since that is all a purchase needs (503 without
 /// it); the body also says whether the broker answers (while it does not, purchases wait in
 /// the outbox and the status is `degraded`).
+#[utoipa::path(get, path = "/readyz", tag = "meta",
+    responses(
+        (status = 200, description = "`ready` or `degraded` (the broker does not answer)", body = Object),
+        (status = 503, description = "`unavailable`: Redis does not answer", body = super::schemas::ErrorBody),
+    ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (redis, broker) = tokio::join!(
         state.store.ping(),

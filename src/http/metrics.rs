@@ -6,7 +6,15 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use tokio::time::Instant;
 
+use crate::common::probes;
 use crate::common::telemetry::names;
+
+/// `GET /metrics`: every metric of the process (the handler shared with the worker).
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
+pub async fn serve_metrics() -> actix_web::HttpResponse {
+    probes::metrics().await
+}
 
 /// Middleware body (see `http::resource`): counts and times the requests of one route. The
 /// route's pattern is given, not looked up per request: matching the path against every

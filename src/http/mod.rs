@@ -5,22 +5,30 @@
 //! | `POST /api/v1/sales/{sale_id}/purchases`, `GET /api/v1/purchases/{purchase_id}` | `purchases.rs` |
 //! | `GET /api/v1/sales/{sale_id}` | `sales.rs` |
 //! | `PUT /api/v1/admin/sales/{sale_id}`, `POST .../reset`, `POST /reset` | `admin.rs` |
+//! | `POST /purchase`, `/purchase-lock`, `/purchase-redis`, `/purchase-async`, `GET /stream` (the seed's) | `seed.rs` |
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //! | `GET /metrics` | `metrics.rs` (the handler is `common::probes`, shared with the worker) |
 //! | `GET /api/v1/sales/{sale_id}/stream` | `stream.rs` |
+//! | `GET /`, `GET /control-room`, `GET /api/v1/sales`, `GET /api/v1/stats` (the control room) | `dashboard.rs` (the page: `control_room.html`) |
+//! | `GET /openapi.json` | `openapi.rs` (every handler carries its `#[utoipa::path]`) |
 //! | every path: head size, body framing, size and timeout, checked before routing | `limits.rs` |
 //!
 //! Every failure becomes an [`errors::ApiError`], which is turned into the JSON error shape in
 //! one place (and logged there when it is ours).
 
 pub mod admin;
+pub mod cors;
+pub mod dashboard;
 pub mod errors;
 pub mod extract;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod purchases;
 pub mod sales;
+pub mod schemas;
+pub mod seed;
 pub mod state;
 pub mod stream;
 
@@ -29,7 +37,6 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, HttpRequest, HttpResponse, Resource, ResponseError};
 
-use crate::common::probes;
 use errors::ApiError;
 
 /// Registers every route. Unknown paths and wrong methods get the JSON error shape too.
@@ -42,7 +49,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/healthz", Access::Public).get(health::healthz))
     .service(resource("/readyz", Access::Public).get(health::readyz))
-    .service(resource("/reset", Access::Admin).post(admin::reset_default_sale))
+    .service(resource("/purchase-async", Access::Public).post(seed::purchase_async))
+    .service(resource("/purchase-redis", Access::Public).post(seed::purchase_redis))
+    .service(resource("/purchase-lock", Access::Public).post(seed::purchase_locking))
+    .service(resource("/purchase", Access::Public).post(seed::purchase_naive))
+    .service(resource("/stream", Access::Public).get(seed::seed_stream))
+    .service(resource("/reset", Access::Admin).post(admin::reset_seed_sales))
     .service(resource("/api/v1/admin/sales/{sale_id}", Access::Admin).put(admin::put_sale))
     .service(resource("/api/v1/admin/sales/{sale_id}/reset", Access::Admin).post(admin::reset_sale))
     .service(resource("/api/v1/sales/{sale_id}", Access::Public).get(sales::get_sale))
@@ -50,7 +62,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/api/v1/purchases/{purchase_id}", Access::Public).get(purchases::get_purchase),
     )
-    .service(resource("/metrics", Access::Public).get(probes::metrics))
+    .service(resource("/metrics", Access::Public).get(metrics::serve_metrics))
+    .service(resource("/api/v1/sales", Access::Public).get(dashboard::list_sales))
+    .service(resource("/api/v1/stats", Access::Public).get(dashboard::stats))
+    .service(resource("/openapi.json", Access::Public).get(openapi::openapi_json))
+    .service(resource("/control-room", Access::Public).get(dashboard::control_room))
+    .service(resource("/", Access::Public).get(dashboard::root))
     .app_data(web::PathConfig::default().error_handler(|_, _| {
         ApiError::invalid_request("the path is not valid UTF-8 once percent-decoded").into()
     }))

@@ -1,22 +1,30 @@
 //! `POST /api/v1/sales/{sale_id}/purchases` and `GET /api/v1/purchases/{purchase_id}`.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use uuid::Uuid;
 
 use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
 use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
-use crate::common::domain::{IdempotencyKey, Quantity, Reservation, UserId};
+use crate::common::domain::{IdempotencyKey, Purchase, Quantity, Reservation, UserId};
 use crate::common::orders::is_not_migrated;
 use crate::common::telemetry::names;
 
 /// The header that makes a purchase safe to retry.
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
+/// The body of a purchase. Read field by field (`FromJsonObject`), so every message about it
+/// is ours; the `serde` attributes only shape its OpenAPI schema.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PurchaseBody {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     user_id: String,
+    /// 1 to 10000000.
+    #[serde(default)]
+    #[schema(default = 1, minimum = 1, maximum = 10_000_000)]
     quantity: u64,
 }
 
@@ -29,16 +37,56 @@ impl FromJsonObject for PurchaseBody {
     }
 }
 
-/// Reserves stock for one buyer: 202 with the purchase, or why not. Every request counts
-/// once in `flashsale_purchases_total` under its outcome, bad bodies included.
-#[tracing::instrument(name = "purchase", skip_all, fields(sale_id = %path, purchase_id = tracing::field::Empty))]
+/// What a purchase asks for, whichever route it came by (this API's or the seed's).
+pub(super) struct PurchaseRequest {
+    pub user_id: String,
+    pub quantity: u64,
+}
+
+/// `POST /api/v1/sales/{sale_id}/purchases`: reserves stock for one buyer, 202 with the
+/// purchase, or why not.
+#[utoipa::path(post, path = "/api/v1/sales/{sale_id}/purchases", tag = "purchases",
+    params(("sale_id" = String, Path, description = "The sale"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
+    request_body(content = PurchaseBody, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Reserved (or the replay of a reservation); `Location` points at the purchase", body = Purchase,
+            headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
+        super::schemas::PurchaseErrors,
+    ))]
 pub async fn create_purchase(
     req: HttpRequest,
     path: web::Path<String>,
     body: Result<JsonBody<PurchaseBody>, ApiError>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let decided = purchase(&req, &path, body, &state).await;
+    let request = body.map(|JsonBody(body)| PurchaseRequest {
+        user_id: body.user_id,
+        quantity: body.quantity,
+    });
+    let purchase = decide(&req, &path, request, &state).await?;
+    Ok(accepted(&purchase).json(purchase))
+}
+
+/// A 202 for `purchase`, pointing at where it can be read.
+pub(super) fn accepted(purchase: &Purchase) -> HttpResponseBuilder {
+    let mut response = HttpResponse::Accepted();
+    response.insert_header((
+        header::LOCATION,
+        format!("/api/v1/purchases/{}", purchase.purchase_id),
+    ));
+    response
+}
+
+/// Decides a purchase of the sale `sale_id`: the purchase that took stock, or why not. Every
+/// request counts once in `flashsale_purchases_total` under its outcome, bad bodies included.
+#[tracing::instrument(name = "purchase", skip_all, fields(sale_id = %sale_id, purchase_id = tracing::field::Empty))]
+pub(super) async fn decide(
+    req: &HttpRequest,
+    sale_id: &str,
+    request: Result<PurchaseRequest, ApiError>,
+    state: &AppState,
+) -> Result<Purchase, ApiError> {
+    let decided = purchase(req, sale_id, request, state).await;
     let outcome = match &decided {
         Ok(Ok(decided)) => decided.label(),
         Ok(Err(error)) => error.label(),
@@ -56,12 +104,7 @@ pub async fn create_purchase(
     match decided?? {
         ReserveOutcome::Reserved { purchase, .. }
         | ReserveOutcome::Ordered(purchase)
-        | ReserveOutcome::Replayed(purchase) => Ok(HttpResponse::Accepted()
-            .insert_header((
-                header::LOCATION,
-                format!("/api/v1/purchases/{}", purchase.purchase_id),
-            ))
-            .json(purchase)),
+        | ReserveOutcome::Replayed(purchase) => Ok(purchase),
         ReserveOutcome::SoldOut { .. } => Err(ApiError::sold_out()),
         ReserveOutcome::LimitReached => Err(ApiError::limit_reached()),
         ReserveOutcome::SaleNotActive => Err(ApiError::sale_not_active()),
@@ -77,10 +120,10 @@ pub async fn create_purchase(
 async fn purchase(
     req: &HttpRequest,
     path: &str,
-    body: Result<JsonBody<PurchaseBody>, ApiError>,
+    request: Result<PurchaseRequest, ApiError>,
     state: &AppState,
 ) -> Result<Result<ReserveOutcome, ReserveError>, ApiError> {
-    let JsonBody(body) = body?;
+    let request = request?;
     let idempotency_key = req
         .headers()
         .get(IDEMPOTENCY_KEY)
@@ -89,8 +132,8 @@ async fn purchase(
     let reservation = Reservation {
         purchase_id: Uuid::new_v4(),
         sale_id: sale_id(path)?,
-        user_id: UserId::parse(&body.user_id)?,
-        quantity: Quantity::parse(body.quantity)?,
+        user_id: UserId::parse(&request.user_id)?,
+        quantity: Quantity::parse(request.quantity)?,
         idempotency_key,
     };
     tracing::Span::current().record(
@@ -110,6 +153,14 @@ pub fn register_metrics() {
 
 /// A purchase and its status: `confirmed` once the worker persisted it as an order. Purchases
 /// of the `naive` and `locking` strategies exist only as orders, `confirmed` from the start.
+#[utoipa::path(get, path = "/api/v1/purchases/{purchase_id}", tag = "purchases",
+    params(("purchase_id" = uuid::Uuid, Path, description = "A purchase id")),
+    responses(
+        (status = 200, description = "The purchase, `reserved` or `confirmed`", body = Purchase),
+        (status = 400, description = "`invalid_request`: not a UUID", body = super::schemas::ErrorBody),
+        (status = 404, description = "`purchase_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: Redis (or PostgreSQL) failed", body = super::schemas::ErrorBody),
+    ))]
 pub async fn get_purchase(
     path: web::Path<String>,
     state: web::Data<AppState>,

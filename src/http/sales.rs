@@ -8,6 +8,14 @@ use super::state::AppState;
 use crate::common::domain::Sale;
 
 /// The sale with its round, stock, remaining units, status and strategy.
+#[utoipa::path(get, path = "/api/v1/sales/{sale_id}", tag = "sales",
+    params(("sale_id" = String, Path, description = "The sale")),
+    responses(
+        (status = 200, description = "The sale", body = Sale),
+        (status = 400, description = "`invalid_request`: a bad id", body = super::schemas::ErrorBody),
+        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`", body = super::schemas::ErrorBody),
+    ))]
 pub async fn get_sale(
     path: web::Path<String>,
     state: web::Data<AppState>,

@@ -7,6 +7,7 @@ use secrecy::SecretString;
 
 use crate::actors::producer::KafkaProducerActor;
 use crate::api::sales::SaleService;
+use crate::api::seed::SeedSales;
 use crate::api::stock_watch::StockWatch;
 use crate::api::strategies::Strategies;
 use crate::common::orders::Orders;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub stock_watch: Arc<StockWatch>,
     pub producer: Addr<KafkaProducerActor>,
     pub admin_token: Option<SecretString>,
+    /// The sales the seed's routes sell from.
+    pub seed: SeedSales,
 }

@@ -18,7 +18,7 @@
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
-use futures_util::{stream, StreamExt};
+use futures_util::{stream, Stream, StreamExt};
 
 use super::errors::ApiError;
 use super::sales::current_sale;
@@ -27,6 +27,14 @@ use crate::api::stock_watch::Watcher;
 use crate::common::domain::Sale;
 
 /// Streams the sale's changes until the client leaves or the process stops.
+#[utoipa::path(get, path = "/api/v1/sales/{sale_id}/stream", tag = "sales",
+    params(("sale_id" = String, Path, description = "The sale")),
+    responses(
+        (status = 200, description = "Server-Sent Events: `event: sale` with the sale as data, on change; `: heartbeat` comments", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`invalid_request`: a bad id", body = super::schemas::ErrorBody),
+        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 503, description = "`overloaded`: too many streams; `unavailable`", body = super::schemas::ErrorBody),
+    ))]
 pub async fn stream_sale(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -44,13 +52,21 @@ pub async fn stream_sale(
             Some((Ok::<_, actix_web::Error>(chunk), (watcher, last)))
         },
     );
-    let body = stream::once(async move { Ok(Bytes::from(first)) }).chain(changes);
-    Ok(HttpResponse::Ok()
+    Ok(event_stream(first, changes))
+}
+
+/// A Server-Sent Events response: `first`, then `rest` until it ends or the client leaves.
+pub(super) fn event_stream(
+    first: String,
+    rest: impl Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
+) -> HttpResponse {
+    let body = stream::once(async move { Ok(Bytes::from(first)) }).chain(rest);
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // Tells nginx not to buffer the stream.
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+        .streaming(body)
 }
 
 /// Waits for the next change (one the client has not seen) or heartbeat; `None` ends the

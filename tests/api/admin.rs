@@ -3,9 +3,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{
-    error_code, spawn_app, spawn_app_with, test_settings, unique_sale_id, PrivateRedis, TOKEN,
-};
+use crate::helpers::{error_code, spawn_app, spawn_app_with, test_settings, unique_sale_id, TOKEN};
 
 #[actix_web::test]
 async fn admin_calls_without_or_with_a_wrong_token_are_401_and_change_nothing() {
@@ -150,50 +148,6 @@ async fn a_reset_puts_the_stock_back_clears_limits_and_starts_a_new_round() {
         .expect("sent");
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(unknown).await, "sale_not_found");
-}
-
-#[actix_web::test]
-async fn the_default_sale_exists_at_start_and_post_reset_starts_its_next_round() {
-    // A Redis of its own, so the default sale is certainly created by this app.
-    let redis = PrivateRedis::start();
-    let mut settings = test_settings();
-    settings.redis_url = redis.url.as_str().into();
-    settings.ensure_default_sale = true;
-    let app = spawn_app_with(settings).await;
-
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let before = loop {
-        let response = app.get("/api/v1/sales/default").await;
-        if response.status() == StatusCode::OK {
-            break response.json::<Value>().await.expect("a body");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the default sale was not created"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(
-        (
-            before["stock"].as_u64(),
-            before["per_user_limit"].as_u64(),
-            before["round"].as_u64()
-        ),
-        (Some(100), Some(1), Some(1))
-    );
-
-    let reset = app
-        .client
-        .post(app.url("/reset"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(reset.status(), StatusCode::OK);
-    let after: Value = reset.json().await.expect("a body");
-    assert_eq!(after["sale_id"], "default");
-    assert_eq!(after["round"], 2);
-    assert_eq!(after["remaining"], after["stock"]);
 }
 
 #[actix_web::test]

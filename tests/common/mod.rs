@@ -35,7 +35,9 @@ pub fn test_settings() -> Settings {
     settings.http_addr = "127.0.0.1:0".parse().expect("valid address");
     settings.http_workers = 2;
     settings.admin_token = Some(TOKEN.into());
-    settings.ensure_default_sale = false;
+    settings.seed.create = false;
+    // Seed sales of its own, should a test create them.
+    settings.seed.prefix = unique_sale_id();
     settings
 }
 

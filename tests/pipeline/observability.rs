@@ -266,7 +266,7 @@ async fn purchases_log_json_lines_inside_a_span_that_names_the_purchase_and_the_
             .envs(pipeline.process_env().iter().map(|(k, v)| (*k, v.as_str())))
             .env("FLASHSALE_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("FLASHSALE_ADMIN_TOKEN", TOKEN)
-            .env("FLASHSALE_DEFAULT_SALE", "false")
+            .env("FLASHSALE_SEED_SALES", "false")
             .env("FLASHSALE_LOG_FORMAT", "json")
             .env("RUST_LOG", "flashsale=debug")
             .stdout(Stdio::piped()),

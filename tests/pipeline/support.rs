@@ -137,7 +137,7 @@ impl Pipeline {
                 format!("{}-worker", self.group),
             ),
             ("FLASHSALE_WORKER_HTTP_ADDR", "127.0.0.1:0".into()),
-            ("FLASHSALE_DEFAULT_SALE", "false".into()),
+            ("FLASHSALE_SEED_SALES", "false".into()),
             ("FLASHSALE_OUTBOX_RELAY_AGE_MS", "1000".into()),
             ("FLASHSALE_OUTBOX_RELAY_INTERVAL_MS", "200".into()),
             ("RUST_LOG", "warn".into()),

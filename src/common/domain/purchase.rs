@@ -17,7 +17,7 @@ pub struct Reservation {
 }
 
 /// Where a purchase stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PurchaseStatus {
     /// Stock is taken in Redis; the purchase is on its way to the orders table.
@@ -27,11 +27,13 @@ pub enum PurchaseStatus {
 }
 
 /// A purchase that took stock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Purchase {
     pub purchase_id: Uuid,
+    #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub sale_id: SaleId,
     pub round: u64,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     pub user_id: UserId,
     pub quantity: u32,
     pub status: PurchaseStatus,

@@ -11,7 +11,7 @@ const MAX_NAME_CHARS: usize = 200;
 
 /// How a sale's purchases are decided: the seed's phases, each kept runnable so they can be
 /// measured side by side (README, "Phases"). Only `Async` is the production path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Postgres: read the stock, then update it and insert the order in separate statements,
@@ -117,7 +117,7 @@ pub fn parse_stock(stock: u64) -> Result<u64, Invalid> {
 }
 
 /// Where a sale stands at a given moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SaleStatus {
     Scheduled,
@@ -127,8 +127,9 @@ pub enum SaleStatus {
 }
 
 /// A sale as stored, with its current round and remaining stock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Sale {
+    #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub sale_id: SaleId,
     pub name: String,
     /// Starts at 1 and grows by one on every reset or replacement; it travels with every

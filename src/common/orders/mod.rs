@@ -204,6 +204,17 @@ impl Orders {
         bounded(self.timeout, query).await
     }
 
+    /// Units persisted as orders for a sale's round.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn units_of_round(&self, sale_id: &str, round: u64) -> Result<u64, sqlx::Error> {
+        let round = i64::try_from(round).unwrap_or(i64::MAX);
+        let query = sqlx::query_scalar::<_, i64>(include_str!("sql/orders_sum_round_units.sql"))
+            .bind(sale_id)
+            .bind(round)
+            .fetch_one(&self.pool);
+        Ok(u64::try_from(bounded(self.timeout, query).await?).unwrap_or(0))
+    }
+
     /// A purchase the `naive` or `locking` strategy wrote (only those orders carry `remaining`:
     /// Redis holds every other purchase).
     #[tracing::instrument(level = "debug", skip(self))]

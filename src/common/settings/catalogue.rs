@@ -146,12 +146,33 @@ pub const SOLD_OUT_TTL_MS: Setting = setting(
     "How long the local sold-out flag is trusted: until it expires, purchases without an \
      Idempotency-Key get 409 `sold_out` without asking Redis.",
 );
-pub const DEFAULT_SALE: Setting = setting(
-    "FLASHSALE_DEFAULT_SALE",
+pub const SEED_SALES: Setting = setting(
+    "FLASHSALE_SEED_SALES",
     "true",
     Api,
-    "`true` or `false`: create the sale `default` (100 units, limit 1, no window) at start \
-     unless it exists, retrying every second until Redis answers.",
+    "`true` or `false`: create the seed's four sales (`<prefix>-naive`, `-locking`, `-redis`, \
+     `-async`, one per strategy, limit 1, no window) at start unless they exist, each retried \
+     every second until its store answers. The seed's routes (`POST /purchase`, ...) sell from \
+     them; with `false` they answer 404 `sale_not_found` until someone creates the sales.",
+);
+pub const SEED_STOCK: Setting = setting(
+    "FLASHSALE_SEED_STOCK",
+    "100",
+    Api,
+    "Units of each seed sale when it is created at start (0 to 10000000), as the seed's 100.",
+);
+pub const SEED_SALE_PREFIX: Setting = setting(
+    "FLASHSALE_SEED_SALE_PREFIX",
+    "seed",
+    Api,
+    "First part of the seed sales' ids (`seed-async`, ...): lets several deployments share one \
+     Redis. The ids must still be valid sale ids.",
+);
+pub const CORS_ORIGINS: Setting = unset(
+    "FLASHSALE_CORS_ORIGINS",
+    Api,
+    "Comma-separated origins (`http://localhost:5173`) whose browser pages may call the API \
+     (CORS, preflights answered). Unset: no cross-origin access.",
 );
 pub const SHUTDOWN_TIMEOUT_MS: Setting = setting(
     "FLASHSALE_SHUTDOWN_TIMEOUT_MS",
@@ -359,7 +380,10 @@ pub const ALL: &[Setting] = &[
     RESERVATION_BATCH,
     RESERVE_TIMEOUT_MS,
     SOLD_OUT_TTL_MS,
-    DEFAULT_SALE,
+    SEED_SALES,
+    SEED_STOCK,
+    SEED_SALE_PREFIX,
+    CORS_ORIGINS,
     SHUTDOWN_TIMEOUT_MS,
     KAFKA_MAX_IN_FLIGHT,
     OUTBOX_READ_BATCH,

@@ -47,6 +47,17 @@ pub struct RelayConfig {
     pub batch: usize,
 }
 
+/// The seed's sales: the four sales the seed's routes (`POST /purchase`, ...) sell from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedSettings {
+    /// Whether the API creates them at start (unless they exist).
+    pub create: bool,
+    /// Their ids are `<prefix>-<strategy>`.
+    pub prefix: String,
+    /// Units of each at creation.
+    pub stock: u64,
+}
+
 /// How a process reaches PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
@@ -70,7 +81,9 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     pub pool: PoolConfig,
     pub sold_out_ttl: Duration,
-    pub ensure_default_sale: bool,
+    pub seed: SeedSettings,
+    /// Origins allowed to call the API from a browser page (CORS); empty: none.
+    pub cors_origins: Vec<String>,
     pub shutdown_timeout: Duration,
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
@@ -122,7 +135,18 @@ impl Settings {
                 timeout: env.millis(&RESERVE_TIMEOUT_MS)?,
             },
             sold_out_ttl: env.millis(&SOLD_OUT_TTL_MS)?,
-            ensure_default_sale: env.parse(&DEFAULT_SALE)?,
+            seed: SeedSettings {
+                create: env.parse(&SEED_SALES)?,
+                prefix: env.get(&SEED_SALE_PREFIX).trim().to_owned(),
+                stock: env.parse(&SEED_STOCK)?,
+            },
+            cors_origins: env
+                .get(&CORS_ORIGINS)
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect(),
             shutdown_timeout: env.millis(&SHUTDOWN_TIMEOUT_MS)?,
             database: env.database()?,
             kafka: env.kafka()?,
@@ -261,7 +285,12 @@ mod tests {
         );
         assert_eq!(settings.redis_url.expose(), "redis://127.0.0.1:6379");
         assert!(settings.admin_token.is_none());
-        assert!(settings.ensure_default_sale);
+        assert!(settings.seed.create);
+        assert_eq!(
+            (settings.seed.prefix.as_str(), settings.seed.stock),
+            ("seed", 100)
+        );
+        assert!(settings.cors_origins.is_empty());
         assert!(settings.http_workers >= 1);
         WorkerSettings::from_lookup(|_| None).expect("worker defaults are valid");
     }
@@ -284,7 +313,10 @@ mod tests {
     fn values_are_read_and_bad_ones_are_named() {
         let settings = Settings::from_lookup(|name| match name {
             "FLASHSALE_ADMIN_TOKEN" => Some("s3cret".into()),
-            "FLASHSALE_DEFAULT_SALE" => Some("false".into()),
+            "FLASHSALE_SEED_SALES" => Some("false".into()),
+            "FLASHSALE_CORS_ORIGINS" => {
+                Some(" http://localhost:5173, https://shop.example ,".into())
+            }
             "FLASHSALE_RESERVATION_ACTORS" => Some("2".into()),
             _ => None,
         })
@@ -296,7 +328,11 @@ mod tests {
                 .map(|t| t.expose_secret().to_owned()),
             Some("s3cret".into())
         );
-        assert!(!settings.ensure_default_sale);
+        assert!(!settings.seed.create);
+        assert_eq!(
+            settings.cors_origins,
+            ["http://localhost:5173", "https://shop.example"]
+        );
         assert_eq!(settings.pool.actors, 2);
 
         let error =
