@@ -132,10 +132,6 @@ impl Pipeline {
             ("FLASHSALE_KAFKA_TOPIC", self.topic.clone()),
             ("FLASHSALE_KAFKA_PARTITIONS", "2".into()),
             ("FLASHSALE_WORKER_GROUP", self.group.clone()),
-            (
-                "FLASHSALE_WORKER_INSTANCE_ID",
-                format!("{}-worker", self.group),
-            ),
             ("FLASHSALE_WORKER_HTTP_ADDR", "127.0.0.1:0".into()),
             ("FLASHSALE_DEFAULT_SALE", "false".into()),
             ("FLASHSALE_OUTBOX_RELAY_AGE_MS", "1000".into()),
