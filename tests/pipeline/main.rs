@@ -13,4 +13,5 @@ mod audit;
 mod delivery;
 mod faults;
 mod observability;
+mod recovery;
 mod strategies;
