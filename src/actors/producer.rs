@@ -16,13 +16,24 @@ use tracing::Instrument;
 
 use crate::common::domain::SaleId;
 use crate::common::kafka::broker_reachable;
+use crate::common::log_limit::OutageLog;
 use crate::common::store::{OutboxEntry, Store};
 use crate::common::telemetry::{names, ActorMetrics};
 
 /// Publish these outbox entries (fire and forget: the outbox keeps what is not acknowledged).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Publish(pub Vec<OutboxEntry>);
+pub struct Publish(pub Vec<OutboxEntry>, pub Origin);
+
+/// Who offers the entries: what `flashsale_relay_republished_total` counts depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The reservation that just wrote them: a first publish.
+    Reservation,
+    /// The outbox relay: a publish again. Counted once the broker acknowledges it; an entry
+    /// still in flight when the relay offers it is skipped, and not counted.
+    Relay,
+}
 
 /// Wait, at most the given time, until every event handed to the producer is acknowledged.
 #[derive(Message)]
@@ -33,6 +44,11 @@ pub struct Flush(pub Duration);
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct BrokerReachable(pub Duration);
+
+/// Outages of the broker as the producer sees them, logged once per change of state.
+static QUEUE: OutageLog = OutageLog::new("producer: queue events for the broker");
+static DELIVERY: OutageLog = OutageLog::new("producer: get events acknowledged by the broker");
+static OUTBOX_ACK: OutageLog = OutageLog::new("producer: remove published entries from the outbox");
 
 pub struct KafkaProducerActor {
     producer: FutureProducer,
@@ -53,8 +69,9 @@ impl KafkaProducerActor {
         store: Store,
         max_in_flight: usize,
     ) -> Self {
-        // Listed from the start, at zero until the first failure.
+        // Listed from the start, at zero until the first of each.
         metrics::counter!(names::PRODUCER_ERRORS).increment(0);
+        metrics::counter!(names::RELAY_REPUBLISHED).increment(0);
         Self {
             producer,
             topic,
@@ -73,7 +90,7 @@ impl Actor for KafkaProducerActor {
 impl Handler<Publish> for KafkaProducerActor {
     type Result = ();
 
-    fn handle(&mut self, Publish(entries): Publish, ctx: &mut Self::Context) {
+    fn handle(&mut self, Publish(entries, origin): Publish, ctx: &mut Self::Context) {
         self.metrics.messages.increment(1);
         let started = tokio::time::Instant::now();
         let mut deliveries = Vec::new();
@@ -98,7 +115,7 @@ impl Handler<Publish> for KafkaProducerActor {
                 }
                 Err((error, _)) => {
                     metrics::counter!(names::PRODUCER_ERRORS).increment(1);
-                    tracing::warn!(%error, "producer queue refused an event; the relay will retry it");
+                    QUEUE.failed(&error);
                     break;
                 }
             }
@@ -109,6 +126,7 @@ impl Handler<Publish> for KafkaProducerActor {
         if deliveries.is_empty() {
             return;
         }
+        QUEUE.succeeded();
         metrics::histogram!(names::PRODUCER_BATCH_SIZE).record(deliveries.len() as f64);
         self.metrics.queue_depth.set(self.in_flight.len() as f64);
         let store = self.store.clone();
@@ -119,12 +137,21 @@ impl Handler<Publish> for KafkaProducerActor {
                 if acknowledged {
                     metrics::histogram!(names::PRODUCER_PUBLISH_SECONDS)
                         .record(started.elapsed().as_secs_f64());
+                    if origin == Origin::Relay {
+                        metrics::counter!(names::RELAY_REPUBLISHED).increment(1);
+                    }
                 } else {
                     metrics::counter!(names::PRODUCER_ERRORS).increment(1);
                 }
                 (entry, acknowledged)
             }))
             .await;
+            // An event not acknowledged stays in the outbox: the relay offers it again.
+            if outcomes.iter().any(|(_, ok)| !ok) {
+                DELIVERY.failed(&"events not acknowledged within the message timeout");
+            } else {
+                DELIVERY.succeeded();
+            }
             let mut acknowledged: HashMap<SaleId, Vec<String>> = HashMap::new();
             let mut settled = Vec::with_capacity(outcomes.len());
             for (entry, ok) in outcomes {
@@ -139,8 +166,9 @@ impl Handler<Publish> for KafkaProducerActor {
             for (sale_id, ids) in acknowledged {
                 // If this fails the entries stay, and the relay publishes them again: a
                 // duplicate the worker drops, never a loss.
-                if let Err(error) = store.outbox_ack(&sale_id, &ids).await {
-                    tracing::warn!(%error, %sale_id, "cannot remove published entries from the outbox");
+                match store.outbox_ack(&sale_id, &ids).await {
+                    Ok(_) => OUTBOX_ACK.succeeded(),
+                    Err(error) => OUTBOX_ACK.failed(&error),
                 }
             }
             settled

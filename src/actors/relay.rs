@@ -17,8 +17,9 @@ use std::collections::HashMap;
 
 use actix::prelude::*;
 
-use super::producer::Publish;
+use super::producer::{Origin, Publish};
 use crate::common::domain::SaleId;
+use crate::common::log_limit::OutageLog;
 use crate::common::settings::RelayConfig;
 use crate::common::store::{Store, StoreError};
 use crate::common::telemetry::names;
@@ -85,20 +86,25 @@ async fn scan(
             store.now_ms().await? - i64::try_from(config.min_age.as_millis()).unwrap_or(i64::MAX);
         Ok::<_, StoreError>((cutoff, store.sale_ids().await?))
     };
+    static SCAN: OutageLog = OutageLog::new("relay: scan the outboxes in Redis");
     let (cutoff, sale_ids) = match sales.await {
-        Ok(found) => found,
+        Ok(found) => {
+            SCAN.succeeded();
+            found
+        }
         Err(error) => {
-            tracing::warn!(%error, "outbox relay scan failed");
+            SCAN.failed(&error);
             return cursors;
         }
     };
-    let mut republished = 0;
+    // Entries offered to the producer; it counts those it publishes again (the metric).
+    let mut offered = 0;
     let mut outbox_length = 0;
     for sale_id in sale_ids {
         // One sale's unreadable outbox must not hold up the others.
         match store.outbox_len(&sale_id).await {
             Ok(length) => outbox_length += length,
-            Err(error) => tracing::warn!(%error, %sale_id, "cannot measure this sale's outbox"),
+            Err(error) => SCAN.failed(&error),
         }
         for _ in 0..PAGES_PER_SCAN {
             let after = cursors.get(&sale_id).map(String::as_str);
@@ -108,7 +114,7 @@ async fn scan(
             {
                 Ok(entries) => entries,
                 Err(error) => {
-                    tracing::warn!(%error, %sale_id, "cannot read this sale's outbox");
+                    SCAN.failed(&error);
                     break;
                 }
             };
@@ -117,10 +123,10 @@ async fn scan(
             if !entries.is_empty() {
                 let count = entries.len();
                 // A full producer mailbox is fine: the next scan offers the same page again.
-                if producer.try_send(Publish(entries)).is_err() {
+                if producer.try_send(Publish(entries, Origin::Relay)).is_err() {
                     break;
                 }
-                republished += count;
+                offered += count;
             }
             if last_page {
                 // Reached the end: the next scan starts from the oldest again.
@@ -133,11 +139,10 @@ async fn scan(
         }
     }
     metrics::gauge!(names::OUTBOX_LENGTH).set(outbox_length as f64);
-    metrics::counter!(names::RELAY_REPUBLISHED).increment(republished as u64);
-    if republished > 0 {
-        tracing::info!(
-            count = republished,
-            "relaying outbox entries older than the relay age"
+    if offered > 0 {
+        tracing::debug!(
+            count = offered,
+            "offering outbox entries older than the relay age to the producer"
         );
     }
     cursors

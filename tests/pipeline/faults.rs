@@ -156,17 +156,31 @@ async fn one_relay_scan_pages_through_the_whole_backlog_not_one_batch_of_it() {
     env.push(("FLASHSALE_OUTBOX_RELAY_INTERVAL_MS", "500".into()));
     let _relay = start(API_BIN, &env);
     let app = TestApp::at(format!("http://127.0.0.1:{port}")).await;
-    // The counter moves once per scan, by the entries that scan handed over.
+    // With no broker, what a scan hands over stays in flight at the producer (its queue depth)
+    // for the message timeout: after the first scan, all 60.
     let first_scan = wait_for(
         "the relay's first scan",
         Duration::from_secs(10),
         || async {
             let metrics = scrape(&app.client, &app.url("/metrics")).await;
-            sample(&metrics, "flashsale_relay_republished_total", &[]).filter(|n| *n > 0.0)
+            sample(
+                &metrics,
+                "flashsale_actor_queue_depth",
+                &[("actor", "kafka_producer")],
+            )
+            .filter(|n| *n > 0.0)
         },
     )
     .await;
     assert_eq!(first_scan, 60.0);
+    // Offered again and again while in flight, never acknowledged: nothing was published again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let metrics = scrape(&app.client, &app.url("/metrics")).await;
+    assert_eq!(
+        sample(&metrics, "flashsale_relay_republished_total", &[]),
+        Some(0.0),
+        "entries offered but not acknowledged are not counted"
+    );
 }
 
 #[actix_web::test]
@@ -193,10 +207,28 @@ async fn purchases_of_an_api_killed_before_publishing_are_relayed_by_another() {
     );
 
     // Another API process, with the broker, relays what the dead one left in the outbox.
-    let _rescuer = spawn_app_with(pipeline.api_settings()).await;
+    let rescuer = spawn_app_with(pipeline.api_settings()).await;
+    // The metrics registry is the test process's, shared with earlier tests: count from here.
+    let republished = || async {
+        let metrics = scrape(&rescuer.client, &rescuer.url("/metrics")).await;
+        sample(&metrics, "flashsale_relay_republished_total", &[]).unwrap_or(0.0)
+    };
+    let before = republished().await;
     pipeline
         .wait_for_orders(&sale, 1, &accepted, Duration::from_secs(30))
         .await;
+    // Each entry counts once, when the broker acknowledges it: the relay's rescans (every
+    // 200 ms) that offered it again while in flight add nothing.
+    wait_for("the acknowledgements", Duration::from_secs(10), || async {
+        (republished().await - before >= 60.0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        republished().await - before,
+        60.0,
+        "published again: each entry once"
+    );
     assert_eq!(
         doomed_app
             .client

@@ -79,6 +79,20 @@ async fn two_workers_share_the_partitions_and_one_takes_over_from_a_dead_one() {
     let app = spawn_app_with(pipeline.api_settings()).await;
     let mut dying = start(WORKER_BIN, &pipeline.process_env());
     let staying = spawn_worker(pipeline.worker_settings()).await;
+    // Whoever came first took both partitions; the second gets its share within two renewals.
+    wait_for(
+        "a partition for each worker",
+        Duration::from_secs(15),
+        || async {
+            let holders: HashSet<Option<Uuid>> = leases(&pipeline)
+                .await
+                .values()
+                .map(|(holder, _)| *holder)
+                .collect();
+            (holders.len() == 2 && !holders.contains(&None)).then_some(())
+        },
+    )
+    .await;
 
     // Purchases are keyed by sale: new sales until both partitions have carried some.
     let mut sales: Vec<(String, HashSet<Uuid>)> = Vec::new();
