@@ -131,7 +131,10 @@ async fn purchases_made_while_the_broker_is_down_are_persisted_once_it_returns()
     pipeline
         .wait_for_orders(&sale, 1, &back, Duration::from_secs(3))
         .await;
-    eprintln!("persisting resumed {:?} after the broker", resumed.elapsed());
+    eprintln!(
+        "persisting resumed {:?} after the broker",
+        resumed.elapsed()
+    );
     let after = buy(&app, &sale, "after", 50, 10).await;
     let all = union(&[&back, &after]);
     pipeline
