@@ -28,8 +28,14 @@ use tokio::sync::Notify;
 
 use crate::common::domain::SaleId;
 use crate::common::kafka::{broker_reachable, KafkaSettings};
+use crate::common::log_limit::OutageLog;
 use crate::common::store::{OutboxEntry, Store};
 use crate::common::telemetry::{names, ActorMetrics};
+
+/// Outages as the producer sees them, each logged once per change of state.
+static READ: OutageLog = OutageLog::new("producer: read the outboxes in Redis");
+static QUEUE: OutageLog = OutageLog::new("producer: queue events for the broker");
+static OUTBOX_ACK: OutageLog = OutageLog::new("producer: remove published entries from the outbox");
 
 /// A sale of this process just reserved: its outbox has new entries.
 #[derive(Message)]
@@ -208,6 +214,7 @@ impl KafkaProducerActor {
                     actor.reading = false;
                     match read {
                         Ok(entries) => {
+                            READ.succeeded();
                             // A full read may have left more behind.
                             if entries.len() == count {
                                 actor.mark_dirty(sale_id.clone());
@@ -215,9 +222,7 @@ impl KafkaProducerActor {
                             actor.publish(entries, false);
                         }
                         // The next sweep reads this sale again.
-                        Err(error) => {
-                            tracing::warn!(%error, %sale_id, "cannot read the outbox")
-                        }
+                        Err(error) => READ.failed(&error),
                     }
                     actor.fill(ctx);
                 }),
@@ -251,10 +256,13 @@ impl KafkaProducerActor {
                 lock(&self.reports.in_flight).remove(&key);
                 metrics::counter!(names::PRODUCER_ERRORS).increment(1);
                 // What was not handed over stays pending; the relay takes it over later.
-                tracing::warn!(%error, "the producer queue refused an event");
+                QUEUE.failed(&error);
                 break;
             }
             handed += 1;
+        }
+        if handed > 0 {
+            QUEUE.succeeded();
         }
         metrics::histogram!(names::PRODUCER_BATCH_SIZE).record(f64::from(handed));
         self.metrics
@@ -299,7 +307,7 @@ impl KafkaProducerActor {
                         }
                         actor.sales = sales;
                     }
-                    Err(error) => tracing::warn!(%error, "cannot list the sales"),
+                    Err(error) => READ.failed(&error),
                 }
                 actor.fill(ctx);
             },
@@ -311,8 +319,9 @@ impl KafkaProducerActor {
 /// them again later: a duplicate the worker drops, never a loss.
 async fn remove_acknowledged(store: Store, acknowledged: HashMap<SaleId, Vec<String>>) {
     for (sale_id, ids) in acknowledged {
-        if let Err(error) = store.outbox_ack(&sale_id, &ids).await {
-            tracing::warn!(%error, %sale_id, "cannot remove published entries from the outbox");
+        match store.outbox_ack(&sale_id, &ids).await {
+            Ok(()) => OUTBOX_ACK.succeeded(),
+            Err(error) => OUTBOX_ACK.failed(&error),
         }
     }
 }

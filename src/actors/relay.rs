@@ -16,6 +16,7 @@ use actix::prelude::*;
 
 use super::producer::Publish;
 use crate::common::domain::SaleId;
+use crate::common::log_limit::OutageLog;
 use crate::common::settings::RelayConfig;
 use crate::common::store::Store;
 use crate::common::telemetry::names;
@@ -23,6 +24,9 @@ use crate::common::telemetry::names;
 /// Most pages of pending entries one scan takes over from one sale: with the default batch,
 /// 10,000 entries, the producer's default in-flight limit (it could not take more at once).
 pub const PAGES_PER_SCAN: usize = 10;
+/// Redis failures of the relay's scans, logged once per outage rather than per sale and scan.
+static SCAN: OutageLog = OutageLog::new("relay: scan the outboxes in Redis");
+
 /// Every this many scans, the groups forget consumers gone for [`GONE_AFTER`].
 const FORGET_EVERY_SCANS: u64 = 60;
 /// How long a consumer with nothing pending must have been silent to count as gone.
@@ -90,9 +94,12 @@ async fn scan(
     forget: bool,
 ) {
     let sale_ids = match store.sale_ids().await {
-        Ok(sale_ids) => sale_ids,
+        Ok(sale_ids) => {
+            SCAN.succeeded();
+            sale_ids
+        }
         Err(error) => {
-            tracing::warn!(%error, "outbox relay scan failed");
+            SCAN.failed(&error);
             return;
         }
     };
@@ -103,13 +110,13 @@ async fn scan(
         // One sale's unreadable outbox must not hold up the others.
         match store.outbox_len(&sale_id).await {
             Ok(length) => outbox_length += length,
-            Err(error) => tracing::warn!(%error, %sale_id, "cannot measure this sale's outbox"),
+            Err(error) => SCAN.failed(&error),
         }
         taken_over += take_over(&store, &producer, &consumer, &sale_id, min_idle_ms, config).await;
         if forget {
             let gone_ms = u64::try_from(GONE_AFTER.as_millis()).unwrap_or(u64::MAX);
             if let Err(error) = store.outbox_forget_consumers(&sale_id, gone_ms).await {
-                tracing::warn!(%error, %sale_id, "cannot forget the outbox's gone consumers");
+                SCAN.failed(&error);
             }
         }
     }
@@ -141,7 +148,7 @@ async fn take_over(
         {
             Ok(claimed) => claimed,
             Err(error) => {
-                tracing::warn!(%error, %sale_id, "cannot take over this sale's pending entries");
+                SCAN.failed(&error);
                 break;
             }
         };

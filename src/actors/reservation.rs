@@ -21,9 +21,14 @@ use super::producer::Nudge;
 use crate::api::sold_out::SoldOutCache;
 use crate::common::decision::{ReserveError, ReserveOutcome};
 use crate::common::domain::{Reservation, SaleId};
+use crate::common::log_limit::OutageLog;
 use crate::common::settings::PoolConfig;
 use crate::common::store::Store;
 use crate::common::telemetry::{names, ActorMetrics};
+
+/// Failed reservation batches, all actors together: one line when Redis stops answering, one
+/// every so often while it stays down, one when it answers again.
+static RESERVE: OutageLog = OutageLog::new("reserve purchases in Redis");
 
 /// Reserve stock for one purchase. The answer goes straight to `reply`, whose receiver the
 /// caller holds: when the caller gives up, the actor sees it (`is_closed`) and skips the work.
@@ -126,6 +131,7 @@ async fn reserve_batch(
         metrics::histogram!(names::RESERVATION_BATCH_SIZE).record(reservations.len() as f64);
         match decided {
             Ok(outcomes) => {
+                RESERVE.succeeded();
                 let reserved = outcomes
                     .iter()
                     .any(|outcome| matches!(outcome, ReserveOutcome::Reserved { .. }));
@@ -142,8 +148,9 @@ async fn reserve_batch(
             }
             Err(error) => {
                 metrics.errors.increment(1);
-                // The cause ends here: each buyer only learns to retry.
-                tracing::warn!(%error, %sale_id, batch = reservations.len(), "reservation batch failed");
+                // The cause ends here: each buyer only learns to retry. Logged once per
+                // outage (Redis down or loading its AOF fails every batch alike).
+                RESERVE.failed(&error);
                 for reply in replies {
                     let _ = reply.send(Err(ReserveError::Unavailable));
                 }

@@ -51,7 +51,7 @@ pub struct Application {
     port: u16,
     /// Closed first at shutdown: open stock streams would otherwise hold up the server's stop.
     stock_watch: Arc<StockWatch>,
-    /// Stops the background tasks (round announcements, default sale).
+    /// Stops the background tasks (round announcements, topics, seed sales).
     background: CancellationToken,
     producer: actix::Addr<KafkaProducerActor>,
     /// How long the producer may take to flush at shutdown.

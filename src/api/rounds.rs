@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::domain::SaleId;
+use crate::common::log_limit::OutageLog;
 use crate::common::store::Store;
 
 /// Wait between attempts to (re)subscribe when Redis is unreachable.
@@ -113,9 +114,12 @@ pub async fn follow_rounds(
     caches: Vec<Box<dyn FollowsRounds>>,
     shutdown: CancellationToken,
 ) {
+    // Retried every RESUBSCRIBE_DELAY while Redis is down: logged once per outage.
+    static SUBSCRIBE: OutageLog = OutageLog::new("subscribe to round announcements");
     loop {
         match store.round_announcements().await {
             Ok(announcements) => {
+                SUBSCRIBE.succeeded();
                 // Subscribed first, then forgotten: an announcement is either delivered from now
                 // on or was made before this point, which the forgetting covers.
                 caches.iter().for_each(|cache| cache.forget_all());
@@ -135,7 +139,7 @@ pub async fn follow_rounds(
                 }
                 tracing::warn!("lost the round announcement subscription; resubscribing");
             }
-            Err(error) => tracing::warn!(%error, "cannot subscribe to round announcements"),
+            Err(error) => SUBSCRIBE.failed(&error),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -1,6 +1,6 @@
 //! The worker process: `flashsale-worker`. Persists purchase events from Kafka into
 //! PostgreSQL. SIGTERM or Ctrl-C: stop fetching, persist and commit what was fetched, leave the
-//! group, exit 0 (or 1 past FLASHSALE_WORKER_SHUTDOWN_MS). A second signal exits at once (130).
+//! leases, exit 0 (or 1 past FLASHSALE_WORKER_SHUTDOWN_MS). A second signal exits at once (130).
 //!
 //! `flashsale-worker audit --sale ID [--round N] [--wait SECS] [--json]` compares Redis and
 //! PostgreSQL for a sale's round instead (see `flashsale::worker::audit`); exit 0 when it passes, 1

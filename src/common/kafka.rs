@@ -35,6 +35,8 @@ pub struct KafkaSettings {
     pub debug: Option<String>,
 }
 
+/// The longest wait between two attempts to reconnect to a broker.
+const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
 /// How long an admin or metadata request to the broker may take.
 const BROKER_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a readiness probe waits for the broker's answer.
@@ -49,6 +51,9 @@ impl KafkaSettings {
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
+        // librdkafka waits up to 10 s between reconnects by default: a broker back from an
+        // outage would go unused that long. One second keeps resuming within the 3 s we promise.
+        config.set("reconnect.backoff.max.ms", RECONNECT_BACKOFF_MAX_MS);
         if let Some(contexts) = &self.debug {
             config.set("debug", contexts);
         }

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod events;
 pub mod kafka;
 pub mod lifecycle;
+pub mod log_limit;
 pub mod log_throttle;
 pub mod orders;
 pub mod probes;

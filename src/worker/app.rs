@@ -106,7 +106,7 @@ impl Worker {
     }
 
     /// Runs until `stop` resolves; then the consumer stops fetching, persists and commits what
-    /// it fetched and leaves the group. Fails if that takes longer than the shutdown deadline.
+    /// it fetched and releases its partition leases. Fails if that takes longer than the shutdown deadline.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), WorkerError> {
         let handle = self.server.handle();
         let server = actix_web::rt::spawn(self.server);

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod audit;
 pub mod consumer;
+pub mod leases;
 pub mod persister;
 pub mod stats;
 pub mod supervisor;

@@ -1,38 +1,35 @@
 //! The persister: writes batches of purchase events to PostgreSQL, one statement per batch,
-//! with `purchase_id` as the dedup key. A tokio task with a bounded mailbox,
+//! with `purchase_id` as the dedup key, and the batch's offsets in the same transaction, under
+//! the partitions' leases ([`Leases::commit_batch`]). A tokio task with a bounded mailbox,
 //! supervised by [`supervisor`](super::supervisor).
+
+use std::collections::BTreeMap;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use super::leases::Persisted;
+use super::leases::{CommitError, Leases};
 use crate::common::events::PurchaseEvent;
-use crate::common::orders::Orders;
 use crate::common::telemetry::ActorMetrics;
 
 /// The consumer awaits each batch before fetching more, so one waiting batch is plenty.
 const MAILBOX: usize = 2;
 
-/// What persisting one batch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Persisted {
-    /// Rows inserted.
-    pub new: u64,
-    /// Events that were already orders (redelivered or republished).
-    pub duplicates: u64,
-}
-
-/// Persist these events; the reply comes once they are durable.
+/// Persist these events and move the partitions to these next offsets; the reply comes once
+/// both are durable.
 struct PersistBatch {
     events: Vec<PurchaseEvent>,
-    reply: oneshot::Sender<Result<Persisted, sqlx::Error>>,
+    next_offsets: BTreeMap<i32, i64>,
+    reply: oneshot::Sender<Result<Persisted, CommitError>>,
 }
 
 /// Why a batch was not persisted.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
-    #[error("postgres: {0}")]
-    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
     #[error("the persister stopped before answering")]
     Stopped,
 }
@@ -45,17 +42,19 @@ pub struct Persister {
 
 impl Persister {
     /// Starts a persister; it stops when every handle to it is dropped.
-    pub fn spawn(orders: Orders) -> (Self, JoinHandle<()>) {
+    pub fn spawn(leases: Leases) -> (Self, JoinHandle<()>) {
         let (mailbox, mut inbox) = mpsc::channel::<PersistBatch>(MAILBOX);
         let metrics = ActorMetrics::new("persister", None);
         let task = tokio::spawn(async move {
-            while let Some(PersistBatch { events, reply }) = inbox.recv().await {
+            while let Some(PersistBatch {
+                events,
+                next_offsets,
+                reply,
+            }) = inbox.recv().await
+            {
                 metrics.queue_depth.set((inbox.len() + 1) as f64);
                 let started = Instant::now();
-                let result = orders.insert_batch(&events).await.map(|new| Persisted {
-                    new,
-                    duplicates: (events.len() as u64).saturating_sub(new),
-                });
+                let result = leases.commit_batch(&events, &next_offsets).await;
                 metrics.handling.record(started.elapsed().as_secs_f64());
                 metrics.messages.increment(1);
                 if result.is_err() {
@@ -69,11 +68,20 @@ impl Persister {
         (Self { mailbox }, task)
     }
 
-    /// Persists `events` (already free of duplicate ids) and returns once they are durable.
-    pub async fn persist(&self, events: Vec<PurchaseEvent>) -> Result<Persisted, PersistError> {
+    /// Persists `events` (already free of duplicate ids) with the partitions' next offsets, and
+    /// returns once they are durable.
+    pub async fn persist(
+        &self,
+        events: Vec<PurchaseEvent>,
+        next_offsets: BTreeMap<i32, i64>,
+    ) -> Result<Persisted, PersistError> {
         let (reply, answer) = oneshot::channel();
         self.mailbox
-            .send(PersistBatch { events, reply })
+            .send(PersistBatch {
+                events,
+                next_offsets,
+                reply,
+            })
             .await
             .map_err(|_| PersistError::Stopped)?;
         Ok(answer.await.map_err(|_| PersistError::Stopped)??)

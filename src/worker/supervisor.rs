@@ -1,7 +1,12 @@
 //! The worker's root supervisor: starts the persister and the consumer, and restarts them
 //! together (one for all) when either fails or panics, with a doubling backoff. Restarting
-//! both is what keeps the guarantee simple: a new consumer resumes from the last committed
-//! offsets, so whatever the failed pair had fetched but not committed is read again.
+//! both is what keeps the guarantee simple: a new consumer resumes from the offsets stored
+//! with the orders, so whatever the failed pair had fetched but not committed is read again.
+//!
+//! A failure is almost always a dependency going away (Postgres, the broker). The backoff only
+//! keeps a failing run from spinning: while it waits, the supervisor probes both, and restarts
+//! as soon as a dependency that did not answer answers again, so persisting resumes within a
+//! probe interval of the outage's end however long the backoff had grown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +16,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::consumer::ConsumerRun;
+use super::leases::Leases;
 use super::persister::Persister;
 use super::stats::WorkerStats;
+use crate::common::kafka::{broker_reachable, BROKER_CHECK_TIMEOUT};
+use crate::common::log_limit::OutageLog;
 use crate::common::orders::Orders;
 use crate::common::settings::WorkerSettings;
 
@@ -21,6 +29,8 @@ const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// A run that lasted this long counts as healthy: the next failure starts from `MIN_BACKOFF`.
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
+/// How often the dependencies are probed during a backoff.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
 
 /// Runs the consumer tree until `stop`, restarting it after every failure.
 pub async fn supervise(
@@ -30,13 +40,22 @@ pub async fn supervise(
     stats: Arc<WorkerStats>,
     stop: CancellationToken,
 ) {
+    // One identity per process: a restarted tree renews the leases the failed one held.
+    let leases = Leases::new(
+        orders.pool().clone(),
+        &settings.group_id,
+        &settings.kafka.topic,
+        settings.lease_ttl,
+    );
+    static RUN: OutageLog = OutageLog::new("worker: run the consumer tree");
     let mut backoff = MIN_BACKOFF;
     loop {
         let started = Instant::now();
-        let (persister, persister_task) = Persister::spawn(orders.clone());
+        let (persister, persister_task) = Persister::spawn(leases.clone());
         let run = ConsumerRun {
             settings: settings.clone(),
             persister,
+            leases: leases.clone(),
             dead_letters: dead_letters.clone(),
             stats: Arc::clone(&stats),
             stop: stop.clone(),
@@ -47,27 +66,52 @@ pub async fn supervise(
         if let Err(error) = persister_task.await {
             tracing::error!(%error, "the persister failed");
         }
+        if started.elapsed() >= HEALTHY_RUN {
+            // The run went well for a while: whatever failed before had recovered.
+            RUN.succeeded();
+            backoff = MIN_BACKOFF;
+        }
         match outcome {
             Ok(Ok(())) => return,
-            Ok(Err(error)) => tracing::error!(%error, "the consumer failed"),
+            // Expected while a dependency is down: logged once per outage, not per restart.
+            Ok(Err(error)) => RUN.failed(&error),
             Err(error) => tracing::error!(%error, "the consumer panicked"),
         }
         if stop.is_cancelled() {
             return;
         }
         stats.add_restart();
-        if started.elapsed() >= HEALTHY_RUN {
-            backoff = MIN_BACKOFF;
-        }
-        tracing::info!(
+        tracing::debug!(
             ?backoff,
             restarts = stats.restarts(),
             "restarting the consumer tree"
         );
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(backoff) => backoff = (backoff * 2).min(MAX_BACKOFF),
+            () = dependencies_back(&orders, &dead_letters) => {
+                RUN.succeeded();
+                backoff = MIN_BACKOFF;
+            }
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Resolves once Postgres and the broker both answer after at least one of them did not (a
+/// failure with both up is not an outage: the backoff applies). Never resolves before
+/// [`PROBE_EVERY`], which is longer than [`MIN_BACKOFF`].
+async fn dependencies_back(orders: &Orders, broker: &FutureProducer) {
+    let mut seen_down = false;
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let (database, broker_up) = tokio::join!(
+            orders.ping(),
+            broker_reachable(Arc::new(broker.clone()), BROKER_CHECK_TIMEOUT)
+        );
+        let up = database.is_ok() && broker_up;
+        if up && seen_down {
+            return;
+        }
+        seen_down |= !up;
     }
 }

@@ -14,4 +14,5 @@ mod delivery;
 mod faults;
 mod observability;
 mod producer_cost;
+mod recovery;
 mod strategies;

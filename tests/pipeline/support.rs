@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::helpers::{
-    free_port, test_settings, wait_until_listening, PrivateRedis, Process, TestApp,
+    free_port, sample, scrape, test_settings, wait_until_listening, PrivateRedis, Process, TestApp,
 };
 
 /// Polls `check` every 100 ms until it returns `Some`, for at most `timeout`.
@@ -132,10 +132,6 @@ impl Pipeline {
             ("FLASHSALE_KAFKA_TOPIC", self.topic.clone()),
             ("FLASHSALE_KAFKA_PARTITIONS", "2".into()),
             ("FLASHSALE_WORKER_GROUP", self.group.clone()),
-            (
-                "FLASHSALE_WORKER_INSTANCE_ID",
-                format!("{}-worker", self.group),
-            ),
             ("FLASHSALE_WORKER_HTTP_ADDR", "127.0.0.1:0".into()),
             ("FLASHSALE_SEED_SALES", "false".into()),
             ("FLASHSALE_OUTBOX_RELAY_AGE_MS", "1000".into()),
@@ -343,4 +339,23 @@ pub async fn buy(
         }
     }
     accepted
+}
+
+/// Waits until the producer of the API at `app` holds `count` events in flight (read from the
+/// outbox, not yet acknowledged): for an API without a broker, everything it reserved.
+pub async fn wait_until_in_flight(app: &TestApp, count: u32) {
+    wait_for(
+        &format!("the producer to hold {count} events in flight"),
+        Duration::from_secs(10),
+        || async {
+            let metrics = scrape(&app.client, &app.url("/metrics")).await;
+            let depth = sample(
+                &metrics,
+                "flashsale_actor_queue_depth",
+                &[("actor", "kafka_producer")],
+            );
+            (depth == Some(f64::from(count))).then_some(())
+        },
+    )
+    .await;
 }

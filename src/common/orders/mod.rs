@@ -21,7 +21,7 @@ use crate::common::settings::DatabaseSettings;
 /// supervisor, retries the batch with a fresh connection). Well under the consumer's
 /// `max.poll.interval.ms` (twice the session timeout), so a slow insert fails here rather than
 /// by the group dropping the consumer mid-batch.
-const INSERT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const INSERT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest the API waits for the migrations (an admin call waits for them once).
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -106,6 +106,37 @@ pub(crate) async fn order_with_key(
     original.map(WrittenOrder::into_purchase).transpose()
 }
 
+/// Inserts a batch of events as orders in one statement on `executor` (the pool, or a
+/// transaction the worker also commits its offsets in); returns how many rows were new.
+pub(crate) async fn insert_batch_on<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    events: &[PurchaseEvent],
+) -> Result<u64, sqlx::Error> {
+    let ids: Vec<Uuid> = events.iter().map(|e| e.purchase_id).collect();
+    let sales: Vec<&str> = events.iter().map(|e| e.sale_id.as_str()).collect();
+    // Rounds and quantities were range-checked when the event was decoded.
+    let rounds: Vec<i64> = events
+        .iter()
+        .map(|e| i64::try_from(e.round).unwrap_or(i64::MAX))
+        .collect();
+    let users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
+    let quantities: Vec<i32> = events
+        .iter()
+        .map(|e| i32::try_from(e.quantity).unwrap_or(i32::MAX))
+        .collect();
+    let reserved_at: Vec<_> = events.iter().map(|e| e.reserved_at).collect();
+    let inserted: i64 = sqlx::query_scalar(include_str!("sql/orders_insert_batch.sql"))
+        .bind(&ids)
+        .bind(&sales)
+        .bind(&rounds)
+        .bind(&users)
+        .bind(&quantities)
+        .bind(&reserved_at)
+        .fetch_one(executor)
+        .await?;
+    Ok(u64::try_from(inserted).unwrap_or(0))
+}
+
 impl Orders {
     /// Builds the pool without connecting, so a process starts (and reports not ready) while
     /// Postgres is down.
@@ -164,29 +195,7 @@ impl Orders {
     /// already there). Durable when this returns: the statement commits on its own.
     #[tracing::instrument(level = "debug", skip_all, fields(batch = events.len()))]
     pub async fn insert_batch(&self, events: &[PurchaseEvent]) -> Result<u64, sqlx::Error> {
-        let ids: Vec<Uuid> = events.iter().map(|e| e.purchase_id).collect();
-        let sales: Vec<&str> = events.iter().map(|e| e.sale_id.as_str()).collect();
-        // Rounds and quantities were range-checked when the event was decoded.
-        let rounds: Vec<i64> = events
-            .iter()
-            .map(|e| i64::try_from(e.round).unwrap_or(i64::MAX))
-            .collect();
-        let users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
-        let quantities: Vec<i32> = events
-            .iter()
-            .map(|e| i32::try_from(e.quantity).unwrap_or(i32::MAX))
-            .collect();
-        let reserved_at: Vec<_> = events.iter().map(|e| e.reserved_at).collect();
-        let insert = sqlx::query_scalar(include_str!("sql/orders_insert_batch.sql"))
-            .bind(&ids)
-            .bind(&sales)
-            .bind(&rounds)
-            .bind(&users)
-            .bind(&quantities)
-            .bind(&reserved_at)
-            .fetch_one(&self.pool);
-        let inserted: i64 = bounded(INSERT_TIMEOUT, insert).await?;
-        Ok(u64::try_from(inserted).unwrap_or(0))
+        bounded(INSERT_TIMEOUT, insert_batch_on(&self.pool, events)).await
     }
 
     /// Every order of a sale's round, as (purchase_id, user_id, quantity).

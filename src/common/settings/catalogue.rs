@@ -328,7 +328,9 @@ pub const WORKER_GROUP: Setting = setting(
     "FLASHSALE_WORKER_GROUP",
     "flashsale-worker",
     Worker,
-    "Kafka consumer group of the worker (librdkafka `group.id`).",
+    "The group of workers that share the topic's partitions through leases in PostgreSQL \
+     (table `partition_leases`); also librdkafka's `group.id`, though no Kafka consumer group \
+     is joined.",
 );
 pub const WORKER_BATCH: Setting = setting(
     "FLASHSALE_WORKER_BATCH",
@@ -342,27 +344,20 @@ pub const WORKER_LINGER_MS: Setting = setting(
     Worker,
     "How long the consumer waits to fill a batch once it holds at least one event.",
 );
-pub const WORKER_INSTANCE_ID: Setting = unset(
-    "FLASHSALE_WORKER_INSTANCE_ID",
+pub const WORKER_LEASE_TTL_MS: Setting = setting(
+    "FLASHSALE_WORKER_LEASE_TTL_MS",
+    "6000",
     Worker,
-    "Stable name of this worker in its group (Kafka static membership, librdkafka \
-     `group.instance.id`); two running workers must never share one. Unset or blank: none. See \
-     below.",
-);
-pub const WORKER_SESSION_TIMEOUT_MS: Setting = setting(
-    "FLASHSALE_WORKER_SESSION_TIMEOUT_MS",
-    "10000",
-    Worker,
-    "How long the group waits for a worker that stopped answering (killed, hung) before giving \
-     its partitions to another (librdkafka `session.timeout.ms`; `max.poll.interval.ms` is \
-     twice this).",
+    "How long a worker's lease on a partition lasts without renewal (it renews every third of \
+     this): a worker killed or hung loses its partitions this long after its last renewal, and \
+     the others take them. See docs/DELIVERY.md.",
 );
 pub const WORKER_SHUTDOWN_MS: Setting = setting(
     "FLASHSALE_WORKER_SHUTDOWN_MS",
     "10000",
     Worker,
-    "After SIGTERM or Ctrl-C: the time to persist and commit what was fetched and leave the \
-     group; past it the process exits with code 1.",
+    "After SIGTERM or Ctrl-C: the time to persist and commit what was fetched and release the \
+     leases; past it the process exits with code 1.",
 );
 
 /// Every setting, in the order docs/CONFIG.md lists them.
@@ -408,8 +403,7 @@ pub const ALL: &[Setting] = &[
     WORKER_GROUP,
     WORKER_BATCH,
     WORKER_LINGER_MS,
-    WORKER_INSTANCE_ID,
-    WORKER_SESSION_TIMEOUT_MS,
+    WORKER_LEASE_TTL_MS,
     WORKER_SHUTDOWN_MS,
 ];
 

@@ -103,8 +103,8 @@ pub struct WorkerSettings {
     pub group_id: String,
     pub batch_size: usize,
     pub linger: Duration,
-    pub instance_id: Option<String>,
-    pub session_timeout: Duration,
+    /// How long a partition lease lasts without renewal.
+    pub lease_ttl: Duration,
     pub shutdown_deadline: Duration,
 }
 
@@ -178,8 +178,7 @@ impl WorkerSettings {
             group_id: env.get(&WORKER_GROUP),
             batch_size: env.parse(&WORKER_BATCH)?,
             linger: env.millis(&WORKER_LINGER_MS)?,
-            instance_id: env.optional(&WORKER_INSTANCE_ID),
-            session_timeout: env.millis(&WORKER_SESSION_TIMEOUT_MS)?,
+            lease_ttl: env.millis(&WORKER_LEASE_TTL_MS)?,
             shutdown_deadline: env.millis(&WORKER_SHUTDOWN_MS)?,
         })
     }
