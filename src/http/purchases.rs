@@ -2,6 +2,9 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use std::sync::LazyLock;
+
+use dashmap::DashMap;
 use uuid::Uuid;
 
 use super::errors::ApiError;
@@ -79,7 +82,9 @@ pub(super) fn accepted(purchase: &Purchase) -> HttpResponseBuilder {
 
 /// Decides a purchase of the sale `sale_id`: the purchase that took stock, or why not. Every
 /// request counts once in `flashsale_purchases_total` under its outcome, bad bodies included.
-#[tracing::instrument(name = "purchase", skip_all, fields(sale_id = %sale_id, purchase_id = tracing::field::Empty))]
+// At debug level: a span per purchase at info level cost the stampede an allocation and a
+// registry entry per request while the default filter shows none of its lines.
+#[tracing::instrument(name = "purchase", level = "debug", skip_all, fields(sale_id = %sale_id, purchase_id = tracing::field::Empty))]
 pub(super) async fn decide(
     req: &HttpRequest,
     sale_id: &str,
@@ -93,7 +98,7 @@ pub(super) async fn decide(
         // The request never reached a decision: it was not a valid purchase.
         Err(_) => "invalid",
     };
-    metrics::counter!(names::PURCHASES, "outcome" => outcome).increment(1);
+    outcome_counter(outcome).increment(1);
     if let Ok(Ok(ReserveOutcome::Replayed(original))) = &decided {
         // A replay answers with the original purchase, whose id differs from the new one.
         tracing::Span::current()
@@ -147,8 +152,19 @@ async fn purchase(
 /// "overloaded" line exists before the first overload.
 pub fn register_metrics() {
     for outcome in OUTCOME_LABELS {
-        metrics::counter!(names::PURCHASES, "outcome" => outcome).increment(0);
+        outcome_counter(outcome).increment(0);
     }
+}
+
+/// `flashsale_purchases_total{outcome}`, its handle made once per outcome.
+fn outcome_counter(outcome: &'static str) -> metrics::Counter {
+    static OUTCOMES: LazyLock<DashMap<&'static str, metrics::Counter>> =
+        LazyLock::new(DashMap::new);
+    super::metrics::cached(
+        &OUTCOMES,
+        outcome,
+        || metrics::counter!(names::PURCHASES, "outcome" => outcome),
+    )
 }
 
 /// A purchase and its status: `confirmed` once the worker persisted it as an order. Purchases

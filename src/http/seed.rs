@@ -58,73 +58,45 @@ pub struct SeedPurchase {
     purchase: Purchase,
 }
 
-/// `POST /purchase`: the seed's phase 1, on the seed's `naive` sale.
-#[utoipa::path(post, path = "/purchase", tag = "seed",
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
-    request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
-    responses(
-        (status = 202, description = "Reserved from the seed's `naive` sale", body = SeedPurchase,
-            headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
-        super::schemas::PurchaseErrors,
-    ))]
-pub async fn purchase_naive(
-    req: HttpRequest,
-    body: Result<OptionalJsonBody<SeedPurchaseBody>, ApiError>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    purchase(Strategy::Naive, &req, body, &state).await
+/// One seed purchase route: its handler and its OpenAPI entry, which differ only in the path,
+/// the strategy of the sale they sell from and what their 202 says.
+macro_rules! seed_purchase_route {
+    ($(#[$doc:meta])* $name:ident, $path:tt, $strategy:expr, $reserved:tt) => {
+        $(#[$doc])*
+        #[utoipa::path(post, path = $path, tag = "seed",
+            params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
+            request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
+            responses(
+                (status = 202, description = $reserved, body = SeedPurchase,
+                    headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
+                super::schemas::PurchaseErrors,
+            ))]
+        pub async fn $name(
+            req: HttpRequest,
+            body: Result<OptionalJsonBody<SeedPurchaseBody>, ApiError>,
+            state: web::Data<AppState>,
+        ) -> Result<HttpResponse, ApiError> {
+            purchase($strategy, &req, body, &state).await
+        }
+    };
 }
 
-/// `POST /purchase-lock`: the seed's phase 2, on the seed's `locking` sale.
-#[utoipa::path(post, path = "/purchase-lock", tag = "seed",
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
-    request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
-    responses(
-        (status = 202, description = "Reserved from the seed's `locking` sale", body = SeedPurchase,
-            headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
-        super::schemas::PurchaseErrors,
-    ))]
-pub async fn purchase_locking(
-    req: HttpRequest,
-    body: Result<OptionalJsonBody<SeedPurchaseBody>, ApiError>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    purchase(Strategy::Locking, &req, body, &state).await
-}
-
-/// `POST /purchase-redis`: the seed's phase 3, on the seed's `redis` sale.
-#[utoipa::path(post, path = "/purchase-redis", tag = "seed",
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
-    request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
-    responses(
-        (status = 202, description = "Reserved from the seed's `redis` sale", body = SeedPurchase,
-            headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
-        super::schemas::PurchaseErrors,
-    ))]
-pub async fn purchase_redis(
-    req: HttpRequest,
-    body: Result<OptionalJsonBody<SeedPurchaseBody>, ApiError>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    purchase(Strategy::Redis, &req, body, &state).await
-}
-
-/// `POST /purchase-async`: the seed's phase 4, on the seed's `async` sale.
-#[utoipa::path(post, path = "/purchase-async", tag = "seed",
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
-    request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
-    responses(
-        (status = 202, description = "Reserved from the seed's `async` sale", body = SeedPurchase,
-            headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
-        super::schemas::PurchaseErrors,
-    ))]
-pub async fn purchase_async(
-    req: HttpRequest,
-    body: Result<OptionalJsonBody<SeedPurchaseBody>, ApiError>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    purchase(Strategy::Async, &req, body, &state).await
-}
+seed_purchase_route!(
+    /// `POST /purchase`: the seed's phase 1, on the seed's `naive` sale.
+    purchase_naive, "/purchase", Strategy::Naive, "Reserved from the seed's `naive` sale"
+);
+seed_purchase_route!(
+    /// `POST /purchase-lock`: the seed's phase 2, on the seed's `locking` sale.
+    purchase_locking, "/purchase-lock", Strategy::Locking, "Reserved from the seed's `locking` sale"
+);
+seed_purchase_route!(
+    /// `POST /purchase-redis`: the seed's phase 3, on the seed's `redis` sale.
+    purchase_redis, "/purchase-redis", Strategy::Redis, "Reserved from the seed's `redis` sale"
+);
+seed_purchase_route!(
+    /// `POST /purchase-async`: the seed's phase 4, on the seed's `async` sale.
+    purchase_async, "/purchase-async", Strategy::Async, "Reserved from the seed's `async` sale"
+);
 
 async fn purchase(
     strategy: Strategy,
