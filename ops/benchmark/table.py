@@ -46,8 +46,8 @@ row("Pipeline's sustainable rate (persisted/s while P2 saturates it)", f"{sustai
 row("P2 saturated: reserve -> persisted", f"p50 {p2_persisted['p50_ms']:.0f} ms, p99 {p2_persisted['p99_ms']:.0f} ms, "
     f"backlog persisted {p2_persisted['drain_ms']} ms after the load", "", "", "", True)
 for share, p4 in (("80", p4_80), ("120", p4_120)):
-    k6 = load(f"p4-{share}-k6.json")
-    offered = f"{k6['throughput_rps']:,.0f} req/s offered ({share}%)"
+    load_run = load(f"p4-{share}-load.json")
+    offered = f"{load_run['rps']:,.0f} req/s offered (target {share}%: {sustainable * int(share) / 100:,.0f})"
     if share == "80":
         row(f"P4 at {share}%: reserve -> persisted", f"p50 {p4['p50_ms']:.0f} ms, p99 {p4['p99_ms']:.0f} ms; {offered}",
             "", "", "p99 <= 250 ms", p4["p99_ms"] <= 250)

@@ -1,10 +1,14 @@
 -- wrk script for ops/bench. MODE=healthz: GET /healthz. MODE=purchase: POST a purchase to
--- SALE_ID as a new user every request. Either way, done() prints one JSON line for ops/bench.
+-- SALE_ID as a new user every request. PACE_MS, when set, makes each connection wait that long
+-- before each request, so the connections together offer about connections * 1000 / PACE_MS
+-- requests a second (the pipeline behind a 202 does not slow them down). Either way, done()
+-- prints one JSON line for ops/bench.
 local mode = os.getenv("MODE") or "healthz"
 local sale = os.getenv("SALE_ID") or "default"
 local run = os.getenv("RUN") or "r"
 local threads = {}
 local counter = 0
+local pace_ms = tonumber(os.getenv("PACE_MS") or "")
 -- thread_id is a global each thread gets from setup(); a local here would hide it.
 
 function setup(thread)
@@ -20,6 +24,12 @@ function request()
   local body = string.format('{"user_id":"b%s-%d-%d"}', run, thread_id, counter)
   return wrk.format("POST", "/api/v1/sales/" .. sale .. "/purchases",
     { ["Content-Type"] = "application/json" }, body)
+end
+
+if pace_ms then
+  function delay()
+    return pace_ms
+  end
 end
 
 function done(summary, latency, requests)
