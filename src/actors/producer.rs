@@ -245,16 +245,15 @@ impl Publisher {
     /// flight).
     fn send(&self, event: &PurchaseEvent, sent: Sent) -> bool {
         let payload = event.encode();
-        let entry = sent.entry.clone();
         // Keyed by sale: one sale's events share a partition and keep their order.
         let record = BaseRecord::with_opaque_to(&self.topic, Box::new(sent))
             .key(event.sale_id.as_str())
             .payload(&payload);
         match self.producer.send(record) {
             Ok(()) => true,
-            Err((error, _)) => {
-                if let Some(key) = entry {
-                    lock(&self.reports.in_flight).remove(&key);
+            Err((error, record)) => {
+                if let Some(key) = &record.delivery_opaque.entry {
+                    lock(&self.reports.in_flight).remove(key);
                 }
                 metrics::counter!(names::PRODUCER_ERRORS).increment(1);
                 QUEUE.failed(&error);

@@ -317,10 +317,11 @@ impl ReservationPool {
             // Timed out, or the actor stopped before answering.
             Ok(Err(_)) | Err(_) => return Err(ReserveError::Unavailable),
         };
+        // The actor is done with it: waiting for the broker takes no room from other sales.
         drop(held);
         if let Some(acknowledged) = decided.acknowledged {
-            // Reserved, and published whatever happens next (it is in the outbox); the buyer
-            // only learns to retry, and the retry returns this purchase.
+            // Not acknowledged in time: the purchase is reserved and its entry stays in the
+            // outbox until published; the buyer only learns to retry, and the retry returns it.
             if !matches!(
                 tokio::time::timeout_at(deadline, acknowledged).await,
                 Ok(Ok(()))
