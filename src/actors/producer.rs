@@ -15,6 +15,13 @@
 //!
 //! Delivery reports come to one callback on librdkafka's polling thread, which records them in
 //! [`Reports`]; there is no future per event.
+//!
+//! A `broker` sale's purchase is answered only once the broker has its event, so its entries do
+//! not wait to be read: the reservation actors hand them to the [`Publisher`] (this actor's
+//! publishing half, shared) as soon as the script ran, each with a waiter the delivery callback
+//! resolves. The entries stay in their outbox until acknowledged, like every other, so nothing
+//! is lost when the broker refuses; another producer's sweep may publish one as well, a
+//! duplicate the worker drops.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,9 +31,10 @@ use actix::prelude::*;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 
-use crate::common::domain::SaleId;
+use crate::common::domain::{Purchase, SaleId};
+use crate::common::events::PurchaseEvent;
 use crate::common::kafka::{broker_reachable, KafkaSettings};
 use crate::common::log_limit::OutageLog;
 use crate::common::store::{OutboxEntry, Store};
@@ -82,6 +90,16 @@ struct InFlight {
     since: Instant,
 }
 
+/// What one delivery report is about.
+pub struct Sent {
+    /// The outbox entry to remove once acknowledged; `None` for an event published only for
+    /// its waiter (a replay, or an entry this process already has in flight).
+    entry: Option<EntryKey>,
+    /// Told when the broker acknowledged the event; dropped, which its receiver sees at once,
+    /// when the broker refused it.
+    waiter: Option<oneshot::Sender<()>>,
+}
+
 /// What librdkafka's delivery reports leave for the actor; written on its polling thread.
 #[derive(Default)]
 pub struct Reports {
@@ -110,10 +128,18 @@ pub struct DeliveryReports(Arc<Reports>);
 impl ClientContext for DeliveryReports {}
 
 impl ProducerContext for DeliveryReports {
-    type DeliveryOpaque = Box<EntryKey>;
+    type DeliveryOpaque = Box<Sent>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, key: Box<EntryKey>) {
-        let Some(sent) = lock(&self.0.in_flight).remove(&*key) else {
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Box<Sent>) {
+        let Sent { entry, waiter } = *sent;
+        if let (Some(waiter), Ok(_)) = (waiter, result) {
+            // Its buyer may have stopped waiting.
+            let _ = waiter.send(());
+        }
+        let Some(key) = entry else {
+            return;
+        };
+        let Some(sent) = lock(&self.0.in_flight).remove(&key) else {
             return;
         };
         if result.is_ok() {
@@ -122,7 +148,7 @@ impl ProducerContext for DeliveryReports {
             if sent.relayed {
                 metrics::counter!(names::RELAY_REPUBLISHED).increment(1);
             }
-            let (sale_id, entry_id) = *key;
+            let (sale_id, entry_id) = key;
             lock(&self.0.acknowledged)
                 .entry(sale_id)
                 .or_default()
@@ -135,10 +161,118 @@ impl ProducerContext for DeliveryReports {
     }
 }
 
-pub struct KafkaProducerActor {
+/// Hands events to librdkafka and records each in flight. Cheap to clone: the producer actor
+/// publishes what it reads through it, and the reservation actors what `broker` sales reserve.
+#[derive(Clone)]
+pub struct Publisher {
     producer: Arc<ThreadedProducer<DeliveryReports>>,
     reports: Arc<Reports>,
-    topic: String,
+    topic: Arc<str>,
+    /// Its queue depth is the number of events in flight.
+    metrics: ActorMetrics,
+}
+
+impl Publisher {
+    /// Hands outbox entries to librdkafka, skipping any already in flight.
+    fn publish(&self, entries: Vec<OutboxEntry>, relayed: bool) {
+        if entries.is_empty() {
+            return;
+        }
+        self.metrics.messages.increment(1);
+        let mut handed = 0;
+        for entry in entries {
+            let key: EntryKey = (entry.sale_id.clone(), entry.id.clone());
+            if !self.track(&key, relayed) {
+                continue;
+            }
+            let sent = Sent {
+                entry: Some(key),
+                waiter: None,
+            };
+            if !self.send(&entry.event, sent) {
+                // What was not handed over stays in the outbox; the relay takes it over later.
+                break;
+            }
+            handed += 1;
+        }
+        if handed > 0 {
+            QUEUE.succeeded();
+        }
+        metrics::histogram!(names::PRODUCER_BATCH_SIZE).record(f64::from(handed));
+        self.show_in_flight();
+    }
+
+    /// Publishes one purchase's event at once; the receiver is told when the broker has
+    /// acknowledged it, and closed if it was refused or could not be handed over. With
+    /// `entry_id` (the purchase's outbox entry) the entry is removed once acknowledged; without
+    /// (a replay), the event is a copy the worker drops if the original made it.
+    pub fn publish_awaited(
+        &self,
+        purchase: &Purchase,
+        entry_id: Option<&str>,
+    ) -> oneshot::Receiver<()> {
+        let (waiter, acknowledged) = oneshot::channel();
+        // An entry a sweep already handed over is sent again for its waiter alone: waiting on
+        // that earlier send would need a second record per entry, for a race this rare.
+        let entry = entry_id
+            .map(|id| (purchase.sale_id.clone(), id.to_owned()))
+            .filter(|key| self.track(key, false));
+        let sent = Sent {
+            entry,
+            waiter: Some(waiter),
+        };
+        // When it cannot be handed over, the waiter is dropped with it: the buyer hears at once.
+        if self.send(&PurchaseEvent::from_purchase(purchase), sent) {
+            QUEUE.succeeded();
+        }
+        self.show_in_flight();
+        acknowledged
+    }
+
+    /// Records an entry in flight unless it already is; whether it was not.
+    fn track(&self, key: &EntryKey, relayed: bool) -> bool {
+        let mut in_flight = lock(&self.reports.in_flight);
+        if in_flight.contains_key(key) {
+            return false;
+        }
+        // Recorded before sending, so a report can never arrive before its record.
+        let since = Instant::now();
+        in_flight.insert(key.clone(), InFlight { relayed, since });
+        true
+    }
+
+    /// Hands one event to librdkafka; whether it took it (if not, its entry is no longer in
+    /// flight).
+    fn send(&self, event: &PurchaseEvent, sent: Sent) -> bool {
+        let payload = event.encode();
+        // Keyed by sale: one sale's events share a partition and keep their order.
+        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(sent))
+            .key(event.sale_id.as_str())
+            .payload(&payload);
+        match self.producer.send(record) {
+            Ok(()) => true,
+            Err((error, record)) => {
+                if let Some(key) = &record.delivery_opaque.entry {
+                    lock(&self.reports.in_flight).remove(key);
+                }
+                metrics::counter!(names::PRODUCER_ERRORS).increment(1);
+                QUEUE.failed(&error);
+                false
+            }
+        }
+    }
+
+    fn show_in_flight(&self) {
+        self.metrics
+            .queue_depth
+            .set(self.reports.in_flight() as f64);
+    }
+}
+
+pub struct KafkaProducerActor {
+    publisher: Publisher,
+    producer: Arc<ThreadedProducer<DeliveryReports>>,
+    reports: Arc<Reports>,
     store: Store,
     config: ProducerConfig,
     /// Sales whose outbox may hold unread entries, in the order they were found.
@@ -149,8 +283,6 @@ pub struct KafkaProducerActor {
     /// One outbox read at a time; one acknowledgement write at a time.
     reading: bool,
     writing_acks: bool,
-    /// Its queue depth is the number of events in flight.
-    metrics: ActorMetrics,
 }
 
 impl KafkaProducerActor {
@@ -166,10 +298,16 @@ impl KafkaProducerActor {
         let producer = kafka
             .producer_config()
             .create_with_context(DeliveryReports(Arc::clone(&reports)))?;
+        let producer = Arc::new(producer);
         Ok(Self {
-            producer: Arc::new(producer),
+            publisher: Publisher {
+                producer: Arc::clone(&producer),
+                reports: Arc::clone(&reports),
+                topic: kafka.topic.as_str().into(),
+                metrics: ActorMetrics::new("kafka_producer", None),
+            },
+            producer,
             reports,
-            topic: kafka.topic.clone(),
             store,
             config,
             dirty: VecDeque::new(),
@@ -177,8 +315,12 @@ impl KafkaProducerActor {
             sales: Vec::new(),
             reading: false,
             writing_acks: false,
-            metrics: ActorMetrics::new("kafka_producer", None),
         })
+    }
+
+    /// Its publishing half, for the reservation actors of this process.
+    pub fn publisher(&self) -> Publisher {
+        self.publisher.clone()
     }
 
     fn mark_dirty(&mut self, sale_id: SaleId) {
@@ -219,7 +361,7 @@ impl KafkaProducerActor {
                             if entries.len() == count {
                                 actor.mark_dirty(sale_id.clone());
                             }
-                            actor.publish(entries, false);
+                            actor.publisher.publish(entries, false);
                         }
                         // The next sweep reads this sale again.
                         Err(error) => READ.failed(&error),
@@ -227,47 +369,6 @@ impl KafkaProducerActor {
                     actor.fill(ctx);
                 }),
         );
-    }
-
-    /// Hands entries to librdkafka, skipping any already in flight.
-    fn publish(&mut self, entries: Vec<OutboxEntry>, relayed: bool) {
-        if entries.is_empty() {
-            return;
-        }
-        self.metrics.messages.increment(1);
-        let mut handed = 0;
-        for entry in entries {
-            let key: EntryKey = (entry.sale_id.clone(), entry.id.clone());
-            {
-                let mut in_flight = lock(&self.reports.in_flight);
-                if in_flight.contains_key(&key) {
-                    continue;
-                }
-                // Recorded before sending, so a report can never arrive before its record.
-                let since = Instant::now();
-                in_flight.insert(key.clone(), InFlight { relayed, since });
-            }
-            let payload = entry.event.encode();
-            // Keyed by sale: one sale's events share a partition and keep their order.
-            let record = BaseRecord::with_opaque_to(&self.topic, Box::new(key.clone()))
-                .key(entry.sale_id.as_str())
-                .payload(&payload);
-            if let Err((error, _)) = self.producer.send(record) {
-                lock(&self.reports.in_flight).remove(&key);
-                metrics::counter!(names::PRODUCER_ERRORS).increment(1);
-                // What was not handed over stays pending; the relay takes it over later.
-                QUEUE.failed(&error);
-                break;
-            }
-            handed += 1;
-        }
-        if handed > 0 {
-            QUEUE.succeeded();
-        }
-        metrics::histogram!(names::PRODUCER_BATCH_SIZE).record(f64::from(handed));
-        self.metrics
-            .queue_depth
-            .set(self.reports.in_flight() as f64);
     }
 
     /// Removes the acknowledged entries from their outboxes, one script call per sale.
@@ -346,9 +447,7 @@ impl Actor for KafkaProducerActor {
 
 impl StreamHandler<()> for KafkaProducerActor {
     fn handle(&mut self, (): (), ctx: &mut Self::Context) {
-        self.metrics
-            .queue_depth
-            .set(self.reports.in_flight() as f64);
+        self.publisher.show_in_flight();
         self.write_acks(ctx);
         self.fill(ctx);
     }
@@ -367,7 +466,7 @@ impl Handler<Publish> for KafkaProducerActor {
     type Result = ();
 
     fn handle(&mut self, Publish(entries): Publish, _: &mut Self::Context) {
-        self.publish(entries, true);
+        self.publisher.publish(entries, true);
     }
 }
 

@@ -9,6 +9,11 @@
 //! (in its mailbox or waiting for a batch) and refuses a request with
 //! [`ReserveError::Overloaded`] when every actor is at its limit, so nothing queues without
 //! bound and nothing waits on a full mailbox.
+//!
+//! A purchase of a `broker` sale is answered once the broker has acknowledged its event: the
+//! actor hands the reserved entries to the producer's [`Publisher`] right after the script, and
+//! the caller waits for the acknowledgement within the same purchase timeout, without its
+//! slot (the actor is done with it), so a slow broker cannot crowd `fast` sales out of the pool.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,10 +22,10 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
-use super::producer::Nudge;
+use super::producer::{Nudge, Publisher};
 use crate::api::sold_out::SoldOutCache;
 use crate::common::decision::{ReserveError, ReserveOutcome};
-use crate::common::domain::{Reservation, SaleId};
+use crate::common::domain::{Durability, Reservation, SaleId};
 use crate::common::log_limit::OutageLog;
 use crate::common::settings::PoolConfig;
 use crate::common::store::Store;
@@ -36,7 +41,14 @@ static RESERVE: OutageLog = OutageLog::new("reserve purchases in Redis");
 #[rtype(result = "()")]
 pub struct Reserve {
     reservation: Reservation,
-    reply: oneshot::Sender<Result<ReserveOutcome, ReserveError>>,
+    reply: oneshot::Sender<Result<Decided, ReserveError>>,
+}
+
+/// What the script decided, and for a purchase of a `broker` sale the broker's acknowledgement
+/// its answer waits for (closed: the broker refused the event, or it could not be handed over).
+struct Decided {
+    outcome: ReserveOutcome,
+    acknowledged: Option<oneshot::Receiver<()>>,
 }
 
 /// Runs reservation scripts for the requests queued at it, one batch in flight at a time.
@@ -45,6 +57,8 @@ pub struct ReservationActor {
     sold_out: SoldOutCache,
     /// Told when a sale's outbox has new entries (the `KafkaProducerActor`).
     publisher: Recipient<Nudge>,
+    /// Publishes the entries of `broker` sales at once.
+    producer: Publisher,
     mailbox_capacity: usize,
     max_batch: usize,
     queued: Vec<Reserve>,
@@ -89,9 +103,16 @@ impl ReservationActor {
         let store = self.store.clone();
         let sold_out = self.sold_out.clone();
         let publisher = self.publisher.clone();
+        let producer = self.producer.clone();
         let metrics = self.metrics.clone();
-        let work =
-            async move { reserve_batch(&store, &sold_out, &publisher, &metrics, batch).await };
+        let work = async move {
+            let next = NextSteps {
+                sold_out: &sold_out,
+                publisher: &publisher,
+                producer: &producer,
+            };
+            reserve_batch(&store, next, &metrics, batch).await;
+        };
         ctx.spawn(work.into_actor(self).map(|(), actor, ctx| {
             actor.batch_in_flight = false;
             if !actor.queued.is_empty() {
@@ -101,12 +122,21 @@ impl ReservationActor {
     }
 }
 
+/// Who hears of what a batch reserved.
+#[derive(Clone, Copy)]
+struct NextSteps<'a> {
+    sold_out: &'a SoldOutCache,
+    /// Nudged when a `fast` sale reserved: its producer reads the outbox.
+    publisher: &'a Recipient<Nudge>,
+    /// Given a `broker` sale's purchases at once.
+    producer: &'a Publisher,
+}
+
 /// One script call per sale in the batch, all at once; every caller gets its own answer, and
 /// what was reserved goes on to be published.
 async fn reserve_batch(
     store: &Store,
-    sold_out: &SoldOutCache,
-    publisher: &Recipient<Nudge>,
+    next: NextSteps<'_>,
     metrics: &ActorMetrics,
     batch: Vec<Reserve>,
 ) {
@@ -130,20 +160,45 @@ async fn reserve_batch(
         metrics.messages.increment(reservations.len() as u64);
         metrics::histogram!(names::RESERVATION_BATCH_SIZE).record(reservations.len() as f64);
         match decided {
-            Ok(outcomes) => {
+            Ok((Durability::Fast, outcomes)) => {
                 RESERVE.succeeded();
                 let reserved = outcomes
                     .iter()
                     .any(|outcome| matches!(outcome, ReserveOutcome::Reserved { .. }));
                 // A full producer mailbox only delays these events until its next sweep:
                 // they are in the outbox.
-                if reserved && publisher.try_send(Nudge(sale_id.clone())).is_err() {
+                if reserved && next.publisher.try_send(Nudge(sale_id.clone())).is_err() {
                     tracing::debug!(%sale_id, "producer busy; its sweep will read the outbox");
                 }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    sold_out.observe(&sale_id, &outcome);
+                    next.sold_out.observe(&sale_id, &outcome);
+                    let decided = Decided {
+                        outcome,
+                        acknowledged: None,
+                    };
                     // The caller may have timed out and left; its answer has nowhere to go.
-                    let _ = reply.send(Ok(outcome));
+                    let _ = reply.send(Ok(decided));
+                }
+            }
+            Ok((Durability::Broker, outcomes)) => {
+                RESERVE.succeeded();
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    next.sold_out.observe(&sale_id, &outcome);
+                    let acknowledged = match &outcome {
+                        ReserveOutcome::Reserved { purchase, outbox_id } => {
+                            Some(next.producer.publish_awaited(purchase, Some(outbox_id)))
+                        }
+                        // Its 202 promises what the original's did: a copy of the event is
+                        // published (the worker drops it) and acknowledged first.
+                        ReserveOutcome::Replayed(purchase) => {
+                            Some(next.producer.publish_awaited(purchase, None))
+                        }
+                        _ => None,
+                    };
+                    let _ = reply.send(Ok(Decided {
+                        outcome,
+                        acknowledged,
+                    }));
                 }
             }
             Err(error) => {
@@ -201,6 +256,7 @@ impl ReservationPool {
         store: Store,
         sold_out: SoldOutCache,
         publisher: Recipient<Nudge>,
+        producer: Publisher,
         config: PoolConfig,
     ) -> Arc<Self> {
         let members = (0..config.actors.max(1))
@@ -212,6 +268,7 @@ impl ReservationPool {
                         store: store.clone(),
                         sold_out: sold_out.clone(),
                         publisher: publisher.clone(),
+                        producer: producer.clone(),
                         mailbox_capacity: config.queue_per_actor,
                         max_batch: config.max_batch.max(1),
                         queued: Vec::new(),
@@ -245,7 +302,8 @@ impl ReservationPool {
                 });
             }
         }
-        let (member, _held) = self.claim()?;
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let (member, held) = self.claim()?;
         let (reply, answer) = oneshot::channel();
         member
             .actor
@@ -254,11 +312,24 @@ impl ReservationPool {
                 SendError::Full(_) => ReserveError::Overloaded,
                 SendError::Closed(_) => ReserveError::Unavailable,
             })?;
-        match tokio::time::timeout(self.config.timeout, answer).await {
-            Ok(Ok(decided)) => decided,
+        let decided = match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(decided)) => decided?,
             // Timed out, or the actor stopped before answering.
-            Ok(Err(_)) | Err(_) => Err(ReserveError::Unavailable),
+            Ok(Err(_)) | Err(_) => return Err(ReserveError::Unavailable),
+        };
+        // The actor is done with it: waiting for the broker takes no room from other sales.
+        drop(held);
+        if let Some(acknowledged) = decided.acknowledged {
+            // Not acknowledged in time: the purchase is reserved and its entry stays in the
+            // outbox until published; the buyer only learns to retry, and the retry returns it.
+            if !matches!(
+                tokio::time::timeout_at(deadline, acknowledged).await,
+                Ok(Ok(()))
+            ) {
+                return Err(ReserveError::Unavailable);
+            }
         }
+        Ok(decided.outcome)
     }
 
     /// Takes a slot at the next member with room, going round the pool once.

@@ -83,8 +83,9 @@ impl Application {
                 read_batch: settings.outbox_read_batch,
                 sweep_interval: settings.relay.interval,
             },
-        )?
-        .start();
+        )?;
+        let publisher = producer.publisher();
+        let producer = producer.start();
         OutboxRelay::new(
             store.clone(),
             producer.clone().recipient(),
@@ -98,6 +99,7 @@ impl Application {
             store.clone(),
             sold_out.clone(),
             producer.clone().recipient(),
+            publisher,
             settings.pool,
         );
         let known_strategies = StrategyCache::default();

@@ -42,7 +42,8 @@ pub enum ReserveError {
     #[error("every reservation actor is at its queue limit")]
     Overloaded,
     /// The store that decides (Redis or Postgres) failed or did not answer in time. It may
-    /// still have decided, so the outcome is unknown.
+    /// still have decided, so the outcome is unknown. For a `broker` sale also: the broker did
+    /// not acknowledge the purchase's event in time (the purchase is reserved).
     #[error("the stock store did not decide the purchase in time")]
     Unavailable,
 }

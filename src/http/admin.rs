@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJsonBody};
 use super::state::AppState;
-use crate::common::domain::{parse_stock, Sale, SaleId, SaleSpec, Strategy};
+use crate::common::domain::{parse_stock, Durability, Sale, SaleId, SaleSpec, Strategy};
 use crate::common::store::RoundOutcome;
 
 /// Every path under this prefix is the admin's: without a valid token it is 401, whether or
@@ -72,6 +72,10 @@ pub struct SaleBody {
     /// `naive`, `locking`, `redis` or `async` (the default); see `crate::strategies`.
     #[schema(value_type = Option<Strategy>)]
     strategy: Option<String>,
+    /// `fast` (the default: 202 once Redis has the purchase) or `broker` (202 once the broker
+    /// has its event too).
+    #[schema(value_type = Option<Durability>)]
+    durability: Option<String>,
 }
 
 impl FromJsonObject for SaleBody {
@@ -83,6 +87,7 @@ impl FromJsonObject for SaleBody {
             starts_at: object.optional_timestamp("starts_at")?,
             ends_at: object.optional_timestamp("ends_at")?,
             strategy: object.optional_string("strategy")?,
+            durability: object.optional_string("durability")?,
         })
     }
 }
@@ -138,10 +143,16 @@ pub async fn put_sale(
         Some(raw) => Strategy::parse(raw).map_err(|e| ApiError::invalid_strategy(e.0))?,
         None => Strategy::default(),
     };
-    let (outcome, sale) = state
-        .sales
-        .put(&sale_id, SaleSpec { strategy, ..spec })
-        .await?;
+    let durability = body
+        .durability
+        .as_deref()
+        .map_or(Ok(Durability::default()), Durability::parse)?;
+    let spec = SaleSpec {
+        strategy,
+        durability,
+        ..spec
+    };
+    let (outcome, sale) = state.sales.put(&sale_id, spec).await?;
     Ok(match outcome {
         RoundOutcome::Created => HttpResponse::Created().json(sale),
         _ => HttpResponse::Ok().json(sale),

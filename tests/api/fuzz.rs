@@ -57,6 +57,7 @@ const FIELDS: &[&str] = &[
     "starts_at",
     "ends_at",
     "strategy",
+    "durability",
 ];
 
 /// One generated request.

@@ -221,3 +221,60 @@ async fn an_unknown_strategy_is_422_and_changes_nothing() {
     let read = app.get_json(&format!("/api/v1/sales/{fresh}")).await;
     assert_eq!(read["error"], "sale_not_found", "nothing created");
 }
+
+#[actix_web::test]
+async fn a_sale_keeps_the_durability_it_was_put_with_until_a_put_leaves_it_out() {
+    let app = spawn_app().await;
+    let sale = crate::helpers::unique_sale_id();
+    let created = app
+        .create_sale(
+            &sale,
+            json!({"name": "x", "stock": 3, "durability": "broker"}),
+        )
+        .await;
+    assert_eq!(created["durability"], "broker");
+    assert_eq!(app.sale(&sale).await["durability"], "broker");
+    assert_eq!(app.reset_sale(&sale).await["durability"], "broker");
+    let replaced = app
+        .create_sale(&sale, json!({"name": "x", "stock": 3}))
+        .await;
+    assert_eq!(replaced["durability"], "fast", "the default again");
+}
+
+#[actix_web::test]
+async fn an_unknown_durability_is_400_naming_the_allowed_values_and_changes_nothing() {
+    let app = spawn_app().await;
+    let sale = crate::helpers::unique_sale_id();
+    app.create_sale(
+        &sale,
+        json!({"name": "kept", "stock": 10, "durability": "broker"}),
+    )
+    .await;
+    for durability in [json!("always"), json!("Broker"), json!(""), json!(1)] {
+        let response = app
+            .put_sale(
+                &sale,
+                json!({"name": "x", "stock": 1, "durability": durability}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{durability}");
+        let body: serde_json::Value = response.json().await.expect("a JSON error");
+        assert_eq!(body["error"], "invalid_request", "{durability}");
+        let expected = if durability.is_string() {
+            "durability must be one of fast, broker"
+        } else {
+            "field `durability` must be a string"
+        };
+        assert_eq!(body["message"], expected, "{durability}");
+    }
+    let unchanged = app.sale(&sale).await;
+    assert_eq!(
+        (
+            unchanged["name"].as_str(),
+            unchanged["round"].as_u64(),
+            unchanged["stock"].as_u64(),
+            unchanged["durability"].as_str()
+        ),
+        (Some("kept"), Some(1), Some(10), Some("broker"))
+    );
+}

@@ -11,6 +11,7 @@ mod support;
 
 mod audit;
 mod delivery;
+mod durability;
 mod faults;
 mod observability;
 mod producer_cost;

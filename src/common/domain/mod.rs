@@ -7,4 +7,4 @@ mod sale;
 
 pub use ids::{IdempotencyKey, Invalid, Quantity, SaleId, UserId, MAX_STOCK};
 pub use purchase::{Purchase, PurchaseStatus, Reservation};
-pub use sale::{parse_stock, Sale, SaleSpec, SaleStatus, Strategy};
+pub use sale::{parse_stock, Durability, Sale, SaleSpec, SaleStatus, Strategy};

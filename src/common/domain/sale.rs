@@ -31,10 +31,7 @@ impl Strategy {
     pub const ALL: [Strategy; 4] = [Self::Naive, Self::Locking, Self::Redis, Self::Async];
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|strategy| strategy.as_str() == raw)
-            .ok_or_else(|| invalid("strategy must be one of naive, locking, redis, async"))
+        parse_named(raw, Self::ALL, Self::as_str, "strategy")
     }
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +55,48 @@ impl Strategy {
     }
 }
 
+/// When a purchase of the sale is answered 202 (docs/DELIVERY.md, "Failure windows").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Once Redis holds the reservation and its outbox entry.
+    #[default]
+    Fast,
+    /// Once the broker has acknowledged the purchase's event too, so a Redis machine that
+    /// loses its last writes can no longer lose a purchase answered 202.
+    Broker,
+}
+
+impl Durability {
+    pub const ALL: [Durability; 2] = [Self::Fast, Self::Broker];
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        parse_named(raw, Self::ALL, Self::as_str, "durability")
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fast => "fast",
+            Self::Broker => "broker",
+        }
+    }
+}
+
+/// The value of `all` whose name is `raw`, or a refusal that lists every name.
+fn parse_named<T: Copy, const N: usize>(
+    raw: &str,
+    all: [T; N],
+    name: fn(T) -> &'static str,
+    field: &str,
+) -> Result<T, Invalid> {
+    all.into_iter()
+        .find(|value| name(*value) == raw)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.into_iter().map(name).collect();
+            invalid(format!("{field} must be one of {}", names.join(", ")))
+        })
+}
+
 /// What an admin asks for when creating or replacing a sale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleSpec {
@@ -67,6 +106,7 @@ pub struct SaleSpec {
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     pub strategy: Strategy,
+    pub durability: Durability,
 }
 
 impl SaleSpec {
@@ -103,6 +143,7 @@ impl SaleSpec {
             starts_at,
             ends_at,
             strategy: Strategy::default(),
+            durability: Durability::default(),
         })
     }
 }
@@ -143,6 +184,7 @@ pub struct Sale {
     pub ends_at: Option<DateTime<Utc>>,
     pub status: SaleStatus,
     pub strategy: Strategy,
+    pub durability: Durability,
 }
 
 impl Sale {
@@ -188,6 +230,21 @@ mod tests {
             assert!(Strategy::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(Strategy::default(), Strategy::Async);
+    }
+
+    #[test]
+    fn durabilities_parse_from_their_names_only_and_a_refusal_names_each() {
+        for durability in Durability::ALL {
+            assert_eq!(Durability::parse(durability.as_str()), Ok(durability));
+        }
+        for bad in ["", "Broker", "always", "fast "] {
+            let refusal = Durability::parse(bad).expect_err("refused");
+            assert_eq!(
+                refusal.0, "durability must be one of fast, broker",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Durability::default(), Durability::Fast);
     }
 
     #[test]

@@ -136,8 +136,8 @@ pub const RESERVE_TIMEOUT_MS: Setting = setting(
     "3000",
     Api,
     "Longest a purchase waits for its decision, queueing included; past it, 503 `unavailable`. \
-     It also bounds a whole `naive` or `locking` purchase, and the order write of a `redis` \
-     purchase.",
+     It also bounds a whole `naive` or `locking` purchase, the order write of a `redis` \
+     purchase, and for a `broker` sale the wait for the broker's acknowledgement.",
 );
 pub const SOLD_OUT_TTL_MS: Setting = setting(
     "FLASHSALE_SOLD_OUT_TTL_MS",

@@ -5,14 +5,17 @@
 -- so two purchases with the same idempotency key in one batch see each other.
 --
 -- KEYS (all share the sale's hash tag, so this runs on Redis Cluster too):
---   1 sale hash       name, stock, remaining, per_user_limit, starts_at_ms, ends_at_ms, round
+--   1 sale hash       name, stock, remaining, per_user_limit, starts_at_ms, ends_at_ms, round,
+--                     strategy, durability
 --   2 user counts     hash user_id -> units bought this round
 --   3 idempotency     hash user_id .. "\n" .. key -> purchase_id (this round)
 --   4 purchases       hash purchase_id -> "round|quantity|reserved_at_ms|remaining|user_id"
 --   5 outbox          stream of reserved purchases, drained into Kafka by the pipeline
 -- ARGV: 4 per purchase: purchase_id, user_id, quantity, idempotency_key ("" = none)
 --
--- Returns one array per purchase, in order:
+-- Returns {durability, results}: the sale's durability ('fast' when it has none), which says
+-- whether the API answers once this script ran or once the broker has the events too; and one
+-- array per purchase, in order:
 --   {outcome, purchase_id, round, quantity, remaining, reserved_at_ms, outbox_entry_id}
 -- (outbox_entry_id is '' unless the purchase was reserved by this call)
 -- outcome: reserved | replayed | key_reused | not_found | not_active | limit_reached | sold_out
@@ -24,7 +27,8 @@ local sale_key, users_key, idem_key, purchases_key, outbox_key =
 
 local results = {}
 local sale = redis.call('HMGET', sale_key, 'round', 'remaining', 'per_user_limit',
-  'starts_at_ms', 'ends_at_ms', 'strategy')
+  'starts_at_ms', 'ends_at_ms', 'strategy', 'durability')
+local durability = sale[7] or 'fast'
 local refusal
 if not sale[1] then
   refusal = 'not_found'
@@ -37,7 +41,7 @@ if refusal then
   for i = 1, #ARGV, 4 do
     results[#results + 1] = {refusal, ARGV[i], 0, tonumber(ARGV[i + 2]), 0, 0, ''}
   end
-  return results
+  return {durability, results}
 end
 
 local round = tonumber(sale[1])
@@ -92,4 +96,4 @@ end
 for i = 1, #ARGV, 4 do
   results[#results + 1] = reserve(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3])
 end
-return results
+return {durability, results}

@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use super::client::{corrupt, from_millis, Store, StoreError};
 use super::keys::{purchase_index_key, SaleKeys};
+use super::sales::parse_durability;
 use crate::common::decision::ReserveOutcome;
-use crate::common::domain::{Purchase, Reservation, SaleId, UserId};
+use crate::common::domain::{Durability, Purchase, Reservation, SaleId, UserId};
 
 static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("purchase_reserve.lua")));
@@ -19,13 +20,14 @@ impl Store {
     /// Runs one reservation script for a batch of purchases of one sale and records, for every
     /// purchase that took stock, which sale it belongs to (for lookups by purchase id).
     ///
-    /// Returns one outcome per reservation, in order.
+    /// Returns the sale's durability as the script read it, and one outcome per reservation,
+    /// in order.
     #[tracing::instrument(level = "debug", skip_all, fields(sale_id = %sale_id, batch = batch.len()))]
     pub async fn reserve(
         &self,
         sale_id: &SaleId,
         batch: &[Reservation],
-    ) -> Result<Vec<ReserveOutcome>, StoreError> {
+    ) -> Result<(Durability, Vec<ReserveOutcome>), StoreError> {
         let keys = SaleKeys::new(sale_id);
         let mut invocation = RESERVE.prepare_invoke();
         invocation
@@ -42,7 +44,9 @@ impl Store {
                 .arg(r.idempotency_key.as_ref().map_or("", |k| k.as_str()));
         }
         self.with_conn(|mut conn| async move {
-            let replies: Vec<ReserveReply> = invocation.invoke_async(&mut *conn).await?;
+            let (durability, replies): (String, Vec<ReserveReply>) =
+                invocation.invoke_async(&mut *conn).await?;
+            let durability = parse_durability(Some(&durability))?;
             if replies.len() != batch.len() {
                 return Err(StoreError::Corrupt(format!(
                     "purchase_reserve answered {} results for {} purchases",
@@ -70,7 +74,7 @@ impl Store {
             if !index.is_empty() {
                 index.query_async::<()>(&mut *conn).await?;
             }
-            Ok(outcomes)
+            Ok((durability, outcomes))
         })
         .await
     }

@@ -9,7 +9,7 @@ use redis::{AsyncCommands, Script};
 
 use super::client::{corrupt, from_millis, Store, StoreError};
 use super::keys::{SaleKeys, ROUNDS_CHANNEL, SALES_SET};
-use crate::common::domain::{Sale, SaleId, SaleSpec, Strategy};
+use crate::common::domain::{Durability, Sale, SaleId, SaleSpec, Strategy};
 
 static START_ROUND: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("sale_start_round.lua")));
@@ -144,6 +144,7 @@ fn spec_fields(spec: &SaleSpec) -> Vec<(&'static str, String)> {
         ("starts_at_ms", millis(spec.starts_at)),
         ("ends_at_ms", millis(spec.ends_at)),
         ("strategy", spec.strategy.as_str().to_owned()),
+        ("durability", spec.durability.as_str().to_owned()),
     ]
 }
 
@@ -151,6 +152,13 @@ fn spec_fields(spec: &SaleSpec) -> Vec<(&'static str, String)> {
 pub(super) fn parse_strategy(raw: Option<&str>) -> Result<Strategy, StoreError> {
     raw.map_or(Ok(Strategy::default()), |s| {
         Strategy::parse(s).map_err(|_| corrupt("unknown sale strategy"))
+    })
+}
+
+/// Sales created before durabilities existed have no `durability` field: they are `fast`.
+pub(super) fn parse_durability(raw: Option<&str>) -> Result<Durability, StoreError> {
+    raw.map_or(Ok(Durability::default()), |d| {
+        Durability::parse(d).map_err(|_| corrupt("unknown sale durability"))
     })
 }
 
@@ -189,5 +197,6 @@ fn parse_sale(sale_id: &SaleId, fields: &HashMap<String, String>) -> Result<Sale
         ends_at,
         status: Sale::status_at(Utc::now(), starts_at, ends_at, remaining),
         strategy: parse_strategy(fields.get("strategy").map(String::as_str))?,
+        durability: parse_durability(fields.get("durability").map(String::as_str))?,
     })
 }
