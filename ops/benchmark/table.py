@@ -18,7 +18,8 @@ healthz, p1, p2 = load("healthz.json"), load("p1.json"), load("p2.json")
 p2_persisted, p4_80, p4_120 = load("p2-persisted.json"), load("p4-80.json"), load("p4-120.json")
 p3, p3_ceiling = load("p3.json"), load("p3-healthz.json")
 audits = {sale: load(f"audit-{sale}.json")
-          for sale in ("bench-p1", "bench-p2", "bench-p4-80", "bench-p4-120", "bench-p3", "bench-p5")}
+          for sale in ("bench-p1", "bench-p2", "bench-p4-80", "bench-p4-120", "bench-p3", "bench-p5",
+                       "bench-p2-broker", "bench-p3-broker", "bench-p2-always", "bench-p3-always")}
 p2_reservations = audits["bench-p2"]["sold"] / p2["seconds"]
 
 rows = []
@@ -57,6 +58,13 @@ for share, p4 in (("80", p4_80), ("120", p4_120)):
         row(f"P4 at {share}%: reserve -> persisted (grows with the backlog, no step)",
             f"p50 {p4['p50_ms']:.0f} ms, p99 {p4['p99_ms']:.0f} ms; {offered}; drained {p4['drain_ms']} ms after",
             "", "", "", True)
+for variant, what in (("broker", '"durability": "broker"'), ("always", "Redis appendfsync always")):
+    p2_variant, p3_variant = load(f"p2-{variant}.json"), load(f"p3-{variant}.json")
+    row(f"P2 with {what}", f"{p2_variant['rps']:,.0f} req/s, p99 {p2_variant['latency_p99_ms']:.2f} ms",
+        f"{p2['rps']:,.0f} req/s (P2, default)", f"{p2_variant['rps'] / p2['rps']:.2f}", "", True)
+    row(f"P3 with {what}", f"avg {p3_variant['latency_ms']['avg']:.2f} ms, p99 {p3_variant['latency_ms']['p99']:.2f} ms",
+        f"{p3['latency_ms']['avg']:.2f} ms (P3, default)", f"{p3_variant['latency_ms']['avg'] / p3['latency_ms']['avg']:.2f}",
+        "", True)
 row("P5 API peak RSS (k6/seed.js, 500 VUs)", f"{peak_rss_mib:.1f} MiB", "", "", "<= 64 MiB", peak_rss_mib <= 64)
 before, after = load("p2-cpu-before.json"), load("p2-cpu-after.json")
 machine = p2["seconds"] * os.cpu_count()

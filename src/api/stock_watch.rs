@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::sales::SaleService;
 use crate::common::domain::{Sale, SaleId};
+use crate::common::log_limit::OutageLog;
 use crate::common::telemetry::names;
 
 /// How often a watched sale is read, and so the most often a client hears of it.
@@ -128,8 +129,11 @@ async fn poll(watch: Arc<StockWatch>, sale_id: SaleId, changes: watch::Sender<Op
         {
             break;
         }
+        // Logged once per outage, not per poll (ten a second per watched sale).
+        static POLL: OutageLog = OutageLog::new("read the watched sales");
         match watch.reader.current(&sale_id).await {
             Ok(sale) => {
+                POLL.succeeded();
                 changes.send_if_modified(|current| {
                     let changed = *current != sale;
                     if changed {
@@ -139,7 +143,7 @@ async fn poll(watch: Arc<StockWatch>, sale_id: SaleId, changes: watch::Sender<Op
                 });
             }
             // Clients keep the last value; the next poll tries again.
-            Err(error) => tracing::warn!(%error, %sale_id, "cannot read the watched sale"),
+            Err(error) => POLL.failed(&error),
         }
     }
     metrics::gauge!(names::STREAM_POLLED_SALES).decrement(1.0);

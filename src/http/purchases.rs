@@ -12,6 +12,7 @@ use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
 use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
 use crate::common::domain::{IdempotencyKey, Purchase, Quantity, Reservation, UserId};
+use crate::common::log_limit::OutageLog;
 use crate::common::orders::is_not_migrated;
 use crate::common::telemetry::names;
 
@@ -192,11 +193,18 @@ pub async fn get_purchase(
             Err(error) => Err(error.into()),
         };
     };
+    // Logged once per outage, not per lookup.
+    static CONFIRMED: OutageLog =
+        OutageLog::new("check in Postgres whether purchases are persisted");
     match state.orders.is_confirmed(purchase_id).await {
-        Ok(true) => purchase = purchase.confirmed(),
-        Ok(false) => {}
+        Ok(confirmed) => {
+            CONFIRMED.succeeded();
+            if confirmed {
+                purchase = purchase.confirmed();
+            }
+        }
         // "reserved" stays true: the purchase holds its stock whatever Postgres says.
-        Err(error) => tracing::warn!(%error, "cannot check whether the purchase is persisted"),
+        Err(error) => CONFIRMED.failed(&error),
     }
     Ok(HttpResponse::Ok().json(purchase))
 }

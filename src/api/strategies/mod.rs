@@ -32,6 +32,7 @@ pub use postgres::SaleStock;
 use crate::actors::reservation::ReservationPool;
 use crate::common::decision::{ReserveError, ReserveOutcome};
 use crate::common::domain::{Reservation, SaleId, Strategy};
+use crate::common::log_limit::OutageLog;
 use crate::common::orders::Orders;
 use crate::common::store::Store;
 use asynchronous::AsyncStrategy;
@@ -108,11 +109,19 @@ impl Strategies {
         if let Some(strategy) = self.known.get(sale_id) {
             return Ok(Some(strategy));
         }
-        let found = self.store.sale_strategy(sale_id).await.map_err(|error| {
-            // The cause ends here: the buyer only learns to retry.
-            tracing::warn!(%error, %sale_id, "cannot read the sale's strategy");
-            ReserveError::Unavailable
-        })?;
+        // Logged once per outage, not per purchase: the cause ends here, the buyer only learns
+        // to retry.
+        static LOOKUP: OutageLog = OutageLog::new("read the sales' strategies in Redis");
+        let found = match self.store.sale_strategy(sale_id).await {
+            Ok(found) => {
+                LOOKUP.succeeded();
+                found
+            }
+            Err(error) => {
+                LOOKUP.failed(&error);
+                return Err(ReserveError::Unavailable);
+            }
+        };
         Ok(found.map(|(round, strategy)| {
             self.known.learn(sale_id, round, strategy);
             strategy

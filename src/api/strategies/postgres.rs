@@ -10,6 +10,7 @@ use sqlx::PgConnection;
 
 use crate::common::decision::{ReserveError, ReserveOutcome};
 use crate::common::domain::{Purchase, Reservation, Sale, SaleId, Strategy};
+use crate::common::log_limit::OutageLog;
 use crate::common::orders::{bounded, order_with_key, Orders};
 
 /// The `sale_stock` table: one row per sale, for its current round.
@@ -86,11 +87,19 @@ impl SaleStock {
         limit: Duration,
         purchase: impl std::future::Future<Output = Result<ReserveOutcome, sqlx::Error>>,
     ) -> Result<ReserveOutcome, ReserveError> {
-        bounded(limit, purchase).await.map_err(|error| {
-            // The cause ends here: the buyer only learns to retry.
-            tracing::warn!(%error, "postgres purchase failed");
-            ReserveError::Unavailable
-        })
+        // Logged once per outage, not per purchase: the cause ends here, the buyer only learns
+        // to retry.
+        static SELL: OutageLog = OutageLog::new("sell from the Postgres stock");
+        match bounded(limit, purchase).await {
+            Ok(outcome) => {
+                SELL.succeeded();
+                Ok(outcome)
+            }
+            Err(error) => {
+                SELL.failed(&error);
+                Err(ReserveError::Unavailable)
+            }
+        }
     }
 }
 

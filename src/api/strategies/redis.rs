@@ -17,6 +17,7 @@ use crate::actors::reservation::ReservationPool;
 use crate::common::decision::{ReserveError, ReserveOutcome};
 use crate::common::domain::Reservation;
 use crate::common::events::PurchaseEvent;
+use crate::common::log_limit::OutageLog;
 use crate::common::orders::{bounded, Orders};
 
 pub(crate) struct RedisStrategy {
@@ -33,9 +34,12 @@ impl RedisStrategy {
         let outcome = self.reservations.reserve(reservation).await?;
         if let ReserveOutcome::Reserved { purchase, .. } = &outcome {
             let event = [PurchaseEvent::from_purchase(purchase)];
-            if let Err(error) = bounded(self.timeout, self.orders.insert_batch(&event)).await {
-                tracing::warn!(%error, purchase_id = %purchase.purchase_id,
-                    "order not written in the request; the outbox will deliver it");
+            // Logged once per outage, not per purchase; the outbox delivers the order anyway.
+            static WRITE: OutageLog =
+                OutageLog::new("write orders in the request (the outbox delivers them)");
+            match bounded(self.timeout, self.orders.insert_batch(&event)).await {
+                Ok(_) => WRITE.succeeded(),
+                Err(error) => WRITE.failed(&error),
             }
         }
         Ok(outcome)
