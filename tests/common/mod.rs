@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 pub const TOKEN: &str = "test-admin-token";
+/// The payment webhook's secret of every test app.
+pub const PAYMENT_SECRET: &str = "test-payment-secret";
 
 pub struct TestApp {
     pub address: String,
@@ -35,6 +37,7 @@ pub fn test_settings() -> Settings {
     settings.http_addr = "127.0.0.1:0".parse().expect("valid address");
     settings.http_workers = 2;
     settings.admin_token = Some(TOKEN.into());
+    settings.payment_secret = Some(PAYMENT_SECRET.into());
     settings.seed.create = false;
     // Seed sales of its own, should a test create them.
     settings.seed.prefix = unique_sale_id();

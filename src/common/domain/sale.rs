@@ -67,6 +67,8 @@ pub struct SaleSpec {
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     pub strategy: Strategy,
+    /// 0: a purchase is final; otherwise each is a hold paid within this time (`hold.rs`).
+    pub hold_seconds: u32,
 }
 
 impl SaleSpec {
@@ -103,6 +105,7 @@ impl SaleSpec {
             starts_at,
             ends_at,
             strategy: Strategy::default(),
+            hold_seconds: 0,
         })
     }
 }
@@ -143,6 +146,13 @@ pub struct Sale {
     pub ends_at: Option<DateTime<Utc>>,
     pub status: SaleStatus,
     pub strategy: Strategy,
+    /// 0: purchases are final; otherwise each is a hold to be paid within this time.
+    pub hold_seconds: u32,
+    /// Units of this round held and not yet paid (in `sold`); released ones are back in
+    /// `remaining`.
+    pub held: u64,
+    /// Units of this round whose holds were paid (in `sold`).
+    pub paid: u64,
 }
 
 impl Sale {
