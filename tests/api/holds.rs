@@ -8,16 +8,14 @@ use std::time::{Duration, Instant};
 use flashsale::common::domain::{Quantity, Reservation, SaleId, SaleSpec, UserId};
 use flashsale::common::store::{RoundChange, Store};
 use futures_util::future::join_all;
-use hmac::{Hmac, Mac};
 use redis::AsyncCommands;
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::helpers::{
-    error_code, free_port, spawn_app, spawn_app_with, test_settings, unique_sale_id, PrivateRedis,
-    Process, TestApp, PAYMENT_SECRET, TOKEN,
+    cancel, error_code, free_port, now_secs, pay, pay_signed, sign, spawn_app, spawn_app_with,
+    test_settings, unique_sale_id, PrivateRedis, Process, TestApp, PAYMENT_SECRET,
 };
 
 /// A sale of `stock` units, `limit` per user, whose purchases are holds of `hold_seconds`.
@@ -37,58 +35,6 @@ async fn hold(app: &TestApp, sale_id: &str, user: &str) -> Value {
     let response = app.purchase(sale_id, user, 1, None).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     response.json().await.expect("a purchase body")
-}
-
-/// The shop's signature, computed here independently of the API's code.
-fn sign(secret: &str, timestamp: &str, purchase_id: &str, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(format!("{timestamp}.{purchase_id}.{body}").as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-fn now_secs() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// A payment call signed with `secret` at `timestamp`.
-async fn pay_signed(
-    app: &TestApp,
-    purchase_id: &str,
-    body: &str,
-    secret: &str,
-    timestamp: i64,
-) -> Response {
-    let timestamp = timestamp.to_string();
-    app.client
-        .post(app.url(&format!("/api/v1/purchases/{purchase_id}/payment")))
-        .header("Content-Type", "application/json")
-        .header("Flashsale-Timestamp", &timestamp)
-        .header(
-            "Flashsale-Signature",
-            sign(secret, &timestamp, purchase_id, body),
-        )
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("request sent")
-}
-
-async fn pay(app: &TestApp, purchase_id: &str, payment_ref: &str) -> Response {
-    let body = json!({ "payment_ref": payment_ref }).to_string();
-    pay_signed(app, purchase_id, &body, PAYMENT_SECRET, now_secs()).await
-}
-
-async fn cancel(app: &TestApp, purchase_id: &str, token: Option<&str>, admin: bool) -> Response {
-    let mut request = app
-        .client
-        .post(app.url(&format!("/api/v1/purchases/{purchase_id}/cancel")));
-    if let Some(token) = token {
-        request = request.json(&json!({ "hold_token": token }));
-    }
-    if admin {
-        request = request.bearer_auth(TOKEN);
-    }
-    request.send().await.expect("request sent")
 }
 
 fn id_and_token(purchase: &Value) -> (String, String) {

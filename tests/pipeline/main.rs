@@ -12,6 +12,7 @@ mod support;
 mod audit;
 mod delivery;
 mod faults;
+mod holds;
 mod observability;
 mod producer_cost;
 mod recovery;

@@ -106,15 +106,25 @@ pub(crate) async fn order_with_key(
     original.map(WrittenOrder::into_purchase).transpose()
 }
 
-/// Inserts a batch of events as orders in one statement on `executor` (the pool, or a
-/// transaction the worker also commits its offsets in); returns how many rows were new.
+/// What one batch changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Applied {
+    /// Orders inserted: purchases not persisted before.
+    pub inserted: u64,
+    /// Events recorded in the history: the batch's events not persisted before.
+    pub recorded: u64,
+}
+
+/// Persists a batch of events in one statement on `executor` (the pool, or a transaction the
+/// worker also commits its offsets in): each purchase's order, its state (moved only to a
+/// higher version) and its history. Events must be distinct by (purchase, version).
 pub(crate) async fn insert_batch_on<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     events: &[PurchaseEvent],
-) -> Result<u64, sqlx::Error> {
+) -> Result<Applied, sqlx::Error> {
     let ids: Vec<Uuid> = events.iter().map(|e| e.purchase_id).collect();
     let sales: Vec<&str> = events.iter().map(|e| e.sale_id.as_str()).collect();
-    // Rounds and quantities were range-checked when the event was decoded.
+    // Rounds, quantities and versions were range-checked when the event was decoded.
     let rounds: Vec<i64> = events
         .iter()
         .map(|e| i64::try_from(e.round).unwrap_or(i64::MAX))
@@ -125,16 +135,29 @@ pub(crate) async fn insert_batch_on<'e>(
         .map(|e| i32::try_from(e.quantity).unwrap_or(i32::MAX))
         .collect();
     let reserved_at: Vec<_> = events.iter().map(|e| e.reserved_at).collect();
-    let inserted: i64 = sqlx::query_scalar(include_str!("sql/orders_insert_batch.sql"))
-        .bind(&ids)
-        .bind(&sales)
-        .bind(&rounds)
-        .bind(&users)
-        .bind(&quantities)
-        .bind(&reserved_at)
-        .fetch_one(executor)
-        .await?;
-    Ok(u64::try_from(inserted).unwrap_or(0))
+    let states: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let versions: Vec<i32> = events
+        .iter()
+        .map(|e| i32::try_from(e.version).unwrap_or(i32::MAX))
+        .collect();
+    let occurred_at: Vec<_> = events.iter().map(|e| e.occurred_at).collect();
+    let (inserted, recorded): (i64, i64) =
+        sqlx::query_as(include_str!("sql/orders_insert_batch.sql"))
+            .bind(&ids)
+            .bind(&sales)
+            .bind(&rounds)
+            .bind(&users)
+            .bind(&quantities)
+            .bind(&reserved_at)
+            .bind(&states)
+            .bind(&versions)
+            .bind(&occurred_at)
+            .fetch_one(executor)
+            .await?;
+    Ok(Applied {
+        inserted: u64::try_from(inserted).unwrap_or(0),
+        recorded: u64::try_from(recorded).unwrap_or(0),
+    })
 }
 
 impl Orders {
@@ -195,7 +218,8 @@ impl Orders {
     /// already there). Durable when this returns: the statement commits on its own.
     #[tracing::instrument(level = "debug", skip_all, fields(batch = events.len()))]
     pub async fn insert_batch(&self, events: &[PurchaseEvent]) -> Result<u64, sqlx::Error> {
-        bounded(INSERT_TIMEOUT, insert_batch_on(&self.pool, events)).await
+        let applied = bounded(INSERT_TIMEOUT, insert_batch_on(&self.pool, events)).await?;
+        Ok(applied.inserted)
     }
 
     /// Every order of a sale's round, as (purchase_id, user_id, quantity).

@@ -18,6 +18,8 @@
 --   3 purchases   hash purchase_id -> "round|quantity|reserved_at_ms|remaining|user_id"
 --   4 holds       hash purchase_id -> "state|expires_at_ms|settled_at_ms|token|payment_ref"
 --   5 deadlines   sorted set purchase_id -> expires_at_ms, of holds still 'held'
+--   6 outbox      stream of purchase events: every hold this call ends gets its event (kind
+--                 paid | cancelled | expired, version 2), in this call, so exactly once
 -- ARGV: 1 action: 'pay' | 'cancel' | 'reap'
 --   pay:    2 purchase_id, 3 payment_ref
 --   cancel: 2 purchase_id, 3 the buyer's hold_token, 4 'admin' when the admin asks (no token)
@@ -30,8 +32,8 @@
 --   reap: {more, lag_ms...}: more is 1 when the batch was full (call again), then, for each
 --     hold this call expired, how long after its deadline
 
-local sale_key, users_key, purchases_key, holds_key, deadlines_key =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local sale_key, users_key, purchases_key, holds_key, deadlines_key, outbox_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local action = ARGV[1]
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -51,17 +53,17 @@ local function save(purchase_id, hold)
   return record
 end
 
--- The round, quantity and buyer of a purchase.
+-- The round, quantity, buyer and reservation time of a purchase.
 local function purchase_of(purchase_id)
-  local r, q, user = string.match(redis.call('HGET', purchases_key, purchase_id),
-    '^(%d+)|(%d+)|%d+|%d+|(.*)$')
-  return tonumber(r), tonumber(q), user
+  local r, q, at, user = string.match(redis.call('HGET', purchases_key, purchase_id),
+    '^(%d+)|(%d+)|(%d+)|%d+|(.*)$')
+  return tonumber(r), tonumber(q), user, at
 end
 
 -- Ends a hold that is 'held' as `state`. Only a 'held' hold comes here, and it leaves 'held'
 -- here: the counters move once per hold.
 local function finish(purchase_id, hold, state)
-  local r, quantity, user = purchase_of(purchase_id)
+  local r, quantity, user, reserved_at = purchase_of(purchase_id)
   if r == round then
     redis.call('HINCRBY', sale_key, 'held', -quantity)
     if state == 'paid' then
@@ -74,6 +76,10 @@ local function finish(purchase_id, hold, state)
     end
   end
   redis.call('ZREM', deadlines_key, purchase_id)
+  -- The transition's event, version 2: the hold's second and last (version 1 made it).
+  redis.call('XADD', outbox_key, '*', 'purchase_id', purchase_id, 'round', r,
+    'user_id', user, 'quantity', quantity, 'reserved_at_ms', reserved_at,
+    'kind', state, 'version', 2, 'occurred_at_ms', now_ms)
   hold.state = state
   hold.settled_at = now_ms
   return save(purchase_id, hold)

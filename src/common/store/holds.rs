@@ -98,7 +98,8 @@ fn settle_invocation(sale_id: &SaleId) -> redis::ScriptInvocation<'static> {
         .key(keys.users)
         .key(keys.purchases)
         .key(keys.holds)
-        .key(keys.deadlines);
+        .key(keys.deadlines)
+        .key(keys.outbox);
     invocation
 }
 

@@ -9,7 +9,8 @@
 --   2 user counts     hash user_id -> units bought this round
 --   3 idempotency     hash user_id .. "\n" .. key -> purchase_id (this round)
 --   4 purchases       hash purchase_id -> "round|quantity|reserved_at_ms|remaining|user_id"
---   5 outbox          stream of reserved purchases, drained into Kafka by the pipeline
+--   5 outbox          stream of purchase events, drained into Kafka by the pipeline: here each
+--                     reserved purchase's first one (kind 'reserved' or 'held', version 1)
 --   6 holds           hash purchase_id -> "state|expires_at_ms|settled_at_ms|token|payment_ref"
 --   7 deadlines       sorted set purchase_id -> expires_at_ms of holds still held
 -- ARGV: 5 per purchase: purchase_id, user_id, quantity, idempotency_key ("" = none),
@@ -92,16 +93,20 @@ local function reserve(purchase_id, user_id, quantity, key, token)
   end
   redis.call('HSET', purchases_key, purchase_id,
     round .. '|' .. quantity .. '|' .. now_ms .. '|' .. remaining .. '|' .. user_id)
-  local entry_id = redis.call('XADD', outbox_key, '*', 'purchase_id', purchase_id,
-    'round', round, 'user_id', user_id, 'quantity', quantity, 'reserved_at_ms', now_ms)
   local hold = ''
+  local kind = 'reserved'
   if hold_ms > 0 then
     local expires_at = now_ms + hold_ms
     hold = 'held|' .. expires_at .. '||' .. token .. '|'
+    kind = 'held'
     redis.call('HSET', holds_key, purchase_id, hold)
     redis.call('ZADD', deadlines_key, expires_at, purchase_id)
     redis.call('HINCRBY', sale_key, 'held', quantity)
   end
+  -- The purchase's first event (version 1); hold_settle.lua appends the one that ends a hold.
+  local entry_id = redis.call('XADD', outbox_key, '*', 'purchase_id', purchase_id,
+    'round', round, 'user_id', user_id, 'quantity', quantity, 'reserved_at_ms', now_ms,
+    'kind', kind, 'version', 1, 'occurred_at_ms', now_ms)
   return {'reserved', purchase_id, round, quantity, remaining, now_ms, entry_id, hold}
 end
 
