@@ -55,6 +55,16 @@ pub fn is_not_migrated(error: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "42P01" || code == "42703")
 }
 
+/// An order of a round as the audit reads it (`sql/orders_select_round.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RoundOrder {
+    pub purchase_id: Uuid,
+    pub user_id: String,
+    pub quantity: i32,
+    /// `reserved`, `held`, `paid`, `cancelled` or `expired` (the event kinds).
+    pub state: String,
+}
+
 /// An order as the `naive` and `locking` strategies write it: the purchase its 202 described.
 /// Read with `sql/orders_select_written.sql`.
 #[derive(sqlx::FromRow)]
@@ -222,15 +232,44 @@ impl Orders {
         Ok(applied.inserted)
     }
 
-    /// Every order of a sale's round, as (purchase_id, user_id, quantity).
+    /// Every order of a sale's round.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn orders_of_round(
         &self,
         sale_id: &str,
         round: u64,
-    ) -> Result<Vec<(Uuid, String, i32)>, sqlx::Error> {
+    ) -> Result<Vec<RoundOrder>, sqlx::Error> {
+        self.rows_of_round(include_str!("sql/orders_select_round.sql"), sale_id, round)
+            .await
+    }
+
+    /// The history of every order of a sale's round, as (purchase_id, state), one per event.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn history_of_round(
+        &self,
+        sale_id: &str,
+        round: u64,
+    ) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+        self.rows_of_round(
+            include_str!("sql/order_history_select_round.sql"),
+            sale_id,
+            round,
+        )
+        .await
+    }
+
+    /// The rows a query of one sale's round (`$1` the sale, `$2` the round) returns.
+    async fn rows_of_round<T>(
+        &self,
+        sql: &'static str,
+        sale_id: &str,
+        round: u64,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
         let round = i64::try_from(round).unwrap_or(i64::MAX);
-        let query = sqlx::query_as(include_str!("sql/orders_select_round.sql"))
+        let query = sqlx::query_as(sql)
             .bind(sale_id)
             .bind(round)
             .fetch_all(&self.pool);
