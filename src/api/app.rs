@@ -15,6 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::reaper::reap_holds;
 use super::rounds::{follow_rounds, FollowsRounds};
 use super::sales::SaleService;
 use super::seed::SeedSales;
@@ -132,6 +133,12 @@ impl Application {
         let kafka = settings.kafka.clone();
         let topics_stop = background.child_token();
         actix_web::rt::spawn(async move { kafka.create_topics_until_done(topics_stop).await });
+        // Every process reaps: no leader to lose (see `reaper.rs`).
+        actix_web::rt::spawn(reap_holds(
+            store.clone(),
+            settings.reaper,
+            background.child_token(),
+        ));
         let seed = SeedSales::new(&settings.seed)?;
         if settings.seed.create {
             seed.ensure_in_background(&sales, &background);
@@ -150,6 +157,7 @@ impl Application {
             stock_watch: Arc::clone(&stock_watch),
             producer: producer.clone(),
             admin_token: settings.admin_token,
+            payment_secret: settings.payment_secret,
             seed,
         });
         let cors_origins = settings.cors_origins;

@@ -3,6 +3,7 @@
 //! and the per-process caches and stock streams. Nothing here is imported by `worker`.
 
 pub mod app;
+pub mod reaper;
 pub mod rounds;
 pub mod sales;
 pub mod seed;

@@ -14,7 +14,9 @@ use subtle::ConstantTimeEq;
 use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJsonBody};
 use super::state::AppState;
-use crate::common::domain::{parse_stock, Durability, Sale, SaleId, SaleSpec, Strategy};
+use crate::common::domain::{
+    parse_hold_seconds, parse_stock, Durability, Sale, SaleId, SaleSpec, Strategy,
+};
 use crate::common::store::RoundOutcome;
 
 /// Every path under this prefix is the admin's: without a valid token it is 401, whether or
@@ -76,6 +78,11 @@ pub struct SaleBody {
     /// has its event too).
     #[schema(value_type = Option<Durability>)]
     durability: Option<String>,
+    /// 0 (the default): a purchase is final. Otherwise each purchase is a hold that must be
+    /// paid within this many seconds; `async` sales only.
+    #[serde(default)]
+    #[schema(default = 0, maximum = 86_400)]
+    hold_seconds: u64,
 }
 
 impl FromJsonObject for SaleBody {
@@ -88,6 +95,7 @@ impl FromJsonObject for SaleBody {
             ends_at: object.optional_timestamp("ends_at")?,
             strategy: object.optional_string("strategy")?,
             durability: object.optional_string("durability")?,
+            hold_seconds: object.whole_number_or("hold_seconds", 0)?,
         })
     }
 }
@@ -123,7 +131,7 @@ impl FromJsonObject for ResetBody {
         (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
         (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::schemas::ErrorBody),
         (status = 404, description = "`not_found`: no such route (an empty id)", body = super::schemas::ErrorBody),
-        (status = 422, description = "`invalid_strategy`", body = super::schemas::ErrorBody),
+        (status = 422, description = "`invalid_strategy` (also: `hold_seconds` above 0 with another strategy than `async`)", body = super::schemas::ErrorBody),
         (status = 503, description = "`unavailable`: the round may have started", body = super::schemas::ErrorBody),
     ))]
 pub async fn put_sale(
@@ -147,9 +155,16 @@ pub async fn put_sale(
         .durability
         .as_deref()
         .map_or(Ok(Durability::default()), Durability::parse)?;
+    let hold_seconds = parse_hold_seconds(body.hold_seconds)?;
+    if hold_seconds > 0 && strategy != Strategy::Async {
+        return Err(ApiError::invalid_strategy(
+            "hold_seconds above 0 needs the async strategy",
+        ));
+    }
     let spec = SaleSpec {
         strategy,
         durability,
+        hold_seconds,
         ..spec
     };
     let (outcome, sale) = state.sales.put(&sale_id, spec).await?;

@@ -157,6 +157,58 @@ impl ApiError {
             "this Idempotency-Key was used before with a different request body",
         )
     }
+    pub fn hold_expired() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "hold_expired",
+            "the hold's deadline passed: its units were released",
+        )
+    }
+    pub fn hold_cancelled() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "hold_cancelled",
+            "the hold was cancelled: its units were released",
+        )
+    }
+    pub fn hold_paid() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "hold_paid",
+            "the hold is paid already",
+        )
+    }
+    pub fn payment_conflict() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "payment_conflict",
+            "the hold was paid already with another payment_ref",
+        )
+    }
+    pub fn not_a_hold() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "not_a_hold",
+            "this purchase is final: its sale has no holds",
+        )
+    }
+    pub fn invalid_signature(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_signature", message)
+    }
+    pub fn hold_token_required() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the purchase's hold_token in the body, or the admin bearer token",
+        )
+    }
+    pub fn wrong_hold_token() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "wrong_hold_token",
+            "this hold_token is not the purchase's",
+        )
+    }
     pub fn invalid_strategy(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,

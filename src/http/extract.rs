@@ -18,6 +18,7 @@ use futures_util::StreamExt;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::errors::{excerpt, ApiError};
 use crate::common::domain::SaleId;
@@ -25,6 +26,11 @@ use crate::common::domain::SaleId;
 /// Parses the `{sale_id}` path segment.
 pub fn sale_id(path: &str) -> Result<SaleId, ApiError> {
     Ok(SaleId::parse(path)?)
+}
+
+/// Parses the `{purchase_id}` path segment.
+pub fn purchase_id(path: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(path).map_err(|_| ApiError::invalid_request("purchase_id must be a UUID"))
 }
 
 /// A body read from a JSON object (see [`JsonObject`]).
@@ -68,10 +74,7 @@ fn read_json<T: FromJsonObject + 'static>(
     req: &HttpRequest,
     mut payload: Payload,
 ) -> LocalBoxFuture<'static, Result<Option<T>, ApiError>> {
-    let is_json = {
-        let content_type = req.content_type().to_ascii_lowercase();
-        content_type == "application/json" || content_type.ends_with("+json")
-    };
+    let is_json = is_json(req);
     Box::pin(async move {
         // Already read whole and bounded by `limits.rs`; this only collects it.
         let mut body = BytesMut::new();
@@ -88,6 +91,12 @@ fn read_json<T: FromJsonObject + 'static>(
         }
         read_object(&body).map(Some)
     })
+}
+
+/// Whether the request says its body is JSON.
+pub fn is_json(req: &HttpRequest) -> bool {
+    let content_type = req.content_type().to_ascii_lowercase();
+    content_type == "application/json" || content_type.ends_with("+json")
 }
 
 /// Reads a non-empty JSON body as `T`: parsed, each field taken, no field left over.

@@ -3,6 +3,7 @@
 //! | route | file |
 //! |---|---|
 //! | `POST /api/v1/sales/{sale_id}/purchases`, `GET /api/v1/purchases/{purchase_id}` | `purchases.rs` |
+//! | `POST /api/v1/purchases/{purchase_id}/payment`, `POST .../cancel` (holds) | `holds.rs` |
 //! | `GET /api/v1/sales/{sale_id}` | `sales.rs` |
 //! | `PUT /api/v1/admin/sales/{sale_id}`, `POST .../reset`, `POST /reset` | `admin.rs` |
 //! | `POST /purchase`, `/purchase-lock`, `/purchase-redis`, `/purchase-async`, `GET /stream` (the seed's) | `seed.rs` |
@@ -22,6 +23,7 @@ pub mod dashboard;
 pub mod errors;
 pub mod extract;
 pub mod health;
+pub mod holds;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -61,6 +63,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/api/v1/sales/{sale_id}/stream", Access::Public).get(stream::stream_sale))
     .service(
         resource("/api/v1/purchases/{purchase_id}", Access::Public).get(purchases::get_purchase),
+    )
+    .service(
+        resource("/api/v1/purchases/{purchase_id}/payment", Access::Public).post(holds::pay_hold),
+    )
+    .service(
+        resource("/api/v1/purchases/{purchase_id}/cancel", Access::Public).post(holds::cancel_hold),
     )
     .service(resource("/metrics", Access::Public).get(metrics::serve_metrics))
     .service(resource("/api/v1/sales", Access::Public).get(dashboard::list_sales))

@@ -23,6 +23,8 @@ pub const ADMIN_SECURITY: &str = "admin";
     paths(
         super::purchases::create_purchase,
         super::purchases::get_purchase,
+        super::holds::pay_hold,
+        super::holds::cancel_hold,
         super::sales::get_sale,
         super::stream::stream_sale,
         super::admin::put_sale,

@@ -8,7 +8,7 @@ use dashmap::DashMap;
 use uuid::Uuid;
 
 use super::errors::ApiError;
-use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject};
+use super::extract::{purchase_id, sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
 use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
 use crate::common::domain::{IdempotencyKey, Purchase, Quantity, Reservation, UserId};
@@ -182,8 +182,7 @@ pub async fn get_purchase(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let purchase_id = Uuid::parse_str(&path)
-        .map_err(|_| ApiError::invalid_request("purchase_id must be a UUID"))?;
+    let purchase_id = purchase_id(&path)?;
     let Some(mut purchase) = state.store.purchase(purchase_id).await? else {
         return match state.orders.written_purchase(purchase_id).await {
             Ok(Some(purchase)) => Ok(HttpResponse::Ok().json(purchase)),

@@ -31,6 +31,13 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     IdempotencyKeyReused,
     InvalidStrategy,
+    HoldExpired,
+    HoldCancelled,
+    HoldPaid,
+    PaymentConflict,
+    NotAHold,
+    InvalidSignature,
+    WrongHoldToken,
     Overloaded,
     Unavailable,
 }

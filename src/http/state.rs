@@ -23,6 +23,8 @@ pub struct AppState {
     pub stock_watch: Arc<StockWatch>,
     pub producer: Addr<KafkaProducerActor>,
     pub admin_token: Option<SecretString>,
+    /// The payment webhook's HMAC key (`holds.rs`).
+    pub payment_secret: Option<SecretString>,
     /// The sales the seed's routes sell from.
     pub seed: SeedSales,
 }

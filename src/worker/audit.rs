@@ -12,6 +12,19 @@
 //! | missing | reserved purchases neither persisted nor pending |
 //! | duplicated | orders that match no reserved purchase of the round: a sale written twice, or written without being reserved |
 //!
+//! A sale with holds (`hold_seconds` > 0) adds these; all are 0 for a sale without holds:
+//!
+//! | figure | meaning |
+//! |---|---|
+//! | held, paid, released | units of the round's holds in Redis now held, paid, and released (cancelled or expired) |
+//! | unaccounted | the current round only: how far `stock` is from `remaining + held + paid` (and the units of purchases that are not holds) in Redis, either way; a unit released twice, or taken and never counted, shows here |
+//! | state_mismatched | purchases whose state in Postgres (`orders.state`) is not the one Redis decided, counted once none of their events is still in the outbox |
+//! | released_and_paid | purchases whose history in Postgres has both `paid` and a release |
+//! | released_twice | purchases whose history has more than one release |
+//!
+//! Released units are back on sale, so `oversold` counts the units of a round that were sold
+//! and not released.
+//!
 //! While a sale is being sold, `missing` may count purchases that are between the broker and
 //! the worker; it is final once nothing is pending and the worker has caught up, which is why
 //! [`Audit::settled`] retries for a while.
@@ -30,7 +43,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::common::domain::{SaleId, Strategy};
-use crate::common::orders::{is_not_migrated, Orders};
+use crate::common::events::EventKind;
+use crate::common::orders::{is_not_migrated, Orders, RoundOrder};
 use crate::common::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +84,13 @@ pub struct Audit {
     pub oversold: u64,
     pub missing: u64,
     pub duplicated: u64,
+    pub held: u64,
+    pub paid: u64,
+    pub released: u64,
+    pub unaccounted: u64,
+    pub state_mismatched: u64,
+    pub released_and_paid: u64,
+    pub released_twice: u64,
 }
 
 impl Audit {
@@ -97,56 +118,124 @@ impl Audit {
         let strategy = store.round_strategy(sale_id, round).await?;
         if strategy.stock_in_postgres() {
             let persisted = orders.orders_of_round(sale_id.as_str(), round).await?;
-            let units = units_of(&persisted);
+            let units = units_of(persisted.iter());
             return Ok(Self {
-                sale_id: sale_id.as_str().to_owned(),
-                round,
-                strategy,
-                stock,
-                sold: units,
-                persisted: units,
-                pending: 0,
                 oversold: units.saturating_sub(stock),
-                missing: 0,
-                duplicated: 0,
+                ..Self::empty(sale_id, round, strategy, stock, units, units)
             });
         }
         let reserved = store.purchases_of_round(sale_id, round).await?;
-        let pending: HashSet<Uuid> = store
-            .outbox_of_round(sale_id, round)
-            .await?
-            .into_iter()
-            .map(|entry| entry.event.purchase_id)
-            .collect();
+        let holds = store.holds_of_sale(sale_id).await?;
+        let outbox = store.outbox_of_round(sale_id, round).await?;
+        let pending: HashSet<Uuid> = outbox.iter().map(|e| e.event.purchase_id).collect();
         let persisted = orders.orders_of_round(sale_id.as_str(), round).await?;
+        let history = orders.history_of_round(sale_id.as_str(), round).await?;
+        // The sale as it stands, for the current round's arithmetic.
+        let current = store
+            .sale(sale_id)
+            .await?
+            .filter(|sale| sale.round == round);
 
-        let reserved_units: HashMap<Uuid, u64> = reserved
+        // What Redis decided for each purchase of the round: its hold's state, or `reserved`.
+        let decided: HashMap<Uuid, (u64, EventKind)> = reserved
             .iter()
-            .map(|p| (p.purchase_id, u64::from(p.quantity)))
+            .map(|p| {
+                let kind = holds
+                    .get(&p.purchase_id)
+                    .map_or(EventKind::Reserved, |hold| hold.state.into());
+                (p.purchase_id, (u64::from(p.quantity), kind))
+            })
             .collect();
-        let sold: u64 = reserved_units.values().sum();
-        let persisted_units = units_of(&persisted);
-        let persisted_ids: HashSet<Uuid> = persisted.iter().map(|(id, _, _)| *id).collect();
-        let missing = reserved_units
+        let units_in = |kinds: &[EventKind]| -> u64 {
+            decided
+                .values()
+                .filter(|(_, kind)| kinds.contains(kind))
+                .map(|(units, _)| units)
+                .sum()
+        };
+        let sold: u64 = decided.values().map(|(units, _)| units).sum();
+        let released = units_in(&[EventKind::Cancelled, EventKind::Expired]);
+        let (held, paid) = (units_in(&[EventKind::Held]), units_in(&[EventKind::Paid]));
+        let unaccounted = current.map_or(0, |sale| {
+            let counted = sale.remaining + units_in(&[EventKind::Reserved]) + held + paid;
+            counted.abs_diff(stock)
+        });
+
+        let persisted_units = units_of(persisted.iter());
+        let persisted_released = units_of(persisted.iter().filter(|o| is_release(&o.state)));
+        let persisted_ids: HashSet<Uuid> = persisted.iter().map(|o| o.purchase_id).collect();
+        let missing = decided
             .keys()
             .filter(|id| !persisted_ids.contains(id) && !pending.contains(id))
             .count();
         let duplicated = persisted
             .iter()
-            .filter(|(id, _, _)| !reserved_units.contains_key(id))
+            .filter(|o| !decided.contains_key(&o.purchase_id))
             .count();
+        let state_mismatched = persisted
+            .iter()
+            .filter(|o| !pending.contains(&o.purchase_id))
+            .filter(|o| {
+                decided
+                    .get(&o.purchase_id)
+                    .is_some_and(|(_, kind)| kind.as_str() != o.state)
+            })
+            .count();
+        let mut events: HashMap<Uuid, (bool, u64)> = HashMap::new();
+        for (id, state) in &history {
+            let entry = events.entry(*id).or_default();
+            entry.0 |= state == EventKind::Paid.as_str();
+            entry.1 += u64::from(is_release(state));
+        }
+        let released_and_paid = events.values().filter(|(p, r)| *p && *r > 0).count();
+        let released_twice = events.values().filter(|(_, r)| *r > 1).count();
+
+        let net_sold = sold.saturating_sub(released);
+        let net_persisted = persisted_units.saturating_sub(persisted_released);
         Ok(Self {
+            pending: pending.len() as u64,
+            oversold: net_sold.max(net_persisted).saturating_sub(stock),
+            missing: missing as u64,
+            duplicated: duplicated as u64,
+            held,
+            paid,
+            released,
+            unaccounted,
+            state_mismatched: state_mismatched as u64,
+            released_and_paid: released_and_paid as u64,
+            released_twice: released_twice as u64,
+            ..Self::empty(sale_id, round, strategy, stock, sold, persisted_units)
+        })
+    }
+
+    /// An audit with nothing found beyond these figures.
+    fn empty(
+        sale_id: &SaleId,
+        round: u64,
+        strategy: Strategy,
+        stock: u64,
+        sold: u64,
+        persisted: u64,
+    ) -> Self {
+        Self {
             sale_id: sale_id.as_str().to_owned(),
             round,
             strategy,
             stock,
             sold,
-            persisted: persisted_units,
-            pending: pending.len() as u64,
-            oversold: sold.max(persisted_units).saturating_sub(stock),
-            missing: missing as u64,
-            duplicated: duplicated as u64,
-        })
+            persisted,
+            pending: 0,
+            oversold: 0,
+            missing: 0,
+            duplicated: 0,
+            held: 0,
+            paid: 0,
+            released: 0,
+            unaccounted: 0,
+            state_mismatched: 0,
+            released_and_paid: 0,
+            released_twice: 0,
+        }
     }
 
     /// Audits until nothing is pending or missing, or `wait` has passed, and returns the last
@@ -163,9 +252,7 @@ impl Audit {
         loop {
             let waited_enough = tokio::time::Instant::now() >= deadline;
             match Self::run(store, orders, sale_id, round).await {
-                Ok(audit) if (audit.pending == 0 && audit.missing == 0) || waited_enough => {
-                    return Ok(audit)
-                }
+                Ok(audit) if audit.is_settled() || waited_enough => return Ok(audit),
                 Err(AuditError::NotMigrated) if !waited_enough => {}
                 Ok(_) => {}
                 Err(error) => return Err(error),
@@ -174,17 +261,32 @@ impl Audit {
         }
     }
 
-    /// Nothing oversold, duplicated, or missing with the outbox drained.
+    /// Nothing in flight: every purchase and transition is in Postgres or nowhere.
+    fn is_settled(&self) -> bool {
+        self.pending == 0 && self.missing == 0 && self.state_mismatched == 0
+    }
+
+    /// Nothing oversold, duplicated, unaccounted, released and paid or released twice, and
+    /// nothing missing or in another state with the outbox drained.
     pub fn passed(&self) -> bool {
-        self.oversold == 0 && self.duplicated == 0 && !(self.pending == 0 && self.missing > 0)
+        self.oversold == 0
+            && self.duplicated == 0
+            && self.unaccounted == 0
+            && self.released_and_paid == 0
+            && self.released_twice == 0
+            && !(self.pending == 0 && (self.missing > 0 || self.state_mismatched > 0))
     }
 }
 
-/// The units of a round's orders.
-fn units_of(orders: &[(Uuid, String, i32)]) -> u64 {
+/// Whether a state gives the units back (a cancelled or expired hold).
+fn is_release(state: &str) -> bool {
+    state == EventKind::Cancelled.as_str() || state == EventKind::Expired.as_str()
+}
+
+/// The units of some orders.
+fn units_of<'a>(orders: impl Iterator<Item = &'a RoundOrder>) -> u64 {
     orders
-        .iter()
-        .map(|(_, _, q)| u64::try_from(*q).unwrap_or(0))
+        .map(|order| u64::try_from(order.quantity).unwrap_or(0))
         .sum()
 }
 
@@ -203,6 +305,20 @@ impl std::fmt::Display for Audit {
             self.oversold,
             self.missing,
             self.duplicated
-        )
+        )?;
+        if self.held + self.paid + self.released > 0 {
+            write!(
+                f,
+                "; holds: held {}, paid {}, released {}, unaccounted {}, state_mismatched {}, released_and_paid {}, released_twice {}",
+                self.held,
+                self.paid,
+                self.released,
+                self.unaccounted,
+                self.state_mismatched,
+                self.released_and_paid,
+                self.released_twice
+            )?;
+        }
+        Ok(())
     }
 }

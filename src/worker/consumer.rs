@@ -309,7 +309,7 @@ impl ConsumerRun {
             *next = (*next).max(message.offset() + 1);
             match PurchaseEvent::decode(message.payload().unwrap_or_default()) {
                 Ok(event) => {
-                    if seen.insert(event.purchase_id) {
+                    if seen.insert((event.purchase_id, event.version)) {
                         events.push(event);
                     } else {
                         self.stats.add_duplicates(1);

@@ -68,7 +68,7 @@ impl Persister {
         (Self { mailbox }, task)
     }
 
-    /// Persists `events` (already free of duplicate ids) with the partitions' next offsets, and
+    /// Persists `events` (already distinct by purchase and version) with the partitions' next offsets, and
     /// returns once they are durable.
     pub async fn persist(
         &self,

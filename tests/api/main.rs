@@ -9,6 +9,7 @@ mod edge;
 mod fuzz;
 #[path = "../common/mod.rs"]
 mod helpers;
+mod holds;
 mod idempotency;
 mod inputs;
 mod outage;

@@ -10,11 +10,15 @@ use flashsale::api::app::Application;
 use flashsale::common::domain::SaleId;
 use flashsale::common::settings::Settings;
 use flashsale::common::store::Store;
+use hmac::{Hmac, Mac};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
+use sha2::Sha256;
 use tokio::sync::oneshot;
 
 pub const TOKEN: &str = "test-admin-token";
+/// The payment webhook's secret of every test app.
+pub const PAYMENT_SECRET: &str = "test-payment-secret";
 
 pub struct TestApp {
     pub address: String,
@@ -35,6 +39,7 @@ pub fn test_settings() -> Settings {
     settings.http_addr = "127.0.0.1:0".parse().expect("valid address");
     settings.http_workers = 2;
     settings.admin_token = Some(TOKEN.into());
+    settings.payment_secret = Some(PAYMENT_SECRET.into());
     settings.seed.create = false;
     // Seed sales of its own, should a test create them.
     settings.seed.prefix = unique_sale_id();
@@ -398,4 +403,61 @@ pub fn total(samples: &[MetricSample], family: &str) -> f64 {
         .filter(|s| s.family == family)
         .map(|s| s.value)
         .sum()
+}
+
+/// The shop's signature, computed here independently of the API's code.
+pub fn sign(secret: &str, timestamp: &str, purchase_id: &str, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{timestamp}.{purchase_id}.{body}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A payment call signed with `secret` at `timestamp`.
+pub async fn pay_signed(
+    app: &TestApp,
+    purchase_id: &str,
+    body: &str,
+    secret: &str,
+    timestamp: i64,
+) -> Response {
+    let timestamp = timestamp.to_string();
+    app.client
+        .post(app.url(&format!("/api/v1/purchases/{purchase_id}/payment")))
+        .header("Content-Type", "application/json")
+        .header("Flashsale-Timestamp", &timestamp)
+        .header(
+            "Flashsale-Signature",
+            sign(secret, &timestamp, purchase_id, body),
+        )
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("request sent")
+}
+
+pub async fn pay(app: &TestApp, purchase_id: &str, payment_ref: &str) -> Response {
+    let body = json!({ "payment_ref": payment_ref }).to_string();
+    pay_signed(app, purchase_id, &body, PAYMENT_SECRET, now_secs()).await
+}
+
+pub async fn cancel(
+    app: &TestApp,
+    purchase_id: &str,
+    token: Option<&str>,
+    admin: bool,
+) -> Response {
+    let mut request = app
+        .client
+        .post(app.url(&format!("/api/v1/purchases/{purchase_id}/cancel")));
+    if let Some(token) = token {
+        request = request.json(&json!({ "hold_token": token }));
+    }
+    if admin {
+        request = request.bearer_auth(TOKEN);
+    }
+    request.send().await.expect("request sent")
 }

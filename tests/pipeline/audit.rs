@@ -5,9 +5,11 @@ use std::time::Duration;
 use flashsale::common::domain::SaleId;
 use flashsale::common::orders::Orders;
 use flashsale::worker::audit::Audit;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{cancel, pay, spawn_app_with, unique_sale_id};
 use crate::support::{buy, spawn_worker, Pipeline, WORKER_BIN};
 
 /// Runs `flashsale-worker audit --sale <sale> <extra>` on the pipeline and returns its exit
@@ -138,5 +140,133 @@ async fn the_audit_passes_a_clean_sale_and_catches_an_oversell_a_missing_order_a
         (1, 0, 0)
     );
     assert!(!oversold.passed());
+    worker.stop().await.expect("the worker stops cleanly");
+}
+
+#[actix_web::test]
+async fn the_audit_checks_holds_and_catches_a_state_apart_a_unit_released_twice_or_released_and_paid(
+) {
+    let pipeline = Pipeline::new().await;
+    let worker = spawn_worker(pipeline.worker_settings()).await;
+    let app = spawn_app_with(pipeline.api_settings()).await;
+    let sale = unique_sale_id();
+    app.create_sale(
+        &sale,
+        json!({"name": "checkout", "stock": 5, "per_user_limit": 1, "hold_seconds": 60}),
+    )
+    .await;
+    let mut holds = Vec::new();
+    for user in ["payer", "canceller", "waiter", "ditherer"] {
+        let body: Value = app
+            .purchase(&sale, user, 1, None)
+            .await
+            .json()
+            .await
+            .expect("a purchase");
+        let id = body["purchase_id"].as_str().expect("an id").to_owned();
+        holds.push((id, body["hold_token"].as_str().expect("a token").to_owned()));
+    }
+    let (paid, cancelled) = (&holds[0].0, &holds[1]);
+    assert_eq!(pay(&app, paid, "pay-1").await.status(), StatusCode::OK);
+    let answer = cancel(&app, &cancelled.0, Some(&cancelled.1), false).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+
+    let sale_id = SaleId::parse(&sale).expect("valid id");
+    let orders = Orders::connect_lazy(&pipeline.database_settings()).expect("valid url");
+    let clean = Audit::settled(&app.store, &orders, &sale_id, None, Duration::from_secs(20))
+        .await
+        .expect("the audit runs");
+    assert_eq!((clean.sold, clean.persisted, clean.pending), (4, 4, 0));
+    assert_eq!((clean.held, clean.paid, clean.released), (2, 1, 1));
+    assert_eq!(
+        (
+            clean.unaccounted,
+            clean.state_mismatched,
+            clean.released_and_paid,
+            clean.released_twice,
+            clean.oversold
+        ),
+        (0, 0, 0, 0, 0)
+    );
+    assert!(clean.passed(), "{clean}");
+    let (code, printed) = audit_command(&pipeline, &sale, &[]);
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(
+        printed.contains("holds: held 2, paid 1, released 1, unaccounted 0"),
+        "{printed}"
+    );
+    let audit = || async {
+        Audit::run(&app.store, &orders, &sale_id, None)
+            .await
+            .expect("the audit runs")
+    };
+    let paid = Uuid::parse_str(paid).expect("a uuid");
+    let cancelled = Uuid::parse_str(&cancelled.0).expect("a uuid");
+    let sql = |statement: &'static str, id: Uuid| {
+        let db = pipeline.db.clone();
+        async move {
+            sqlx::query(statement)
+                .bind(id)
+                .execute(&db)
+                .await
+                .expect("the statement runs");
+        }
+    };
+
+    // Postgres apart from Redis: the paid hold still `held` there.
+    sql(
+        "UPDATE orders SET state = 'held' WHERE purchase_id = $1",
+        paid,
+    )
+    .await;
+    let apart = audit().await;
+    assert_eq!((apart.state_mismatched, apart.pending), (1, 0));
+    assert!(!apart.passed());
+    assert_eq!(audit_command(&pipeline, &sale, &["--wait", "0"]).0, Some(1));
+    sql(
+        "UPDATE orders SET state = 'paid' WHERE purchase_id = $1",
+        paid,
+    )
+    .await;
+
+    // The paid hold released as well, and the cancelled one released a second time.
+    let release = "INSERT INTO order_history (purchase_id, version, state, occurred_at) \
+                   VALUES ($1, 3, 'expired', now())";
+    sql(release, paid).await;
+    sql(release, cancelled).await;
+    let released = audit().await;
+    assert_eq!(
+        (released.released_and_paid, released.released_twice),
+        (1, 1)
+    );
+    assert!(!released.passed());
+    sql(
+        "DELETE FROM order_history WHERE purchase_id = $1 AND version = 3",
+        paid,
+    )
+    .await;
+    sql(
+        "DELETE FROM order_history WHERE purchase_id = $1 AND version = 3",
+        cancelled,
+    )
+    .await;
+    assert!(audit().await.passed());
+
+    // A unit given back twice in Redis: one more remaining than the stock allows.
+    let client = redis::Client::open(pipeline.redis.url.as_str()).expect("valid url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connects");
+    redis::cmd("HINCRBY")
+        .arg(format!("fs:{{{sale}}}:sale"))
+        .arg("remaining")
+        .arg(1)
+        .query_async::<()>(&mut conn)
+        .await
+        .expect("incremented");
+    let unaccounted = audit().await;
+    assert_eq!(unaccounted.unaccounted, 1);
+    assert!(!unaccounted.passed());
     worker.stop().await.expect("the worker stops cleanly");
 }

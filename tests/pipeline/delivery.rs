@@ -2,43 +2,28 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use flashsale::common::events::{PurchaseEvent, SCHEMA_VERSION};
+use flashsale::common::events::{EventKind, PurchaseEvent, SCHEMA_VERSION};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use reqwest::StatusCode;
 use uuid::Uuid;
 
 use crate::helpers::spawn_app_with;
-use crate::support::{buy, spawn_worker, wait_for, Pipeline};
-
-fn producer(brokers: &str) -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("a producer")
-}
-
-async fn produce(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
-    producer
-        .send(
-            FutureRecord::to(topic).key(key).payload(payload),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("the broker acknowledges");
-}
+use crate::support::{buy, produce, producer, spawn_worker, wait_for, Pipeline};
 
 fn event(sale_id: &str) -> PurchaseEvent {
     PurchaseEvent {
         schema_version: SCHEMA_VERSION,
+        kind: EventKind::Reserved,
+        version: 1,
         purchase_id: Uuid::new_v4(),
         sale_id: sale_id.into(),
         round: 1,
         user_id: "by-hand".into(),
         quantity: 1,
         reserved_at: Utc::now(),
+        occurred_at: Utc::now(),
     }
 }
 

@@ -13,6 +13,7 @@ mod audit;
 mod delivery;
 mod durability;
 mod faults;
+mod holds;
 mod observability;
 mod producer_cost;
 mod recovery;

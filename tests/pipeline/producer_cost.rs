@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use flashsale::common::events::{PurchaseEvent, SCHEMA_VERSION};
+use flashsale::common::events::{EventKind, PurchaseEvent, SCHEMA_VERSION};
 use flashsale::common::settings::Settings;
 use futures_util::future::join_all;
 use rdkafka::message::DeliveryResult;
@@ -49,12 +49,15 @@ fn events() -> Vec<(String, Vec<u8>)> {
         .map(|i| {
             let event = PurchaseEvent {
                 schema_version: SCHEMA_VERSION,
+                kind: EventKind::Reserved,
+                version: 1,
                 purchase_id: Uuid::new_v4(),
                 sale_id: "bench-producer".into(),
                 round: 1,
                 user_id: format!("user-{i}"),
                 quantity: 1,
                 reserved_at: Utc::now(),
+                occurred_at: Utc::now(),
             };
             ("bench-producer".to_owned(), event.encode())
         })

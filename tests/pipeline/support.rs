@@ -11,6 +11,8 @@ use flashsale::common::orders::is_not_migrated;
 use flashsale::common::settings::{DatabaseSettings, Settings, WorkerSettings};
 use flashsale::worker::app::{Worker, WorkerError};
 use futures_util::future::join_all;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
@@ -161,6 +163,46 @@ impl Pipeline {
         (ids.into_iter().collect(), rows)
     }
 
+    /// A purchase as Postgres keeps it: its state and version in `orders`, and its history
+    /// as (version, state), oldest first; `None` while it has no order (or no table yet).
+    pub async fn order_state(&self, purchase_id: Uuid) -> Option<OrderState> {
+        let current: Result<Option<(String, i32)>, _> =
+            sqlx::query_as("SELECT state, version FROM orders WHERE purchase_id = $1")
+                .bind(purchase_id)
+                .fetch_optional(&self.db)
+                .await;
+        let (state, version) = match current {
+            Err(e) if is_not_migrated(&e) => return None,
+            other => other.expect("the orders query runs")?,
+        };
+        let history: Vec<(i32, String)> = sqlx::query_as(
+            "SELECT version, state FROM order_history WHERE purchase_id = $1 ORDER BY version",
+        )
+        .bind(purchase_id)
+        .fetch_all(&self.db)
+        .await
+        .expect("the history query runs");
+        Some(OrderState {
+            state,
+            version,
+            history,
+        })
+    }
+
+    /// Waits until a purchase's state in Postgres is `state`; returns it with its history.
+    pub async fn wait_for_state(&self, purchase_id: Uuid, state: &str) -> OrderState {
+        wait_for(
+            &format!("purchase {purchase_id} to be {state} in Postgres"),
+            Duration::from_secs(20),
+            || async {
+                self.order_state(purchase_id)
+                    .await
+                    .filter(|order| order.state == state)
+            },
+        )
+        .await
+    }
+
     /// Waits until the round's orders are exactly `expected`, one row each.
     pub async fn wait_for_orders(
         &self,
@@ -188,6 +230,14 @@ impl Pipeline {
             expected.len()
         );
     }
+}
+
+/// A purchase's state in `orders` and its rows in `order_history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderState {
+    pub state: String,
+    pub version: i32,
+    pub history: Vec<(i32, String)>,
 }
 
 /// A worker running inside the test process.
@@ -358,4 +408,23 @@ pub async fn wait_until_in_flight(app: &TestApp, count: u32) {
         },
     )
     .await;
+}
+
+/// A plain producer, to publish events by hand.
+pub fn producer(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("a producer")
+}
+
+/// Publishes one message and waits for the broker's acknowledgement.
+pub async fn produce(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the broker acknowledges");
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::hold::{Hold, HoldState};
 use super::ids::{IdempotencyKey, Quantity, SaleId, UserId};
 
 /// A validated purchase request, with the id it will have if it takes stock.
@@ -40,6 +41,21 @@ pub struct Purchase {
     /// Units left in the sale right after this purchase.
     pub remaining: u64,
     pub reserved_at: DateTime<Utc>,
+    /// A hold (its sale has `hold_seconds > 0`): where it stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_state: Option<HoldState>,
+    /// A hold: when it expires unless paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    /// A hold: the buyer's secret to cancel it; only in the 202 (and its replays).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_token: Option<String>,
+    /// A paid hold: the shop's reference of the payment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_ref: Option<String>,
+    /// A hold that ended: when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<DateTime<Utc>>,
 }
 
 impl Purchase {
@@ -63,6 +79,23 @@ impl Purchase {
             status: PurchaseStatus::Reserved,
             remaining,
             reserved_at,
+            hold_state: None,
+            hold_expires_at: None,
+            hold_token: None,
+            payment_ref: None,
+            settled_at: None,
+        }
+    }
+
+    /// The same purchase as the hold `hold`; its token shown only to the buyer (`with_token`).
+    pub fn with_hold(self, hold: Hold, with_token: bool) -> Self {
+        Self {
+            hold_state: Some(hold.state),
+            hold_expires_at: Some(hold.expires_at),
+            hold_token: with_token.then_some(hold.token),
+            payment_ref: hold.payment_ref,
+            settled_at: hold.settled_at,
+            ..self
         }
     }
 

@@ -107,6 +107,8 @@ pub struct SaleSpec {
     pub ends_at: Option<DateTime<Utc>>,
     pub strategy: Strategy,
     pub durability: Durability,
+    /// 0: a purchase is final; otherwise each is a hold paid within this time (`hold.rs`).
+    pub hold_seconds: u32,
 }
 
 impl SaleSpec {
@@ -144,6 +146,7 @@ impl SaleSpec {
             ends_at,
             strategy: Strategy::default(),
             durability: Durability::default(),
+            hold_seconds: 0,
         })
     }
 }
@@ -185,6 +188,13 @@ pub struct Sale {
     pub status: SaleStatus,
     pub strategy: Strategy,
     pub durability: Durability,
+    /// 0: purchases are final; otherwise each is a hold to be paid within this time.
+    pub hold_seconds: u32,
+    /// Units of this round held and not yet paid (in `sold`); released ones are back in
+    /// `remaining`.
+    pub held: u64,
+    /// Units of this round whose holds were paid (in `sold`).
+    pub paid: u64,
 }
 
 impl Sale {

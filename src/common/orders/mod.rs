@@ -55,6 +55,16 @@ pub fn is_not_migrated(error: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "42P01" || code == "42703")
 }
 
+/// An order of a round as the audit reads it (`sql/orders_select_round.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RoundOrder {
+    pub purchase_id: Uuid,
+    pub user_id: String,
+    pub quantity: i32,
+    /// `reserved`, `held`, `paid`, `cancelled` or `expired` (the event kinds).
+    pub state: String,
+}
+
 /// An order as the `naive` and `locking` strategies write it: the purchase its 202 described.
 /// Read with `sql/orders_select_written.sql`.
 #[derive(sqlx::FromRow)]
@@ -106,15 +116,25 @@ pub(crate) async fn order_with_key(
     original.map(WrittenOrder::into_purchase).transpose()
 }
 
-/// Inserts a batch of events as orders in one statement on `executor` (the pool, or a
-/// transaction the worker also commits its offsets in); returns how many rows were new.
+/// What one batch changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Applied {
+    /// Orders inserted: purchases not persisted before.
+    pub inserted: u64,
+    /// Events recorded in the history: the batch's events not persisted before.
+    pub recorded: u64,
+}
+
+/// Persists a batch of events in one statement on `executor` (the pool, or a transaction the
+/// worker also commits its offsets in): each purchase's order, its state (moved only to a
+/// higher version) and its history. Events must be distinct by (purchase, version).
 pub(crate) async fn insert_batch_on<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     events: &[PurchaseEvent],
-) -> Result<u64, sqlx::Error> {
+) -> Result<Applied, sqlx::Error> {
     let ids: Vec<Uuid> = events.iter().map(|e| e.purchase_id).collect();
     let sales: Vec<&str> = events.iter().map(|e| e.sale_id.as_str()).collect();
-    // Rounds and quantities were range-checked when the event was decoded.
+    // Rounds, quantities and versions were range-checked when the event was decoded.
     let rounds: Vec<i64> = events
         .iter()
         .map(|e| i64::try_from(e.round).unwrap_or(i64::MAX))
@@ -125,16 +145,29 @@ pub(crate) async fn insert_batch_on<'e>(
         .map(|e| i32::try_from(e.quantity).unwrap_or(i32::MAX))
         .collect();
     let reserved_at: Vec<_> = events.iter().map(|e| e.reserved_at).collect();
-    let inserted: i64 = sqlx::query_scalar(include_str!("sql/orders_insert_batch.sql"))
-        .bind(&ids)
-        .bind(&sales)
-        .bind(&rounds)
-        .bind(&users)
-        .bind(&quantities)
-        .bind(&reserved_at)
-        .fetch_one(executor)
-        .await?;
-    Ok(u64::try_from(inserted).unwrap_or(0))
+    let states: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let versions: Vec<i32> = events
+        .iter()
+        .map(|e| i32::try_from(e.version).unwrap_or(i32::MAX))
+        .collect();
+    let occurred_at: Vec<_> = events.iter().map(|e| e.occurred_at).collect();
+    let (inserted, recorded): (i64, i64) =
+        sqlx::query_as(include_str!("sql/orders_insert_batch.sql"))
+            .bind(&ids)
+            .bind(&sales)
+            .bind(&rounds)
+            .bind(&users)
+            .bind(&quantities)
+            .bind(&reserved_at)
+            .bind(&states)
+            .bind(&versions)
+            .bind(&occurred_at)
+            .fetch_one(executor)
+            .await?;
+    Ok(Applied {
+        inserted: u64::try_from(inserted).unwrap_or(0),
+        recorded: u64::try_from(recorded).unwrap_or(0),
+    })
 }
 
 impl Orders {
@@ -195,18 +228,48 @@ impl Orders {
     /// already there). Durable when this returns: the statement commits on its own.
     #[tracing::instrument(level = "debug", skip_all, fields(batch = events.len()))]
     pub async fn insert_batch(&self, events: &[PurchaseEvent]) -> Result<u64, sqlx::Error> {
-        bounded(INSERT_TIMEOUT, insert_batch_on(&self.pool, events)).await
+        let applied = bounded(INSERT_TIMEOUT, insert_batch_on(&self.pool, events)).await?;
+        Ok(applied.inserted)
     }
 
-    /// Every order of a sale's round, as (purchase_id, user_id, quantity).
+    /// Every order of a sale's round.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn orders_of_round(
         &self,
         sale_id: &str,
         round: u64,
-    ) -> Result<Vec<(Uuid, String, i32)>, sqlx::Error> {
+    ) -> Result<Vec<RoundOrder>, sqlx::Error> {
+        self.rows_of_round(include_str!("sql/orders_select_round.sql"), sale_id, round)
+            .await
+    }
+
+    /// The history of every order of a sale's round, as (purchase_id, state), one per event.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn history_of_round(
+        &self,
+        sale_id: &str,
+        round: u64,
+    ) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+        self.rows_of_round(
+            include_str!("sql/order_history_select_round.sql"),
+            sale_id,
+            round,
+        )
+        .await
+    }
+
+    /// The rows a query of one sale's round (`$1` the sale, `$2` the round) returns.
+    async fn rows_of_round<T>(
+        &self,
+        sql: &'static str,
+        sale_id: &str,
+        round: u64,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
         let round = i64::try_from(round).unwrap_or(i64::MAX);
-        let query = sqlx::query_as(include_str!("sql/orders_select_round.sql"))
+        let query = sqlx::query_as(sql)
             .bind(sale_id)
             .bind(round)
             .fetch_all(&self.pool);

@@ -230,6 +230,27 @@ pub const STREAM_HEARTBEAT_MS: Setting = setting(
     "Time between heartbeats on a quiet stock stream (less than 100 counts as 100); a client \
      that left is noticed within two.",
 );
+pub const PAYMENT_SECRET: Setting = unset(
+    "FLASHSALE_PAYMENT_SECRET",
+    Api,
+    "Shared secret of the payment webhook (`POST /api/v1/purchases/{id}/payment`): the shop \
+     signs each call with HMAC-SHA256 under it. Unset, empty or blank: every payment gets 401.",
+);
+pub const REAPER_INTERVAL_MS: Setting = setting(
+    "FLASHSALE_REAPER_INTERVAL_MS",
+    "200",
+    Api,
+    "How often each API process's reaper expires the holds whose deadline passed (0 counts as \
+     1); a hold is released at most this long, plus the time of the batches before it, after \
+     its deadline.",
+);
+pub const REAPER_BATCH: Setting = setting(
+    "FLASHSALE_REAPER_BATCH",
+    "1000",
+    Api,
+    "Holds expired by one script call at most (0 counts as 1); a reaper calls again at once \
+     while batches come back full.",
+);
 
 // Both processes.
 pub const DATABASE_URL: Setting = setting(
@@ -387,6 +408,9 @@ pub const ALL: &[Setting] = &[
     OUTBOX_RELAY_BATCH,
     STREAM_MAX_CLIENTS,
     STREAM_HEARTBEAT_MS,
+    PAYMENT_SECRET,
+    REAPER_INTERVAL_MS,
+    REAPER_BATCH,
     DATABASE_URL,
     DB_POOL_SIZE,
     DB_TIMEOUT_MS,

@@ -92,6 +92,16 @@ pub struct Settings {
     pub relay: RelayConfig,
     pub stream_max_clients: usize,
     pub stream_heartbeat: Duration,
+    /// The payment webhook's HMAC key; `None`: every payment is refused.
+    pub payment_secret: Option<SecretString>,
+    pub reaper: ReaperConfig,
+}
+
+/// How each API process's hold reaper paces itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ReaperConfig {
+    pub interval: Duration,
+    pub batch: usize,
 }
 
 /// Everything the worker process needs to know.
@@ -159,6 +169,13 @@ impl Settings {
             },
             stream_max_clients: env.parse(&STREAM_MAX_CLIENTS)?,
             stream_heartbeat: env.millis(&STREAM_HEARTBEAT_MS)?,
+            payment_secret: env.optional(&PAYMENT_SECRET).map(SecretString::from),
+            reaper: ReaperConfig {
+                interval: env
+                    .millis(&REAPER_INTERVAL_MS)?
+                    .max(Duration::from_millis(1)),
+                batch: env.parse::<usize>(&REAPER_BATCH)?.max(1),
+            },
         })
     }
 }

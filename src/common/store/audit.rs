@@ -1,14 +1,17 @@
 //! Full reads of one round, for the audit (not for the purchase path: they scan).
 
+use std::collections::HashMap;
+
 use redis::AsyncCommands;
 use uuid::Uuid;
 
 use super::client::{corrupt, Store, StoreError};
+use super::holds::parse_hold;
 use super::keys::SaleKeys;
 use super::outbox::OutboxEntry;
 use super::reservation::parse_purchase_record;
 use super::sales::parse_strategy;
-use crate::common::domain::{Purchase, SaleId, Strategy};
+use crate::common::domain::{Hold, Purchase, SaleId, Strategy};
 
 impl Store {
     /// The stock a round started with; `None` for a round that never was.
@@ -50,17 +53,7 @@ impl Store {
         sale_id: &SaleId,
         round: u64,
     ) -> Result<Vec<Purchase>, StoreError> {
-        let key = SaleKeys::new(sale_id).purchases;
-        let records: Vec<(String, String)> = self
-            .with_conn(|mut conn| async move {
-                let mut iter = conn.hscan::<_, (String, String)>(key).await?;
-                let mut records = Vec::new();
-                while let Some(record) = iter.next_item().await {
-                    records.push(record?);
-                }
-                Ok(records)
-            })
-            .await?;
+        let records = self.hash_all(SaleKeys::new(sale_id).purchases).await?;
         let mut purchases = Vec::new();
         for (id, record) in records {
             let purchase_id =
@@ -73,6 +66,19 @@ impl Store {
         Ok(purchases)
     }
 
+    /// Every hold of a sale, of every round, by purchase id.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn holds_of_sale(&self, sale_id: &SaleId) -> Result<HashMap<Uuid, Hold>, StoreError> {
+        let records = self.hash_all(SaleKeys::new(sale_id).holds).await?;
+        records
+            .into_iter()
+            .map(|(id, record)| {
+                let id = Uuid::parse_str(&id).map_err(|_| corrupt("hold id is not a uuid"))?;
+                Ok((id, parse_hold(&record)?))
+            })
+            .collect()
+    }
+
     /// Every entry of a sale's outbox that belongs to `round`.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn outbox_of_round(
@@ -83,5 +89,18 @@ impl Store {
         let mut entries = self.outbox_all(sale_id).await?;
         entries.retain(|entry| entry.event.round == round);
         Ok(entries)
+    }
+
+    /// Every field and value of a hash, read in pages (HSCAN) so Redis is never blocked long.
+    async fn hash_all(&self, key: String) -> Result<Vec<(String, String)>, StoreError> {
+        self.with_conn(|mut conn| async move {
+            let mut iter = conn.hscan::<_, (String, String)>(key).await?;
+            let mut records = Vec::new();
+            while let Some(record) = iter.next_item().await {
+                records.push(record?);
+            }
+            Ok(records)
+        })
+        .await
     }
 }

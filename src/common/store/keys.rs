@@ -9,6 +9,8 @@ use crate::common::domain::SaleId;
 pub(super) const ROUNDS_CHANNEL: &str = "fs:sale-rounds";
 /// A set of every sale id ever created, so the pipeline can find every outbox.
 pub(super) const SALES_SET: &str = "fs:sales";
+/// A set of every sale id whose round ever had holds: the sales the hold reapers look at.
+pub(super) const HOLD_SALES_SET: &str = "fs:hold-sales";
 /// The consumer group of every outbox stream: each API process's producer is one consumer.
 pub(super) const PUBLISHERS: &str = "publishers";
 
@@ -27,6 +29,11 @@ pub(super) struct SaleKeys {
     pub outbox: String,
     /// Hash: per round, its stock and strategy (for the audit).
     pub rounds: String,
+    /// Hash: purchase id -> `state|expires_at_ms|settled_at_ms|token|payment_ref`, the holds
+    /// of every round (see `holds.rs`).
+    pub holds: String,
+    /// Sorted set: purchase id of each hold still `held`, scored by its deadline in ms.
+    pub deadlines: String,
 }
 
 impl SaleKeys {
@@ -39,6 +46,8 @@ impl SaleKeys {
             purchases: format!("{tag}:purchases"),
             outbox: format!("{tag}:outbox"),
             rounds: format!("{tag}:rounds"),
+            holds: format!("{tag}:holds"),
+            deadlines: format!("{tag}:deadlines"),
         }
     }
 }
@@ -62,6 +71,8 @@ mod tests {
             keys.purchases,
             keys.outbox,
             keys.rounds,
+            keys.holds,
+            keys.deadlines,
         ] {
             assert!(key.starts_with("fs:{phones}:"), "{key}");
         }

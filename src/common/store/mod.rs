@@ -14,6 +14,7 @@
 //! | `keys.rs` | the key layout | everything below |
 //! | `sales.rs` + `sale_start_round.lua` | create, replace, reset a sale; read it | admin, purchase routing |
 //! | `reservation.rs` + `purchase_reserve.lua` | the purchase script; purchase lookups | reservation actors |
+//! | `holds.rs` + `hold_settle.lua` | end a hold: pay, cancel, expire (the reaper) | hold routes, reaper |
 //! | `outbox.rs` + `outbox_ack.lua` | the outbox: read by the producers' group, claimed by the relay, acknowledged | producer, relay |
 //! | `announcements.rs` | the round announcements (pub/sub) | per-process caches |
 //! | `audit.rs` | full reads of a round | the audit |
@@ -22,6 +23,7 @@ mod announcements;
 mod audit;
 mod client;
 mod connection;
+mod holds;
 mod keys;
 mod outbox;
 mod reservation;
@@ -29,5 +31,6 @@ mod sales;
 
 pub use announcements::RoundStarted;
 pub use client::{Store, StoreError};
+pub use holds::{HoldAction, Reaped};
 pub use outbox::{Claimed, OutboxEntry};
 pub use sales::{RoundChange, RoundOutcome};

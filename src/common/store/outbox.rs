@@ -1,5 +1,6 @@
 //! The outbox: `purchase_reserve.lua` appends every reserved purchase to its sale's stream
-//! (`XADD`), and the stream is the queue the producers drain.
+//! (`XADD`), `hold_settle.lua` every end of a hold, and the stream is the queue the producers
+//! drain.
 //!
 //! Every API process's producer is a consumer of the stream's group [`PUBLISHERS`]: it reads
 //! entries no consumer has had yet ([`Store::outbox_read`]), as many as it has room for, so a
@@ -21,7 +22,7 @@ use uuid::Uuid;
 use super::client::{corrupt, from_millis, Store, StoreError};
 use super::keys::{SaleKeys, PUBLISHERS};
 use crate::common::domain::SaleId;
-use crate::common::events::{PurchaseEvent, SCHEMA_VERSION};
+use crate::common::events::{EventKind, PurchaseEvent, FIRST_VERSION, SCHEMA_VERSION};
 
 static ACK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("outbox_ack.lua")));
 
@@ -223,7 +224,8 @@ impl Store {
     }
 }
 
-/// Reads the fields purchase_reserve.lua writes with XADD.
+/// Reads the fields purchase_reserve.lua and hold_settle.lua write with XADD. An entry without
+/// `kind` was written by an earlier build: a plain reservation, version 1, at its reservation.
 fn parse_outbox_entry(sale_id: &SaleId, entry: &StreamId) -> Result<OutboxEntry, StoreError> {
     let field = |name: &str| -> Result<String, StoreError> {
         entry
@@ -235,18 +237,33 @@ fn parse_outbox_entry(sale_id: &SaleId, entry: &StreamId) -> Result<OutboxEntry,
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("outbox field {name} is not a number")))
     };
+    let reserved_at = from_millis(number("reserved_at_ms")?)?;
+    let (kind, occurred_at) = match entry.get::<String>("kind") {
+        None => (EventKind::Reserved, reserved_at),
+        Some(kind) => (
+            EventKind::parse(&kind).ok_or_else(|| corrupt("outbox kind"))?,
+            from_millis(number("occurred_at_ms")?)?,
+        ),
+    };
+    let version = match entry.get::<String>("version") {
+        None => FIRST_VERSION,
+        Some(_) => u32::try_from(number("version")?).map_err(|_| corrupt("outbox version"))?,
+    };
     Ok(OutboxEntry {
         sale_id: sale_id.clone(),
         id: entry.id.clone(),
         event: PurchaseEvent {
             schema_version: SCHEMA_VERSION,
+            kind,
+            version,
             purchase_id: Uuid::parse_str(&field("purchase_id")?)
                 .map_err(|_| corrupt("outbox purchase id"))?,
             sale_id: sale_id.as_str().to_owned(),
             round: u64::try_from(number("round")?).map_err(|_| corrupt("outbox round"))?,
             user_id: field("user_id")?,
             quantity: u32::try_from(number("quantity")?).map_err(|_| corrupt("outbox quantity"))?,
-            reserved_at: from_millis(number("reserved_at_ms")?)?,
+            reserved_at,
+            occurred_at,
         },
     })
 }

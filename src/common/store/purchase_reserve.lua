@@ -10,25 +10,31 @@
 --   2 user counts     hash user_id -> units bought this round
 --   3 idempotency     hash user_id .. "\n" .. key -> purchase_id (this round)
 --   4 purchases       hash purchase_id -> "round|quantity|reserved_at_ms|remaining|user_id"
---   5 outbox          stream of reserved purchases, drained into Kafka by the pipeline
--- ARGV: 4 per purchase: purchase_id, user_id, quantity, idempotency_key ("" = none)
+--   5 outbox          stream of purchase events, drained into Kafka by the pipeline: here each
+--                     reserved purchase's first one (kind 'reserved' or 'held', version 1)
+--   6 holds           hash purchase_id -> "state|expires_at_ms|settled_at_ms|token|payment_ref"
+--   7 deadlines       sorted set purchase_id -> expires_at_ms of holds still held
+-- ARGV: 5 per purchase: purchase_id, user_id, quantity, idempotency_key ("" = none),
+--       hold_token (kept only when the sale has hold_seconds > 0)
 --
 -- Returns {durability, results}: the sale's durability ('fast' when it has none), which says
 -- whether the API answers once this script ran or once the broker has the events too; and one
 -- array per purchase, in order:
---   {outcome, purchase_id, round, quantity, remaining, reserved_at_ms, outbox_entry_id}
--- (outbox_entry_id is '' unless the purchase was reserved by this call)
+--   {outcome, purchase_id, round, quantity, remaining, reserved_at_ms, outbox_entry_id, hold}
+-- (outbox_entry_id is '' unless the purchase was reserved by this call; hold is the purchase's
+-- record in the holds hash, '' unless it is a hold: hold_settle.lua decides what follows)
 -- outcome: reserved | replayed | key_reused | not_found | not_active | limit_reached | sold_out
 --          | moved (the sale's strategy keeps its stock in Postgres: nothing is decided here)
 -- For replayed, the fields are those of the original purchase (the same 202 body again).
 
 local sale_key, users_key, idem_key, purchases_key, outbox_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local holds_key, deadlines_key = KEYS[6], KEYS[7]
 
 local results = {}
 local sale = redis.call('HMGET', sale_key, 'round', 'remaining', 'per_user_limit',
-  'starts_at_ms', 'ends_at_ms', 'strategy', 'durability')
-local durability = sale[7] or 'fast'
+  'starts_at_ms', 'ends_at_ms', 'strategy', 'hold_seconds', 'durability')
+local durability = sale[8] or 'fast'
 local refusal
 if not sale[1] then
   refusal = 'not_found'
@@ -38,8 +44,8 @@ elseif sale[6] == 'naive' or sale[6] == 'locking' then
   refusal = 'moved'
 end
 if refusal then
-  for i = 1, #ARGV, 4 do
-    results[#results + 1] = {refusal, ARGV[i], 0, tonumber(ARGV[i + 2]), 0, 0, ''}
+  for i = 1, #ARGV, 5 do
+    results[#results + 1] = {refusal, ARGV[i], 0, tonumber(ARGV[i + 2]), 0, 0, '', ''}
   end
   return {durability, results}
 end
@@ -47,13 +53,14 @@ end
 local round = tonumber(sale[1])
 local remaining = tonumber(sale[2])
 local limit = tonumber(sale[3])
+local hold_ms = tonumber(sale[7] or '0') * 1000
 -- The server's clock, so every API process judges the window by the same time.
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local active = (sale[4] == '' or now_ms >= tonumber(sale[4]))
   and (sale[5] == '' or now_ms < tonumber(sale[5]))
 
-local function reserve(purchase_id, user_id, quantity, key)
+local function reserve(purchase_id, user_id, quantity, key, token)
   -- The idempotency record is checked first: a retry of a purchase that went through gets the
   -- same answer even after the window closed or the stock ran out.
   local idem_field
@@ -64,20 +71,22 @@ local function reserve(purchase_id, user_id, quantity, key)
       local record = redis.call('HGET', purchases_key, original_id)
       local r, q, at, left = string.match(record, '^(%d+)|(%d+)|(%d+)|(%d+)|')
       if tonumber(q) ~= quantity then
-        return {'key_reused', original_id, tonumber(r), tonumber(q), tonumber(left), tonumber(at), ''}
+        return {'key_reused', original_id, tonumber(r), tonumber(q), tonumber(left), tonumber(at), '',
+          ''}
       end
-      return {'replayed', original_id, tonumber(r), tonumber(q), tonumber(left), tonumber(at), ''}
+      return {'replayed', original_id, tonumber(r), tonumber(q), tonumber(left), tonumber(at), '',
+        redis.call('HGET', holds_key, original_id) or ''}
     end
   end
   if not active then
-    return {'not_active', purchase_id, round, quantity, remaining, 0, ''}
+    return {'not_active', purchase_id, round, quantity, remaining, 0, '', ''}
   end
   local bought = tonumber(redis.call('HGET', users_key, user_id) or '0')
   if bought + quantity > limit then
-    return {'limit_reached', purchase_id, round, quantity, remaining, 0, ''}
+    return {'limit_reached', purchase_id, round, quantity, remaining, 0, '', ''}
   end
   if quantity > remaining then
-    return {'sold_out', purchase_id, round, quantity, remaining, 0, ''}
+    return {'sold_out', purchase_id, round, quantity, remaining, 0, '', ''}
   end
 
   remaining = remaining - quantity
@@ -88,12 +97,25 @@ local function reserve(purchase_id, user_id, quantity, key)
   end
   redis.call('HSET', purchases_key, purchase_id,
     round .. '|' .. quantity .. '|' .. now_ms .. '|' .. remaining .. '|' .. user_id)
+  local hold = ''
+  local kind = 'reserved'
+  if hold_ms > 0 then
+    local expires_at = now_ms + hold_ms
+    hold = 'held|' .. expires_at .. '||' .. token .. '|'
+    kind = 'held'
+    redis.call('HSET', holds_key, purchase_id, hold)
+    redis.call('ZADD', deadlines_key, expires_at, purchase_id)
+    redis.call('HINCRBY', sale_key, 'held', quantity)
+  end
+  -- The purchase's first event (version 1); hold_settle.lua appends the one that ends a hold.
   local entry_id = redis.call('XADD', outbox_key, '*', 'purchase_id', purchase_id,
-    'round', round, 'user_id', user_id, 'quantity', quantity, 'reserved_at_ms', now_ms)
-  return {'reserved', purchase_id, round, quantity, remaining, now_ms, entry_id}
+    'round', round, 'user_id', user_id, 'quantity', quantity, 'reserved_at_ms', now_ms,
+    'kind', kind, 'version', 1, 'occurred_at_ms', now_ms)
+  return {'reserved', purchase_id, round, quantity, remaining, now_ms, entry_id, hold}
 end
 
-for i = 1, #ARGV, 4 do
-  results[#results + 1] = reserve(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3])
+for i = 1, #ARGV, 5 do
+  results[#results + 1] = reserve(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3],
+    ARGV[i + 4])
 end
 return {durability, results}

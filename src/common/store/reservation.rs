@@ -8,6 +8,7 @@ use redis::{AsyncCommands, Script};
 use uuid::Uuid;
 
 use super::client::{corrupt, from_millis, Store, StoreError};
+use super::holds::{new_hold_token, parse_hold};
 use super::keys::{purchase_index_key, SaleKeys};
 use super::sales::parse_durability;
 use crate::common::decision::ReserveOutcome;
@@ -35,13 +36,17 @@ impl Store {
             .key(&keys.users)
             .key(&keys.idempotency)
             .key(&keys.purchases)
-            .key(&keys.outbox);
+            .key(&keys.outbox)
+            .key(&keys.holds)
+            .key(&keys.deadlines);
         for r in batch {
             invocation
                 .arg(r.purchase_id.to_string())
                 .arg(r.user_id.as_str())
                 .arg(r.quantity.get())
-                .arg(r.idempotency_key.as_ref().map_or("", |k| k.as_str()));
+                .arg(r.idempotency_key.as_ref().map_or("", |k| k.as_str()))
+                // Kept only if the sale has holds.
+                .arg(new_hold_token());
         }
         self.with_conn(|mut conn| async move {
             let (durability, replies): (String, Vec<ReserveReply>) =
@@ -88,28 +93,37 @@ impl Store {
                 return Ok(None);
             };
             let sale_id = SaleId::parse(&sale).map_err(|e| StoreError::Corrupt(e.0))?;
-            let record: Option<String> = conn
-                .hget(SaleKeys::new(&sale_id).purchases, purchase_id.to_string())
+            let keys = SaleKeys::new(&sale_id);
+            let (record, hold): (Option<String>, Option<String>) = redis::pipe()
+                .hget(&keys.purchases, purchase_id.to_string())
+                .hget(&keys.holds, purchase_id.to_string())
+                .query_async(&mut *conn)
                 .await?;
-            record
-                .map(|r| parse_purchase_record(purchase_id, sale_id, &r))
-                .transpose()
+            let Some(record) = record else {
+                return Ok(None);
+            };
+            let purchase = parse_purchase_record(purchase_id, sale_id, &record)?;
+            Ok(Some(match hold {
+                // The token is the buyer's: never shown on a read.
+                Some(hold) => purchase.with_hold(parse_hold(&hold)?, false),
+                None => purchase,
+            }))
         })
         .await
     }
 }
 
 /// One row of purchase_reserve.lua's reply:
-/// `{outcome, purchase_id, round, quantity, remaining, reserved_at_ms, outbox_id}`.
-type ReserveReply = (String, String, u64, u32, u64, i64, String);
+/// `{outcome, purchase_id, round, quantity, remaining, reserved_at_ms, outbox_id, hold}`.
+type ReserveReply = (String, String, u64, u32, u64, i64, String, String);
 
 fn reserve_outcome(
     sale_id: &SaleId,
     user_id: &UserId,
-    (outcome, purchase_id, round, quantity, remaining, reserved_at_ms, outbox_id): ReserveReply,
+    (outcome, purchase_id, round, quantity, remaining, reserved_at_ms, outbox_id, hold): ReserveReply,
 ) -> Result<ReserveOutcome, StoreError> {
     let purchase = || -> Result<Purchase, StoreError> {
-        Ok(Purchase::reserved(
+        let purchase = Purchase::reserved(
             Uuid::parse_str(&purchase_id).map_err(|_| corrupt("purchase id is not a uuid"))?,
             sale_id.clone(),
             user_id.clone(),
@@ -117,7 +131,12 @@ fn reserve_outcome(
             quantity,
             remaining,
             from_millis(reserved_at_ms)?,
-        ))
+        );
+        Ok(match hold.as_str() {
+            "" => purchase,
+            // The buyer's answer (and its replays) carries the token.
+            record => purchase.with_hold(parse_hold(record)?, true),
+        })
     };
     Ok(match outcome.as_str() {
         "reserved" => ReserveOutcome::Reserved {

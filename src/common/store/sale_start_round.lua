@@ -33,6 +33,7 @@ end
 local round = redis.call('HINCRBY', sale_key, 'round', 1)
 local stock = redis.call('HGET', sale_key, 'stock')
 redis.call('HSET', sale_key, 'remaining', stock)
+redis.call('HDEL', sale_key, 'held', 'paid')  -- the last round's holds (hold_settle.lua)
 redis.call('HSET', rounds_key, round, stock,
   round .. ':strategy', redis.call('HGET', sale_key, 'strategy') or 'async')
 redis.call('UNLINK', users_key, idem_key)

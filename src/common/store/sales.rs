@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
 
 use super::client::{corrupt, from_millis, Store, StoreError};
-use super::keys::{SaleKeys, ROUNDS_CHANNEL, SALES_SET};
+use super::keys::{SaleKeys, HOLD_SALES_SET, ROUNDS_CHANNEL, SALES_SET};
 use crate::common::domain::{Durability, Sale, SaleId, SaleSpec, Strategy};
 
 static START_ROUND: LazyLock<Script> =
@@ -54,6 +54,10 @@ impl Store {
                 stock.iter().map(|s| ("stock", s.to_string())).collect(),
             ),
         };
+        let has_holds = matches!(
+            change,
+            RoundChange::Put(spec) | RoundChange::CreateIfAbsent(spec) if spec.hold_seconds > 0
+        );
         let mut invocation = START_ROUND.prepare_invoke();
         invocation
             .key(&keys.sale)
@@ -72,6 +76,11 @@ impl Store {
                 // whose outbox can hold entries is always in the set the relay scans; an id
                 // added for a script that then fails is harmless.
                 conn.sadd::<_, _, ()>(SALES_SET, sale_id.as_str()).await?;
+                // Likewise for the reapers, which look only at sales that may have holds.
+                if has_holds {
+                    conn.sadd::<_, _, ()>(HOLD_SALES_SET, sale_id.as_str())
+                        .await?;
+                }
                 Ok(invocation.invoke_async(&mut *conn).await?)
             })
             .await?;
@@ -123,6 +132,15 @@ impl Store {
         parse_sale(sale_id, &fields).map(Some)
     }
 
+    /// Every sale id whose round ever had holds (the sales the hold reapers look at).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn hold_sale_ids(&self) -> Result<Vec<SaleId>, StoreError> {
+        let ids: Vec<String> = self
+            .with_conn(|mut conn| async move { Ok(conn.smembers(HOLD_SALES_SET).await?) })
+            .await?;
+        Ok(ids.iter().filter_map(|id| SaleId::parse(id).ok()).collect())
+    }
+
     /// Every sale id ever created (the sales whose outboxes the relay watches).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn sale_ids(&self) -> Result<Vec<SaleId>, StoreError> {
@@ -145,6 +163,7 @@ fn spec_fields(spec: &SaleSpec) -> Vec<(&'static str, String)> {
         ("ends_at_ms", millis(spec.ends_at)),
         ("strategy", spec.strategy.as_str().to_owned()),
         ("durability", spec.durability.as_str().to_owned()),
+        ("hold_seconds", spec.hold_seconds.to_string()),
     ]
 }
 
@@ -174,6 +193,9 @@ fn parse_sale(sale_id: &SaleId, fields: &HashMap<String, String>) -> Result<Sale
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("sale field {name} is not a number")))
     };
+    let optional_number = |name: &str| -> Result<u64, StoreError> {
+        fields.get(name).map_or(Ok(0), |_| number(name))
+    };
     let instant = |name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
         match field(name)?.as_str() {
             "" => Ok(None),
@@ -198,5 +220,11 @@ fn parse_sale(sale_id: &SaleId, fields: &HashMap<String, String>) -> Result<Sale
         status: Sale::status_at(Utc::now(), starts_at, ends_at, remaining),
         strategy: parse_strategy(fields.get("strategy").map(String::as_str))?,
         durability: parse_durability(fields.get("durability").map(String::as_str))?,
+        // Absent on sales made before holds, and until a round's first hold.
+        hold_seconds: optional_number("hold_seconds")?
+            .try_into()
+            .map_err(|_| corrupt("hold_seconds too large"))?,
+        held: optional_number("held")?,
+        paid: optional_number("paid")?,
     })
 }

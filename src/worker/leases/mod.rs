@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::common::events::PurchaseEvent;
 use crate::common::log_limit::OutageLog;
-use crate::common::orders::{bounded, insert_batch_on, INSERT_TIMEOUT};
+use crate::common::orders::{bounded, insert_batch_on, Applied, INSERT_TIMEOUT};
 
 /// The partitions this worker holds, each with the offset to resume from (`None`: nothing
 /// persisted yet, start at the earliest).
@@ -52,7 +52,8 @@ pub enum CommitError {
 pub struct Persisted {
     /// Rows inserted.
     pub new: u64,
-    /// Events that were already orders (redelivered or republished).
+    /// Events that were already persisted (redelivered or republished): their purchase and
+    /// version were already in the history.
     pub duplicates: u64,
 }
 
@@ -217,8 +218,8 @@ impl Leases {
             if let Some(lost) = partitions.iter().find(|p| !locked.contains(p)) {
                 return Ok(Err(CommitError::LeaseLost(*lost)));
             }
-            let new = if events.is_empty() {
-                0
+            let applied = if events.is_empty() {
+                Applied::default()
             } else {
                 insert_batch_on(&mut *tx, events).await?
             };
@@ -231,8 +232,8 @@ impl Leases {
                 .await?;
             tx.commit().await?;
             Ok(Ok(Persisted {
-                new,
-                duplicates: (events.len() as u64).saturating_sub(new),
+                new: applied.inserted,
+                duplicates: (events.len() as u64).saturating_sub(applied.recorded),
             }))
         };
         bounded(INSERT_TIMEOUT, commit).await?

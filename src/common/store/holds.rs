@@ -1,0 +1,152 @@
+//! Checkout holds: `hold_settle.lua` ends a hold exactly once (paid, cancelled or expired),
+//! whoever asks first: the shop's payment, the buyer's (or the admin's) cancel, or the reaper
+//! of any API process. `purchase_reserve.lua` makes the holds.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+use uuid::Uuid;
+
+use super::client::{corrupt, from_millis, Store, StoreError};
+use super::keys::SaleKeys;
+use crate::common::domain::{Hold, HoldState, PaymentRef, SaleId, Settlement};
+
+static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("hold_settle.lua")));
+
+/// What is asked of a hold.
+#[derive(Debug, Clone, Copy)]
+pub enum HoldAction<'a> {
+    Pay(&'a PaymentRef),
+    /// The buyer's `hold_token`, or `None`: the admin, who needs none.
+    Cancel(Option<&'a str>),
+}
+
+/// What one reaper call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reaped {
+    /// For each hold it expired, how long after its deadline (ms, by the Redis clock).
+    pub lags_ms: Vec<u64>,
+    /// The batch was full: more holds may be due.
+    pub more: bool,
+}
+
+impl Store {
+    /// Pays or cancels a hold of `sale_id`, or finds why not.
+    #[tracing::instrument(level = "debug", skip(self, action))]
+    pub async fn settle_hold(
+        &self,
+        sale_id: &SaleId,
+        purchase_id: Uuid,
+        action: HoldAction<'_>,
+    ) -> Result<Settlement, StoreError> {
+        let (name, argument, admin) = match action {
+            HoldAction::Pay(payment_ref) => ("pay", payment_ref.as_str(), ""),
+            HoldAction::Cancel(Some(token)) => ("cancel", token, ""),
+            HoldAction::Cancel(None) => ("cancel", "", "admin"),
+        };
+        let mut invocation = settle_invocation(sale_id);
+        invocation
+            .arg(name)
+            .arg(purchase_id.to_string())
+            .arg(argument)
+            .arg(admin);
+        let (result, record): (String, String) = self
+            .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
+            .await?;
+        let hold = || parse_hold(&record);
+        Ok(match result.as_str() {
+            "settled" => Settlement::Settled(hold()?),
+            "refused" => Settlement::Refused(hold()?),
+            "paid_elsewhere" => Settlement::PaidElsewhere(hold()?),
+            "wrong_token" => Settlement::WrongToken,
+            "not_a_hold" => Settlement::NotAHold,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "hold_settle answered {other:?}"
+                )))
+            }
+        })
+    }
+
+    /// Expires up to `max` holds of `sale_id` whose deadline passed.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn reap_holds(&self, sale_id: &SaleId, max: usize) -> Result<Reaped, StoreError> {
+        let mut invocation = settle_invocation(sale_id);
+        invocation.arg("reap").arg(max.max(1));
+        let reply: Vec<i64> = self
+            .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
+            .await?;
+        let (more, lags) = reply
+            .split_first()
+            .ok_or_else(|| corrupt("hold_settle answered nothing"))?;
+        Ok(Reaped {
+            more: *more == 1,
+            // A negative lag would be a deadline in the future: the clock went back.
+            lags_ms: lags
+                .iter()
+                .map(|lag| u64::try_from(*lag).unwrap_or(0))
+                .collect(),
+        })
+    }
+}
+
+fn settle_invocation(sale_id: &SaleId) -> redis::ScriptInvocation<'static> {
+    let keys = SaleKeys::new(sale_id);
+    let mut invocation = SETTLE.prepare_invoke();
+    invocation
+        .key(keys.sale)
+        .key(keys.users)
+        .key(keys.purchases)
+        .key(keys.holds)
+        .key(keys.deadlines)
+        .key(keys.outbox);
+    invocation
+}
+
+/// A new hold's secret: 122 random bits, as hex.
+pub(super) fn new_hold_token() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+/// Parses a record of the holds hash: `state|expires_at_ms|settled_at_ms|token|payment_ref`.
+pub(super) fn parse_hold(record: &str) -> Result<Hold, StoreError> {
+    let bad = || corrupt("malformed hold record");
+    let mut parts = record.splitn(5, '|');
+    let mut next = || parts.next().ok_or_else(bad);
+    let state = HoldState::parse(next()?).ok_or_else(bad)?;
+    let expires_at = from_millis(next()?.parse().map_err(|_| bad())?)?;
+    let settled_at = match next()? {
+        "" => None,
+        ms => Some(from_millis(ms.parse().map_err(|_| bad())?)?),
+    };
+    let token = next()?.to_owned();
+    let payment_ref = Some(next()?.to_owned()).filter(|r| !r.is_empty());
+    Ok(Hold {
+        state,
+        expires_at,
+        settled_at,
+        token,
+        payment_ref,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_records_parse_payment_refs_with_separators() {
+        let hold =
+            parse_hold("paid|1764000000000|1764000000500|ab12|ref|with|bars").expect("parses");
+        assert_eq!(hold.state, HoldState::Paid);
+        assert_eq!(hold.payment_ref.as_deref(), Some("ref|with|bars"));
+        assert_eq!(
+            hold.settled_at.map(|t| t.timestamp_millis()),
+            Some(1_764_000_000_500)
+        );
+        let held = parse_hold("held|1764000000000||ab12|").expect("parses");
+        assert_eq!((held.settled_at, held.payment_ref), (None, None));
+        assert!(parse_hold("sold|1|2|ab|").is_err());
+        assert!(parse_hold("held|x||ab|").is_err());
+    }
+}

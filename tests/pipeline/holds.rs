@@ -1,0 +1,167 @@
+//! Checkout holds through the pipeline: every transition of a hold (held, then paid, cancelled
+//! or expired) is an event from the sale's outbox to Postgres, which keeps each purchase's
+//! current state and its history, and never moves a state back, whatever order the events
+//! arrive in and however often.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use flashsale::common::events::{EventKind, PurchaseEvent, SCHEMA_VERSION};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::{cancel, pay, spawn_app_with, unique_sale_id, TestApp};
+use crate::support::{produce, producer, spawn_worker, wait_for, Pipeline};
+
+/// A sale of `stock` units whose purchases are holds of `hold_seconds`.
+async fn hold_sale(app: &TestApp, stock: u64, hold_seconds: u64) -> String {
+    let sale_id = unique_sale_id();
+    app.create_sale(
+        &sale_id,
+        json!({"name": "checkout", "stock": stock, "per_user_limit": 1,
+               "hold_seconds": hold_seconds}),
+    )
+    .await;
+    sale_id
+}
+
+/// Holds one unit; the purchase id and its hold_token.
+async fn hold(app: &TestApp, sale_id: &str, user: &str) -> (Uuid, String) {
+    let response = app.purchase(sale_id, user, 1, None).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body: Value = response.json().await.expect("a purchase body");
+    let id = body["purchase_id"].as_str().expect("an id");
+    (
+        Uuid::parse_str(id).expect("a uuid"),
+        body["hold_token"].as_str().expect("a token").to_owned(),
+    )
+}
+
+fn history(entries: &[(i32, &str)]) -> Vec<(i32, String)> {
+    entries.iter().map(|(v, s)| (*v, (*s).to_owned())).collect()
+}
+
+#[actix_web::test]
+async fn a_paid_a_cancelled_and_an_expired_hold_end_in_postgres_in_that_state_with_their_history() {
+    let pipeline = Pipeline::new().await;
+    let worker = spawn_worker(pipeline.worker_settings()).await;
+    let app = spawn_app_with(pipeline.api_settings()).await;
+    let long = hold_sale(&app, 10, 60).await;
+    let short = hold_sale(&app, 10, 1).await;
+
+    let (paid, _) = hold(&app, &long, "payer").await;
+    let (cancelled, token) = hold(&app, &long, "canceller").await;
+    let (expired, _) = hold(&app, &short, "forgetter").await;
+    let held = pipeline.wait_for_state(paid, "held").await;
+    assert_eq!(held.history, history(&[(1, "held")]));
+
+    assert_eq!(
+        pay(&app, &paid.to_string(), "pay-1").await.status(),
+        StatusCode::OK
+    );
+    let answer = cancel(&app, &cancelled.to_string(), Some(&token), false).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+
+    for (id, state) in [
+        (paid, "paid"),
+        (cancelled, "cancelled"),
+        (expired, "expired"),
+    ] {
+        let order = pipeline.wait_for_state(id, state).await;
+        assert_eq!(order.version, 2, "{state}");
+        assert_eq!(
+            order.history,
+            history(&[(1, "held"), (2, state)]),
+            "{state}"
+        );
+        // Redis says the same: GET purchase still reads it from there.
+        let purchase = app.get_json(&format!("/api/v1/purchases/{id}")).await;
+        assert_eq!(purchase["hold_state"], state);
+    }
+    // Each purchase is one order; its transitions are history, not orders.
+    assert_eq!(pipeline.orders(&long, 1).await.1, 2);
+    assert_eq!(pipeline.orders(&short, 1).await.1, 1);
+    wait_for("the outboxes to drain", Duration::from_secs(10), || async {
+        (app.outbox_len(&long).await + app.outbox_len(&short).await == 0).then_some(())
+    })
+    .await;
+    worker.stop().await.expect("the worker stops cleanly");
+}
+
+fn transition(purchase_id: Uuid, kind: EventKind) -> PurchaseEvent {
+    let at = Utc::now();
+    PurchaseEvent {
+        schema_version: SCHEMA_VERSION,
+        kind,
+        version: kind.version(),
+        purchase_id,
+        sale_id: "reordered".into(),
+        round: 1,
+        user_id: "by-hand".into(),
+        quantity: 1,
+        reserved_at: at,
+        occurred_at: at,
+    }
+}
+
+#[actix_web::test]
+async fn duplicate_late_and_reordered_events_never_move_a_state_back_or_apply_twice() {
+    let pipeline = Pipeline::new().await;
+    let worker = spawn_worker(pipeline.worker_settings()).await;
+    let producer = producer(&pipeline.brokers);
+    let (paid, expired) = (Uuid::new_v4(), Uuid::new_v4());
+    let old_style = Uuid::new_v4();
+    // Published in a burst, so several arrive in one batch; then again, in reverse, once the
+    // first ones are persisted, so they also arrive late, behind what they would undo.
+    let events = [
+        transition(paid, EventKind::Paid),
+        transition(paid, EventKind::Held),
+        transition(paid, EventKind::Paid),
+        transition(expired, EventKind::Held),
+        transition(expired, EventKind::Expired),
+        transition(expired, EventKind::Held),
+    ];
+    for event in &events {
+        produce(&producer, &pipeline.topic, "reordered", &event.encode()).await;
+    }
+    pipeline.wait_for_state(paid, "paid").await;
+    pipeline.wait_for_state(expired, "expired").await;
+    for event in events.iter().rev() {
+        produce(&producer, &pipeline.topic, "reordered", &event.encode()).await;
+    }
+    // A marker behind them on the same partition, written by an earlier build (schema 1, a
+    // plain reservation): once it is persisted, everything before it was.
+    let v1 = json!({"schema_version": 1, "purchase_id": old_style, "sale_id": "reordered",
+                    "round": 1, "user_id": "old-build", "quantity": 1,
+                    "reserved_at": "2026-06-01T09:00:00.125Z"});
+    produce(
+        &producer,
+        &pipeline.topic,
+        "reordered",
+        v1.to_string().as_bytes(),
+    )
+    .await;
+    let marker = pipeline.wait_for_state(old_style, "reserved").await;
+    assert_eq!(
+        (marker.version, marker.history),
+        (1, history(&[(1, "reserved")]))
+    );
+
+    let paid_order = pipeline.order_state(paid).await.expect("an order");
+    assert_eq!((paid_order.state.as_str(), paid_order.version), ("paid", 2));
+    assert_eq!(paid_order.history, history(&[(1, "held"), (2, "paid")]));
+    let expired_order = pipeline.order_state(expired).await.expect("an order");
+    assert_eq!(
+        (expired_order.state.as_str(), expired_order.version),
+        ("expired", 2)
+    );
+    assert_eq!(
+        expired_order.history,
+        history(&[(1, "held"), (2, "expired")])
+    );
+    assert_eq!(pipeline.orders("reordered", 1).await.1, 3);
+    // 13 events, 5 distinct (purchase, version): every other one was dropped as a duplicate.
+    assert_eq!(worker.stats.duplicates(), 8);
+    worker.stop().await.expect("the worker stops cleanly");
+}
