@@ -126,10 +126,8 @@ impl FromJsonObject for ResetBody {
     responses(
         (status = 200, description = "Replaced: a new round with the full new stock", body = Sale),
         (status = 201, description = "Created", body = Sale),
-        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::schemas::ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
-        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::schemas::ErrorBody),
+        super::schemas::AdminErrors,
+        super::schemas::BodyErrors,
         (status = 404, description = "`not_found`: no such route (an empty id)", body = super::schemas::ErrorBody),
         (status = 422, description = "`invalid_strategy` (also: `hold_seconds` above 0 with another strategy than `async`)", body = super::schemas::ErrorBody),
         (status = 503, description = "`unavailable`: the round may have started", body = super::schemas::ErrorBody),
@@ -181,10 +179,8 @@ pub async fn put_sale(
     security(("admin" = [])),
     responses(
         (status = 200, description = "The sale in its new round", body = Sale),
-        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::schemas::ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
-        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::schemas::ErrorBody),
+        super::schemas::AdminErrors,
+        super::schemas::BodyErrors,
         (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
         (status = 503, description = "`unavailable`: the reset may have happened", body = super::schemas::ErrorBody),
     ))]
@@ -205,10 +201,8 @@ pub async fn reset_sale(
     security(("admin" = [])),
     responses(
         (status = 200, description = "The seed sales in their new rounds", body = SeedReset),
-        (status = 400, description = "`invalid_request`: the body, a path id or a header breaks a rule", body = super::schemas::ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
-        (status = 401, description = "`unauthorized`: no or a wrong admin token (checked first)", body = super::schemas::ErrorBody),
+        super::schemas::AdminErrors,
+        super::schemas::BodyErrors,
         (status = 404, description = "`sale_not_found`: none of the seed sales exists", body = super::schemas::ErrorBody),
         (status = 503, description = "`unavailable`: some resets may have happened", body = super::schemas::ErrorBody),
     ))]

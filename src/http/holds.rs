@@ -82,8 +82,7 @@ impl FromJsonObject for CancelBody {
         (status = 503, description = "`unavailable`: the payment may have been recorded; retry it", body = super::schemas::ErrorBody),
         (status = 400, description = "`invalid_request`: the body or the purchase id breaks a rule", body = super::schemas::ErrorBody),
         (status = 404, description = "`purchase_not_found`", body = super::schemas::ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
+        super::schemas::BodyErrors,
     ))]
 pub async fn pay_hold(
     req: HttpRequest,
@@ -123,8 +122,7 @@ pub async fn pay_hold(
         (status = 503, description = "`unavailable`: the cancel may have happened; retry it", body = super::schemas::ErrorBody),
         (status = 400, description = "`invalid_request`: the body or the purchase id breaks a rule", body = super::schemas::ErrorBody),
         (status = 404, description = "`purchase_not_found`", body = super::schemas::ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over 4096 bytes", body = super::schemas::ErrorBody),
-        (status = 415, description = "`unsupported_media_type`: a non-empty body that is not JSON", body = super::schemas::ErrorBody),
+        super::schemas::BodyErrors,
     ))]
 pub async fn cancel_hold(
     req: HttpRequest,

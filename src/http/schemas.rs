@@ -42,6 +42,38 @@ pub enum ErrorCode {
     Unavailable,
 }
 
+/// The refusals of a JSON body, whatever the route, documented once.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its responses are used.
+pub enum BodyErrors {
+    #[response(
+        status = 413,
+        description = "`payload_too_large`: body over 4096 bytes"
+    )]
+    PayloadTooLarge(ErrorBody),
+    #[response(
+        status = 415,
+        description = "`unsupported_media_type`: a non-empty body that is not JSON"
+    )]
+    UnsupportedMediaType(ErrorBody),
+}
+
+/// The refusals every admin route with a body shares besides [`BodyErrors`], documented once.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only its responses are used.
+pub enum AdminErrors {
+    #[response(
+        status = 400,
+        description = "`invalid_request`: the body, a path id or a header breaks a rule"
+    )]
+    InvalidRequest(ErrorBody),
+    #[response(
+        status = 401,
+        description = "`unauthorized`: no or a wrong admin token (checked first)"
+    )]
+    Unauthorized(ErrorBody),
+}
+
 /// The refusals of every purchase route (this API's and the seed's), documented once.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)] // Only its responses are used.

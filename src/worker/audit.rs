@@ -254,6 +254,9 @@ impl Audit {
             match Self::run(store, orders, sale_id, round).await {
                 Ok(audit) if audit.is_settled() || waited_enough => return Ok(audit),
                 Err(AuditError::NotMigrated) if !waited_enough => {}
+                // A store that timed out (busy with a backlog) may answer the next time.
+                Err(AuditError::Store(StoreError::Timeout(_) | StoreError::Redis(_)))
+                    if !waited_enough => {}
                 Ok(_) => {}
                 Err(error) => return Err(error),
             }

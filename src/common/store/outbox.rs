@@ -212,15 +212,29 @@ impl Store {
         &self,
         sale_id: &SaleId,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
+        // Page by page: a backlog can hold hundreds of thousands of entries, too many for one
+        // reply within a call's timeout.
+        const PAGE: usize = 10_000;
         let key = SaleKeys::new(sale_id).outbox;
-        let reply: StreamRangeReply = self
-            .with_conn(|mut conn| async move { Ok(conn.xrange_all(key).await?) })
-            .await?;
-        reply
-            .ids
-            .iter()
-            .map(|entry| parse_outbox_entry(sale_id, entry))
-            .collect()
+        let mut entries = Vec::new();
+        let mut start = "-".to_owned();
+        loop {
+            let (key, from) = (key.clone(), start.clone());
+            let page: StreamRangeReply = self
+                .with_conn(
+                    |mut conn| async move { Ok(conn.xrange_count(key, from, "+", PAGE).await?) },
+                )
+                .await?;
+            let full = page.ids.len() == PAGE;
+            for entry in &page.ids {
+                entries.push(parse_outbox_entry(sale_id, entry)?);
+            }
+            match page.ids.last() {
+                // "(" makes the bound exclusive: the next page starts after this one.
+                Some(last) if full => start = format!("({}", last.id),
+                _ => return Ok(entries),
+            }
+        }
     }
 }
 
