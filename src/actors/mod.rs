@@ -2,7 +2,8 @@
 //! its handlers.
 //!
 //! - [`reservation`]: the pool of `ReservationActor`s on the purchase path.
-//! - [`producer`]: the `KafkaProducerActor`, which publishes reserved purchases.
+//! - [`producer`]: the `KafkaProducerActor`, which drains the outboxes into Kafka, through
+//!   [`publisher`] (librdkafka and its delivery reports).
 //! - [`relay`]: the `OutboxRelay`, which republishes what the producer did not get
 //!   acknowledged.
 //!
@@ -12,5 +13,6 @@
 //! survive that.
 
 pub mod producer;
+pub mod publisher;
 pub mod relay;
 pub mod reservation;

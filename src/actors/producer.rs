@@ -14,7 +14,7 @@
 //! of any process takes them over and hands them back here ([`Publish`]).
 //!
 //! Delivery reports come to one callback on librdkafka's polling thread, which records them in
-//! [`Reports`]; there is no future per event.
+//! [`Reports`](super::publisher::Reports) (`publisher.rs`); there is no future per event.
 //!
 //! A `broker` sale's purchase is answered only once the broker has its event, so its entries do
 //! not wait to be read: the reservation actors hand them to the [`Publisher`] (this actor's
@@ -24,25 +24,21 @@
 //! duplicate the worker drops.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::ClientContext;
-use tokio::sync::{oneshot, Notify};
+use rdkafka::producer::Producer;
 
-use crate::common::domain::{Purchase, SaleId};
-use crate::common::events::PurchaseEvent;
+use super::publisher::{lock, Publisher};
+use crate::common::domain::SaleId;
 use crate::common::kafka::{broker_reachable, KafkaSettings};
 use crate::common::log_limit::OutageLog;
 use crate::common::store::{OutboxEntry, Store};
-use crate::common::telemetry::{names, ActorMetrics};
+use crate::common::telemetry::names;
 
 /// Outages as the producer sees them, each logged once per change of state.
 static READ: OutageLog = OutageLog::new("producer: read the outboxes in Redis");
-static QUEUE: OutageLog = OutageLog::new("producer: queue events for the broker");
 static OUTBOX_ACK: OutageLog = OutageLog::new("producer: remove published entries from the outbox");
 
 /// A sale of this process just reserved: its outbox has new entries.
@@ -79,200 +75,8 @@ pub struct ProducerConfig {
     pub sweep_interval: Duration,
 }
 
-/// An event in flight, by sale and entry id.
-type EntryKey = (SaleId, String);
-
-/// Where an event in flight came from.
-#[derive(Debug, Clone, Copy)]
-struct InFlight {
-    /// Taken over by the relay: when acknowledged, it counts as published again.
-    relayed: bool,
-    since: Instant,
-}
-
-/// What one delivery report is about.
-pub struct Sent {
-    /// The outbox entry to remove once acknowledged; `None` for an event published only for
-    /// its waiter (a replay, or an entry this process already has in flight).
-    entry: Option<EntryKey>,
-    /// Told when the broker acknowledged the event; dropped, which its receiver sees at once,
-    /// when the broker refused it.
-    waiter: Option<oneshot::Sender<()>>,
-}
-
-/// What librdkafka's delivery reports leave for the actor; written on its polling thread.
-#[derive(Default)]
-pub struct Reports {
-    in_flight: Mutex<HashMap<EntryKey, InFlight>>,
-    acknowledged: Mutex<HashMap<SaleId, Vec<String>>>,
-    /// Rung after each report: room was made, or acknowledgements wait to be written.
-    changed: Notify,
-}
-
-/// A poisoned lock only means a thread panicked while holding it; the maps stay usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl Reports {
-    fn in_flight(&self) -> usize {
-        lock(&self.in_flight).len()
-    }
-}
-
-/// The producer's client context: records each delivery report.
-pub struct DeliveryReports(Arc<Reports>);
-
-impl ClientContext for DeliveryReports {}
-
-impl ProducerContext for DeliveryReports {
-    type DeliveryOpaque = Box<Sent>;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, sent: Box<Sent>) {
-        let Sent { entry, waiter } = *sent;
-        if let (Some(waiter), Ok(_)) = (waiter, result) {
-            // Its buyer may have stopped waiting.
-            let _ = waiter.send(());
-        }
-        let Some(key) = entry else {
-            return;
-        };
-        let Some(sent) = lock(&self.0.in_flight).remove(&key) else {
-            return;
-        };
-        if result.is_ok() {
-            metrics::histogram!(names::PRODUCER_PUBLISH_SECONDS)
-                .record(sent.since.elapsed().as_secs_f64());
-            if sent.relayed {
-                metrics::counter!(names::RELAY_REPUBLISHED).increment(1);
-            }
-            let (sale_id, entry_id) = key;
-            lock(&self.0.acknowledged)
-                .entry(sale_id)
-                .or_default()
-                .push(entry_id);
-        } else {
-            // The entry stays pending in its outbox; the relay takes it over later.
-            metrics::counter!(names::PRODUCER_ERRORS).increment(1);
-        }
-        self.0.changed.notify_one();
-    }
-}
-
-/// Hands events to librdkafka and records each in flight. Cheap to clone: the producer actor
-/// publishes what it reads through it, and the reservation actors what `broker` sales reserve.
-#[derive(Clone)]
-pub struct Publisher {
-    producer: Arc<ThreadedProducer<DeliveryReports>>,
-    reports: Arc<Reports>,
-    topic: Arc<str>,
-    /// Its queue depth is the number of events in flight.
-    metrics: ActorMetrics,
-}
-
-impl Publisher {
-    /// Hands outbox entries to librdkafka, skipping any already in flight.
-    fn publish(&self, entries: Vec<OutboxEntry>, relayed: bool) {
-        if entries.is_empty() {
-            return;
-        }
-        self.metrics.messages.increment(1);
-        let mut handed = 0;
-        for entry in entries {
-            let key: EntryKey = (entry.sale_id.clone(), entry.id.clone());
-            if !self.track(&key, relayed) {
-                continue;
-            }
-            let sent = Sent {
-                entry: Some(key),
-                waiter: None,
-            };
-            if !self.send(&entry.event, sent) {
-                // What was not handed over stays in the outbox; the relay takes it over later.
-                break;
-            }
-            handed += 1;
-        }
-        if handed > 0 {
-            QUEUE.succeeded();
-        }
-        metrics::histogram!(names::PRODUCER_BATCH_SIZE).record(f64::from(handed));
-        self.show_in_flight();
-    }
-
-    /// Publishes one purchase's event at once; the receiver is told when the broker has
-    /// acknowledged it, and closed if it was refused or could not be handed over. With
-    /// `entry_id` (the purchase's outbox entry) the entry is removed once acknowledged; without
-    /// (a replay), the event is a copy the worker drops if the original made it.
-    pub fn publish_awaited(
-        &self,
-        purchase: &Purchase,
-        entry_id: Option<&str>,
-    ) -> oneshot::Receiver<()> {
-        let (waiter, acknowledged) = oneshot::channel();
-        // An entry a sweep already handed over is sent again for its waiter alone: waiting on
-        // that earlier send would need a second record per entry, for a race this rare.
-        let entry = entry_id
-            .map(|id| (purchase.sale_id.clone(), id.to_owned()))
-            .filter(|key| self.track(key, false));
-        let sent = Sent {
-            entry,
-            waiter: Some(waiter),
-        };
-        // When it cannot be handed over, the waiter is dropped with it: the buyer hears at once.
-        if self.send(&PurchaseEvent::from_purchase(purchase), sent) {
-            QUEUE.succeeded();
-        }
-        self.show_in_flight();
-        acknowledged
-    }
-
-    /// Records an entry in flight unless it already is; whether it was not.
-    fn track(&self, key: &EntryKey, relayed: bool) -> bool {
-        let mut in_flight = lock(&self.reports.in_flight);
-        if in_flight.contains_key(key) {
-            return false;
-        }
-        // Recorded before sending, so a report can never arrive before its record.
-        let since = Instant::now();
-        in_flight.insert(key.clone(), InFlight { relayed, since });
-        true
-    }
-
-    /// Hands one event to librdkafka; whether it took it (if not, its entry is no longer in
-    /// flight).
-    fn send(&self, event: &PurchaseEvent, sent: Sent) -> bool {
-        let payload = event.encode();
-        // Keyed by sale: one sale's events share a partition and keep their order.
-        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(sent))
-            .key(event.sale_id.as_str())
-            .payload(&payload);
-        match self.producer.send(record) {
-            Ok(()) => true,
-            Err((error, record)) => {
-                if let Some(key) = &record.delivery_opaque.entry {
-                    lock(&self.reports.in_flight).remove(key);
-                }
-                metrics::counter!(names::PRODUCER_ERRORS).increment(1);
-                QUEUE.failed(&error);
-                false
-            }
-        }
-    }
-
-    fn show_in_flight(&self) {
-        self.metrics
-            .queue_depth
-            .set(self.reports.in_flight() as f64);
-    }
-}
-
 pub struct KafkaProducerActor {
     publisher: Publisher,
-    producer: Arc<ThreadedProducer<DeliveryReports>>,
-    reports: Arc<Reports>,
     store: Store,
     config: ProducerConfig,
     /// Sales whose outbox may hold unread entries, in the order they were found.
@@ -294,20 +98,8 @@ impl KafkaProducerActor {
         // Listed from the start, at zero until the first of each.
         metrics::counter!(names::PRODUCER_ERRORS).increment(0);
         metrics::counter!(names::RELAY_REPUBLISHED).increment(0);
-        let reports = Arc::new(Reports::default());
-        let producer = kafka
-            .producer_config()
-            .create_with_context(DeliveryReports(Arc::clone(&reports)))?;
-        let producer = Arc::new(producer);
         Ok(Self {
-            publisher: Publisher {
-                producer: Arc::clone(&producer),
-                reports: Arc::clone(&reports),
-                topic: kafka.topic.as_str().into(),
-                metrics: ActorMetrics::new("kafka_producer", None),
-            },
-            producer,
-            reports,
+            publisher: Publisher::new(kafka)?,
             store,
             config,
             dirty: VecDeque::new(),
@@ -334,7 +126,7 @@ impl KafkaProducerActor {
         let room = self
             .config
             .max_in_flight
-            .saturating_sub(self.reports.in_flight());
+            .saturating_sub(self.publisher.reports.in_flight());
         if self.reading || room == 0 {
             return;
         }
@@ -376,7 +168,7 @@ impl KafkaProducerActor {
         if self.writing_acks {
             return;
         }
-        let acknowledged = std::mem::take(&mut *lock(&self.reports.acknowledged));
+        let acknowledged = std::mem::take(&mut *lock(&self.publisher.reports.acknowledged));
         if acknowledged.is_empty() {
             return;
         }
@@ -434,7 +226,7 @@ impl Actor for KafkaProducerActor {
         self.sweep(ctx);
         ctx.run_interval(self.config.sweep_interval, |actor, ctx| actor.sweep(ctx));
         // Each delivery report: write the acknowledgements and read on into the room it made.
-        let reports = Arc::clone(&self.reports);
+        let reports = Arc::clone(&self.publisher.reports);
         ctx.add_stream(futures_util::stream::unfold(
             reports,
             |reports| async move {
@@ -474,8 +266,8 @@ impl Handler<Flush> for KafkaProducerActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, Flush(timeout): Flush, _: &mut Self::Context) -> Self::Result {
-        let producer = Arc::clone(&self.producer);
-        let reports = Arc::clone(&self.reports);
+        let producer = Arc::clone(&self.publisher.producer);
+        let reports = Arc::clone(&self.publisher.reports);
         let store = self.store.clone();
         Box::pin(async move {
             // librdkafka's flush blocks its thread while it waits.
@@ -497,7 +289,7 @@ impl Handler<BrokerReachable> for KafkaProducerActor {
         BrokerReachable(timeout): BrokerReachable,
         _: &mut Self::Context,
     ) -> Self::Result {
-        let producer = Arc::clone(&self.producer);
+        let producer = Arc::clone(&self.publisher.producer);
         Box::pin(async move { broker_reachable(producer, timeout).await })
     }
 }

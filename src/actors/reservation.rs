@@ -22,7 +22,8 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
-use super::producer::{Nudge, Publisher};
+use super::producer::Nudge;
+use super::publisher::Publisher;
 use crate::api::sold_out::SoldOutCache;
 use crate::common::decision::{ReserveError, ReserveOutcome};
 use crate::common::domain::{Durability, Reservation, SaleId};

@@ -107,24 +107,23 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     let mut pipeline = Vec::new();
     for sale in sales(&state).await? {
         let outbox = state.store.outbox_len(&sale.sale_id).await?;
-        let persisted = match state
-            .orders
-            .units_of_round(sale.sale_id.as_str(), sale.round)
-            .await
-        {
-            Ok(units) => Some(units),
-            // No orders table yet: nothing was persisted.
-            Err(error) if is_not_migrated(&error) => Some(0),
-            Err(error) => {
-                tracing::debug!(%error, "cannot count the persisted units");
-                None
-            }
-        };
         // A `naive` or `locking` purchase is its order: what is sold is persisted.
         let persisted = if sale.strategy.stock_in_postgres() {
             Some(sale.sold)
         } else {
-            persisted
+            match state
+                .orders
+                .units_of_round(sale.sale_id.as_str(), sale.round)
+                .await
+            {
+                Ok(units) => Some(units),
+                // No orders table yet: nothing was persisted.
+                Err(error) if is_not_migrated(&error) => Some(0),
+                Err(error) => {
+                    tracing::debug!(%error, "cannot count the persisted units");
+                    None
+                }
+            }
         };
         pipeline.push(SalePipeline {
             sale_id: sale.sale_id.as_str().to_owned(),

@@ -56,6 +56,7 @@ pub(super) struct PurchaseRequest {
         (status = 202, description = "Reserved (or the replay of a reservation); `Location` points at the purchase", body = Purchase,
             headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
         super::schemas::PurchaseErrors,
+        super::schemas::BodyErrors,
     ))]
 pub async fn create_purchase(
     req: HttpRequest,

@@ -74,7 +74,8 @@ pub enum AdminErrors {
     Unauthorized(ErrorBody),
 }
 
-/// The refusals of every purchase route (this API's and the seed's), documented once.
+/// The refusals of every purchase route (this API's and the seed's) besides [`BodyErrors`],
+/// documented once.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)] // Only its responses are used.
 pub enum PurchaseErrors {
@@ -93,16 +94,6 @@ pub enum PurchaseErrors {
         description = "`sold_out`, `limit_reached` or `sale_not_active`"
     )]
     Conflict(ErrorBody),
-    #[response(
-        status = 413,
-        description = "`payload_too_large`: body over 4096 bytes"
-    )]
-    PayloadTooLarge(ErrorBody),
-    #[response(
-        status = 415,
-        description = "`unsupported_media_type`: a non-empty body that is not JSON"
-    )]
-    UnsupportedMediaType(ErrorBody),
     #[response(
         status = 422,
         description = "`idempotency_key_reused`: the key was used with another quantity"

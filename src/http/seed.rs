@@ -70,6 +70,7 @@ macro_rules! seed_purchase_route {
                 (status = 202, description = $reserved, body = SeedPurchase,
                     headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
                 super::schemas::PurchaseErrors,
+                super::schemas::BodyErrors,
             ))]
         pub async fn $name(
             req: HttpRequest,

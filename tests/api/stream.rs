@@ -8,43 +8,27 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{error_code, sample, scrape, spawn_app_with, test_settings, TestApp};
+use crate::helpers::{
+    error_code, sample, scrape, spawn_app_with, test_settings, EventStream, TestApp,
+};
 
-/// One client's stream and the text received but not yet split into events.
-struct Stream {
-    response: reqwest::Response,
-    pending: String,
-}
+/// One client's stream of a sale.
+struct Stream(EventStream);
 
 impl Stream {
     async fn open(app: &TestApp, sale: &str) -> Self {
-        let response = app.get(&format!("/api/v1/sales/{sale}/stream")).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let content_type = response.headers()[reqwest::header::CONTENT_TYPE].clone();
-        assert_eq!(content_type, "text/event-stream");
-        Self {
-            response,
-            pending: String::new(),
-        }
+        Self(EventStream::new(
+            app.get(&format!("/api/v1/sales/{sale}/stream")).await,
+        ))
     }
 
     /// The data of the next `sale` event (heartbeats and the retry hint are skipped).
     async fn next_sale(&mut self) -> Value {
         loop {
-            if let Some(end) = self.pending.find("\n\n") {
-                let event: String = self.pending.drain(..end + 2).collect();
-                if let Some(data) = event.strip_prefix("event: sale\ndata: ").map(str::trim_end) {
-                    return serde_json::from_str(data).expect("JSON event data");
-                }
-                continue;
+            let event = self.0.next_event().await;
+            if let Some(data) = event.strip_prefix("event: sale\ndata: ").map(str::trim_end) {
+                return serde_json::from_str(data).expect("JSON event data");
             }
-            let chunk = tokio::time::timeout(Duration::from_secs(5), self.response.chunk())
-                .await
-                .expect("an event within 5 s")
-                .expect("the stream reads")
-                .expect("the stream is open");
-            self.pending
-                .push_str(std::str::from_utf8(&chunk).expect("UTF-8 events"));
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{error_code, spawn_app_with, test_settings, TestApp, TOKEN};
+use crate::helpers::{error_code, spawn_app_with, test_settings, EventStream, TestApp, TOKEN};
 
 /// The seed's routes and the strategy each sells with.
 const ROUTES: [(&str, &str); 4] = [
@@ -162,33 +162,21 @@ async fn post_reset_needs_the_admin_token_and_starts_the_next_round_of_all_four_
 }
 
 /// Reads the seed's events: `data: {"stock": n}` lines, nothing else but the retry hint.
-struct SeedStream {
-    response: reqwest::Response,
-    pending: String,
-}
+struct SeedStream(EventStream);
 
 impl SeedStream {
     async fn next_stock(&mut self) -> u64 {
         loop {
-            if let Some(end) = self.pending.find("\n\n") {
-                let event: String = self.pending.drain(..end + 2).collect();
-                if event.starts_with("retry: ") {
-                    continue;
-                }
-                let data = event
-                    .strip_prefix("data: ")
-                    .unwrap_or_else(|| panic!("not a seed event: {event:?}"));
-                let data: Value = serde_json::from_str(data.trim_end()).expect("JSON data");
-                assert_eq!(data.as_object().map(|o| o.len()), Some(1), "{data}");
-                return data["stock"].as_u64().expect("a number of units");
+            let event = self.0.next_event().await;
+            if event.starts_with("retry: ") {
+                continue;
             }
-            let chunk = tokio::time::timeout(Duration::from_secs(5), self.response.chunk())
-                .await
-                .expect("an event within 5 s")
-                .expect("the stream reads")
-                .expect("the stream is open");
-            self.pending
-                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+            let data = event
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not a seed event: {event:?}"));
+            let data: Value = serde_json::from_str(data.trim_end()).expect("JSON data");
+            assert_eq!(data.as_object().map(|o| o.len()), Some(1), "{data}");
+            return data["stock"].as_u64().expect("a number of units");
         }
     }
 }
@@ -196,13 +184,7 @@ impl SeedStream {
 #[actix_web::test]
 async fn the_seed_stream_sends_the_async_sales_stock_every_half_second_and_on_change() {
     let (app, _) = app_with_seed_sales(4, &[]).await;
-    let response = app.get("/stream").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let mut stream = SeedStream {
-        response,
-        pending: String::new(),
-    };
+    let mut stream = SeedStream(EventStream::new(app.get("/stream").await));
     assert_eq!(stream.next_stock().await, 4);
 
     // Nothing changes: the stock is repeated every 500 ms (some slack for a loaded machine).

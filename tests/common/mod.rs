@@ -461,3 +461,41 @@ pub async fn cancel(
     }
     request.send().await.expect("request sent")
 }
+
+/// A server-sent event stream, read one event at a time.
+pub struct EventStream {
+    response: Response,
+    /// Text received but not yet split into events.
+    pending: String,
+}
+
+impl EventStream {
+    /// Reads `response`, which must be a `text/event-stream`.
+    pub fn new(response: Response) -> Self {
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[reqwest::header::CONTENT_TYPE],
+            "text/event-stream"
+        );
+        Self {
+            response,
+            pending: String::new(),
+        }
+    }
+
+    /// The next whole event (its lines, with the blank line that ends it), within 5 s.
+    pub async fn next_event(&mut self) -> String {
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                return self.pending.drain(..end + 2).collect();
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(5), self.response.chunk())
+                .await
+                .expect("an event within 5 s")
+                .expect("the stream reads")
+                .expect("the stream is open");
+            self.pending
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8 events"));
+        }
+    }
+}
