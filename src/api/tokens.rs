@@ -50,9 +50,7 @@ impl TokenKey {
         user_id: &UserId,
     ) -> Result<TokenClaims, TokenRefusal> {
         let text = std::str::from_utf8(raw).map_err(|_| TokenRefusal::Invalid)?;
-        let (body, signature) = text
-            .rsplit_once(SEPARATOR)
-            .ok_or(TokenRefusal::Invalid)?;
+        let (body, signature) = text.rsplit_once(SEPARATOR).ok_or(TokenRefusal::Invalid)?;
         let signature = hex::decode(signature).map_err(|_| TokenRefusal::Invalid)?;
         // Constant time, so answer timing does not reveal how much of a forgery was right.
         self.mac(body)
@@ -127,7 +125,10 @@ mod tests {
         let other_sale = SaleId::parse("tvs").expect("valid id");
         let user = UserId::parse("alice.a:1").expect("valid user");
         let bob = UserId::parse("bob").expect("valid user");
-        assert_eq!(key("s3cret").verify(token.as_bytes(), &sale, &user), Ok(alice));
+        assert_eq!(
+            key("s3cret").verify(token.as_bytes(), &sale, &user),
+            Ok(alice)
+        );
         assert_eq!(
             key("s3cret").verify(token.as_bytes(), &sale, &bob),
             Err(TokenRefusal::WrongUser)

@@ -15,8 +15,8 @@ use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJsonBody};
 use super::state::AppState;
 use crate::common::domain::{
-    parse_hold_seconds, parse_stock, Admission, AdmissionMode, Durability, Sale, SaleId,
-    SaleSpec, Strategy,
+    parse_hold_seconds, parse_stock, Admission, AdmissionMode, Durability, Sale, SaleId, SaleSpec,
+    Strategy,
 };
 use crate::common::store::RoundOutcome;
 

@@ -65,11 +65,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/api/v1/sales/{sale_id}/stream", Access::Public).get(stream::stream_sale))
     .service(resource("/api/v1/sales/{sale_id}/queue", Access::Public).post(queue::join_queue))
     .service(
-        resource("/api/v1/sales/{sale_id}/queue/{ticket_id}", Access::Public).get(queue::get_ticket),
+        resource("/api/v1/sales/{sale_id}/queue/{ticket_id}", Access::Public)
+            .get(queue::get_ticket),
     )
     .service(
-        resource("/api/v1/sales/{sale_id}/queue/{ticket_id}/stream", Access::Public)
-            .get(queue::stream_ticket),
+        resource(
+            "/api/v1/sales/{sale_id}/queue/{ticket_id}/stream",
+            Access::Public,
+        )
+        .get(queue::stream_ticket),
     )
     .service(
         resource("/api/v1/purchases/{purchase_id}", Access::Public).get(purchases::get_purchase),

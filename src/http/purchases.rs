@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::errors::ApiError;
 use super::extract::{purchase_id, sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
-use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
 use crate::api::tokens::TOKEN_HEADER;
+use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
 use crate::common::domain::{
     IdempotencyKey, Purchase, Quantity, Reservation, TokenRefusal, UserId,
 };
@@ -191,8 +191,7 @@ pub fn register_metrics() {
 
 /// `flashsale_tokens_refused_total{reason}`, its handle made once per reason.
 fn refusal_counter(refusal: TokenRefusal) -> metrics::Counter {
-    static REASONS: LazyLock<DashMap<&'static str, metrics::Counter>> =
-        LazyLock::new(DashMap::new);
+    static REASONS: LazyLock<DashMap<&'static str, metrics::Counter>> = LazyLock::new(DashMap::new);
     let reason = refusal.as_str();
     super::metrics::cached(
         &REASONS,

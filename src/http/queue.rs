@@ -98,7 +98,12 @@ pub async fn join_queue(
     let sale_id = sale_id(&path)?;
     let user_id = UserId::parse(&body.user_id)?;
     let new_ticket = Uuid::new_v4();
-    let ticket = found(state.store.join_queue(&sale_id, &user_id, new_ticket).await?)?;
+    let ticket = found(
+        state
+            .store
+            .join_queue(&sale_id, &user_id, new_ticket)
+            .await?,
+    )?;
     let view = view(&state, &sale_id, ticket)?;
     Ok(if view.ticket_id == new_ticket {
         HttpResponse::Created().json(view)
@@ -285,10 +290,18 @@ impl TicketFollow {
     async fn follow(&mut self, progress: QueueProgress) -> Option<TicketView> {
         let now_ms = Utc::now().timestamp_millis();
         let ended = progress.ends_at_ms.is_some_and(|end| now_ms >= end);
-        let admitted = self.ticket.place.is_some_and(|place| place <= progress.admitted);
+        let admitted = self
+            .ticket
+            .place
+            .is_some_and(|place| place <= progress.admitted);
         let drawn = self.ticket.place.is_none() && progress.drawn;
         let ticket = if ended || admitted || drawn || progress.round != self.ticket.round {
-            match self.state.store.ticket(&self.sale_id, self.ticket.ticket_id).await {
+            match self
+                .state
+                .store
+                .ticket(&self.sale_id, self.ticket.ticket_id)
+                .await
+            {
                 Ok(TicketLookup::Found(ticket)) => ticket,
                 // A new round forgot the ticket: for its buyer, this sale is over.
                 Ok(_) => Ticket {

@@ -9,8 +9,8 @@ use crate::actors::producer::KafkaProducerActor;
 use crate::api::sales::SaleService;
 use crate::api::seed::SeedSales;
 use crate::api::stock_watch::{QueueWatch, StockWatch};
-use crate::api::tokens::TokenKey;
 use crate::api::strategies::Strategies;
+use crate::api::tokens::TokenKey;
 use crate::common::orders::Orders;
 use crate::common::store::Store;
 

@@ -154,7 +154,9 @@ mod tests {
         assert!(Admission::parse(AdmissionMode::Open, Some(5), None).is_err());
         assert!(Admission::parse(AdmissionMode::Fifo, None, None).is_err());
         assert!(Admission::parse(AdmissionMode::Fifo, Some(0), None).is_err());
-        assert!(Admission::parse(AdmissionMode::Fifo, Some(MAX_RATE_PER_SECOND + 1), None).is_err());
+        assert!(
+            Admission::parse(AdmissionMode::Fifo, Some(MAX_RATE_PER_SECOND + 1), None).is_err()
+        );
         assert!(Admission::parse(AdmissionMode::Random, Some(5), Some(0)).is_err());
         assert!(
             Admission::parse(AdmissionMode::Random, Some(5), Some(MAX_TOKEN_SECONDS + 1)).is_err()

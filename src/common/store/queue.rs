@@ -254,7 +254,18 @@ impl Store {
 }
 
 fn ticket_lookup(
-    (outcome, ticket_id, user_id, round, place, position, admitted_at_ms, expires_at_ms, used, rate): TicketReply,
+    (
+        outcome,
+        ticket_id,
+        user_id,
+        round,
+        place,
+        position,
+        admitted_at_ms,
+        expires_at_ms,
+        used,
+        rate,
+    ): TicketReply,
 ) -> Result<TicketLookup, StoreError> {
     let state = match outcome.as_str() {
         "sale_not_found" => return Ok(TicketLookup::SaleNotFound),

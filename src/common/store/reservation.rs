@@ -12,9 +12,7 @@ use super::holds::{new_hold_token, parse_hold};
 use super::keys::{purchase_index_key, SaleKeys};
 use super::sales::parse_durability;
 use crate::common::decision::ReserveOutcome;
-use crate::common::domain::{
-    Durability, Purchase, Reservation, SaleId, TokenRefusal, UserId,
-};
+use crate::common::domain::{Durability, Purchase, Reservation, SaleId, TokenRefusal, UserId};
 
 static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("purchase_reserve.lua")));
