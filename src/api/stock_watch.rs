@@ -54,6 +54,9 @@ pub struct Watch<T> {
     reader: Reader<T>,
     /// Says what the pollers read, in the log line of an outage.
     what: &'static OutageLog,
+    /// The clients connected and the sales polled, this kind of stream's gauges.
+    clients_gauge: metrics::Gauge,
+    polled_gauge: metrics::Gauge,
     sales: DashMap<SaleId, watch::Sender<Option<T>>>,
     clients: Arc<AtomicUsize>,
     max_clients: usize,
@@ -71,13 +74,13 @@ pub struct Watcher<T> {
     _client: ClientSlot,
 }
 
-/// Counts a connected client for as long as it lives.
-struct ClientSlot(Arc<AtomicUsize>);
+/// Counts a connected client (and its gauge) for as long as it lives.
+struct ClientSlot(Arc<AtomicUsize>, metrics::Gauge);
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-        metrics::gauge!(names::STREAM_CLIENTS).decrement(1.0);
+        self.1.decrement(1.0);
     }
 }
 
@@ -89,7 +92,8 @@ impl StockWatch {
             let sales = Arc::clone(&sales);
             Box::pin(async move { sales.current(&sale_id).await.map_err(boxed) })
         });
-        Self::new(reader, &POLL, max_clients, heartbeat)
+        let gauges = (names::STREAM_CLIENTS, names::STREAM_POLLED_SALES);
+        Self::new(reader, &POLL, gauges, max_clients, heartbeat)
     }
 }
 
@@ -101,7 +105,11 @@ impl QueueWatch {
             let store = store.clone();
             Box::pin(async move { store.queue_progress(&sale_id).await.map_err(boxed) })
         });
-        Self::new(reader, &POLL, max_clients, heartbeat)
+        let gauges = (
+            names::QUEUE_STREAM_CLIENTS,
+            names::QUEUE_STREAM_POLLED_SALES,
+        );
+        Self::new(reader, &POLL, gauges, max_clients, heartbeat)
     }
 }
 
@@ -113,14 +121,19 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Watch<T> {
     fn new(
         reader: Reader<T>,
         what: &'static OutageLog,
+        (clients, polled): (&'static str, &'static str),
         max_clients: usize,
         heartbeat: Duration,
     ) -> Arc<Self> {
-        metrics::gauge!(names::STREAM_CLIENTS).increment(0.0);
-        metrics::gauge!(names::STREAM_POLLED_SALES).increment(0.0);
+        let clients_gauge = metrics::gauge!(clients);
+        let polled_gauge = metrics::gauge!(polled);
+        clients_gauge.increment(0.0);
+        polled_gauge.increment(0.0);
         Arc::new(Self {
             reader,
             what,
+            clients_gauge,
+            polled_gauge,
             sales: DashMap::new(),
             clients: Arc::new(AtomicUsize::new(0)),
             max_clients,
@@ -133,8 +146,8 @@ impl<T: Clone + PartialEq + Send + Sync + 'static> Watch<T> {
     /// Starts watching `sale_id`, starting its poller if this is its first client.
     pub fn watch(self: &Arc<Self>, sale_id: &SaleId) -> Result<Watcher<T>, TooManyClients> {
         // Counted before checking, so two clients never both take the last place.
-        let slot = ClientSlot(Arc::clone(&self.clients));
-        metrics::gauge!(names::STREAM_CLIENTS).increment(1.0);
+        let slot = ClientSlot(Arc::clone(&self.clients), self.clients_gauge.clone());
+        self.clients_gauge.increment(1.0);
         if self.clients.fetch_add(1, Ordering::AcqRel) >= self.max_clients {
             return Err(TooManyClients);
         }
@@ -170,7 +183,7 @@ async fn poll<T: Clone + PartialEq + Send + Sync + 'static>(
     sale_id: SaleId,
     changes: watch::Sender<Option<T>>,
 ) {
-    metrics::gauge!(names::STREAM_POLLED_SALES).increment(1.0);
+    watch.polled_gauge.increment(1.0);
     let mut ticks = tokio::time::interval(POLL_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -202,5 +215,5 @@ async fn poll<T: Clone + PartialEq + Send + Sync + 'static>(
             Err(error) => watch.what.failed(&error),
         }
     }
-    metrics::gauge!(names::STREAM_POLLED_SALES).decrement(1.0);
+    watch.polled_gauge.decrement(1.0);
 }

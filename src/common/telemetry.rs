@@ -71,6 +71,8 @@ pub mod names {
     pub const STREAM_POLLED_SALES: &str = "flashsale_stream_polled_sales";
     // Admission (API process): the waiting rooms and purchase tokens.
     pub const QUEUE_WAITING: &str = "flashsale_queue_waiting";
+    pub const QUEUE_STREAM_CLIENTS: &str = "flashsale_queue_stream_clients";
+    pub const QUEUE_STREAM_POLLED_SALES: &str = "flashsale_queue_stream_polled_sales";
     pub const QUEUE_ADMITTED: &str = "flashsale_queue_admitted_total";
     pub const TOKENS_REFUSED: &str = "flashsale_tokens_refused_total";
     // Producing (API process).
@@ -221,6 +223,14 @@ fn describe() {
     describe_gauge!(
         QUEUE_WAITING,
         "Tickets waiting in a sale's waiting room (label sale_id), as this process's admitter last saw it"
+    );
+    describe_gauge!(
+        QUEUE_STREAM_CLIENTS,
+        "Ticket-stream clients connected to this process"
+    );
+    describe_gauge!(
+        QUEUE_STREAM_POLLED_SALES,
+        "Waiting rooms this process polls for its ticket streams (one poll per sale, whatever the clients)"
     );
     describe_counter!(
         QUEUE_ADMITTED,

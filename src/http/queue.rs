@@ -266,22 +266,36 @@ impl TicketFollow {
         loop {
             tokio::select! {
                 () = self.watcher.closed.cancelled() => return None,
-                () = tokio::time::sleep(self.watcher.heartbeat) => return Some(Bytes::from_static(b": heartbeat\n\n")),
+                () = tokio::time::sleep(self.watcher.heartbeat) => {
+                    // A read that failed is tried again here, should the room not change again.
+                    let progress = *self.watcher.changes.borrow();
+                    if let Some(chunk) = self.changed(progress).await {
+                        return Some(chunk);
+                    }
+                    return Some(Bytes::from_static(b": heartbeat\n\n"));
+                }
                 changed = self.watcher.changes.changed() => {
                     // The sender is gone only when the process stops.
                     changed.ok()?;
                     let progress = *self.watcher.changes.borrow_and_update();
-                    let Some(progress) = progress else { continue };
-                    let Some(view) = self.follow(progress).await else { continue };
-                    if view != self.last {
-                        self.done = is_final(view.status);
-                        let chunk = event(&view);
-                        self.last = view;
-                        return Some(Bytes::from(chunk));
+                    if let Some(chunk) = self.changed(progress).await {
+                        return Some(chunk);
                     }
                 }
             }
         }
+    }
+
+    /// The ticket's event, if `progress` changed it.
+    async fn changed(&mut self, progress: Option<QueueProgress>) -> Option<Bytes> {
+        let view = self.follow(progress?).await?;
+        if view == self.last {
+            return None;
+        }
+        self.done = is_final(view.status);
+        let chunk = event(&view);
+        self.last = view;
+        Some(Bytes::from(chunk))
     }
 
     /// The ticket as `progress` says it stands. Computed from `progress` while the ticket
@@ -317,7 +331,9 @@ impl TicketFollow {
                 (_, Some(place)) => TicketState::Waiting {
                     position: place - progress.admitted,
                 },
-                (_, None) => self.ticket.state,
+                (_, None) => TicketState::Waiting {
+                    position: progress.lobby,
+                },
             };
             Ticket {
                 state,

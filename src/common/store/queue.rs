@@ -4,6 +4,7 @@
 //! tag and belongs to the round: a new round forgets it (`sale_start_round.lua`).
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -11,7 +12,7 @@ use redis::Script;
 use uuid::Uuid;
 
 use super::client::{corrupt, Store, StoreError};
-use super::keys::SaleKeys;
+use super::keys::{SaleKeys, ADMISSION_SALES_SET};
 use crate::common::domain::{SaleId, UserId};
 
 static TICKET: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue_ticket.lua")));
@@ -64,15 +65,23 @@ pub enum TicketLookup {
     SoldOut,
 }
 
-/// What one admission step did.
+/// What one admission step found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AdmissionStep {
-    /// Tickets this call admitted.
-    pub admitted: u64,
-    /// Tickets still waiting (0 when the room is closed and nobody took one).
-    pub waiting: u64,
-    /// Whether the room admits now (started, not ended, stock left).
-    pub open: bool,
+pub enum AdmissionStep {
+    /// The sale is gone, has no waiting room or ended: nothing is admitted again this round.
+    Gone,
+    /// A `random` room's lobby must be drawn first ([`Store::draw_lobby`]).
+    Draw,
+    Stepped {
+        /// Tickets this call admitted.
+        admitted: u64,
+        /// Tickets still waiting.
+        waiting: u64,
+        /// How long nothing can be admitted unless something else changes (a ticket taken,
+        /// units back in stock): the time to the start, or a second while sold out or while
+        /// nobody waits; zero while admitting.
+        idle: Duration,
+    },
 }
 
 /// The waiting room's progress, for the ticket streams: one read per sale per poll.
@@ -83,6 +92,8 @@ pub struct QueueProgress {
     pub admitted: u64,
     /// Whether a `random` room's lobby has its places.
     pub drawn: bool,
+    /// Tickets in a `random` room's lobby (a lobby ticket's position until the draw).
+    pub lobby: u64,
     pub remaining: u64,
     pub ends_at_ms: Option<i64>,
 }
@@ -142,10 +153,9 @@ impl Store {
         ticket_lookup(reply)
     }
 
-    /// Admits the sale's next buyers within its rate (see `queue_admit.lua`). `None`: a
-    /// `random` room's lobby must be drawn first ([`Store::draw_lobby`]).
+    /// Admits the sale's next buyers within its rate (see `queue_admit.lua`).
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn admit(&self, sale_id: &SaleId) -> Result<Option<AdmissionStep>, StoreError> {
+    pub async fn admit(&self, sale_id: &SaleId) -> Result<AdmissionStep, StoreError> {
         let keys = SaleKeys::new(sale_id);
         let mut invocation = ADMIT.prepare_invoke();
         invocation
@@ -153,17 +163,17 @@ impl Store {
             .key(&keys.queue_lobby)
             .key(&keys.queue_state)
             .key(&keys.queue_admissions);
-        let (outcome, admitted, waiting): (String, u64, i64) = self
+        let (outcome, admitted, waiting, idle_ms): (String, u64, i64, u64) = self
             .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
             .await?;
-        let waiting = u64::try_from(waiting).unwrap_or(0);
         match outcome.as_str() {
-            "draw" => Ok(None),
-            "closed" | "admitting" => Ok(Some(AdmissionStep {
+            "gone" => Ok(AdmissionStep::Gone),
+            "draw" => Ok(AdmissionStep::Draw),
+            "closed" | "admitting" => Ok(AdmissionStep::Stepped {
                 admitted,
-                waiting,
-                open: outcome == "admitting",
-            })),
+                waiting: u64::try_from(waiting).unwrap_or(0),
+                idle: Duration::from_millis(idle_ms),
+            }),
             other => Err(StoreError::Corrupt(format!(
                 "queue_admit answered {other:?}"
             ))),
@@ -213,6 +223,20 @@ impl Store {
         }
     }
 
+    /// Stops the admitters looking at a sale whose waiting room is over
+    /// ([`AdmissionStep::Gone`]); a `PUT` or reset that gives it one again adds it back.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn forget_admission_sale(&self, sale_id: &SaleId) -> Result<(), StoreError> {
+        self.with_conn(|mut conn| async move {
+            Ok(redis::cmd("SREM")
+                .arg(ADMISSION_SALES_SET)
+                .arg(sale_id.as_str())
+                .query_async(&mut *conn)
+                .await?)
+        })
+        .await
+    }
+
     /// The waiting room's progress and the sale's stock; `None` when no sale has this id.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn queue_progress(
@@ -223,8 +247,9 @@ impl Store {
         type Reply = (
             (Option<u64>, Option<u64>, Option<String>),
             (Option<u64>, Option<String>),
+            u64,
         );
-        let ((round, remaining, ends_at), (admitted, drawn)): Reply = self
+        let ((round, remaining, ends_at), (admitted, drawn), lobby): Reply = self
             .with_conn(|mut conn| async move {
                 Ok(redis::pipe()
                     .cmd("HMGET")
@@ -236,6 +261,7 @@ impl Store {
                     .arg(&keys.queue_state)
                     .arg("admitted")
                     .arg("drawn")
+                    .llen(&keys.queue_lobby)
                     .query_async(&mut *conn)
                     .await?)
             })
@@ -247,6 +273,7 @@ impl Store {
             round,
             admitted: admitted.unwrap_or(0),
             drawn: drawn.as_deref() == Some("1"),
+            lobby,
             remaining: remaining.unwrap_or(0),
             ends_at_ms: ends_at.and_then(|ms| ms.parse().ok()),
         }))

@@ -11,9 +11,12 @@
 -- KEYS (the sale's hash tag): 1 sale hash, 2 lobby, 3 state, 4 admissions (see
 --   queue_ticket.lua)
 -- ARGV: none
--- Returns {outcome, admitted by this call, still waiting}; outcome:
---   closed (no waiting room, not started, ended, sold out or no sale) | draw (a random sale
---   started and its lobby awaits the draw: queue_draw.lua first) | admitting
+-- Returns {outcome, admitted by this call, still waiting, idle_ms}; outcome:
+--   gone (no sale, no waiting room, or ended: nothing will be admitted again this round)
+--   | closed (not started, or sold out) | draw (a random sale started and its lobby awaits the
+--   draw: queue_draw.lua first) | admitting
+-- idle_ms: how long nothing can happen unless something else changes (0: step again soon): the
+-- time until the start, or 1000 while sold out or while nobody waits.
 
 local sale_key, lobby_key, state_key, admissions_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
@@ -21,10 +24,13 @@ local sale = redis.call('HMGET', sale_key, 'round', 'remaining', 'starts_at_ms',
   'admission_mode', 'admission_rate')
 local mode = sale[5]
 if not sale[1] or (mode ~= 'fifo' and mode ~= 'random') then
-  return {'closed', 0, 0}
+  return {'gone', 0, 0, 0}
 end
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if sale[4] ~= '' and now_ms >= tonumber(sale[4]) then
+  return {'gone', 0, 0, 0}
+end
 local state = redis.call('HMGET', state_key, 'issued', 'admitted', 'credit', 'last_ms', 'drawn')
 local lobby = 0
 if mode == 'random' then
@@ -33,21 +39,21 @@ end
 local admitted = tonumber(state[2] or '0')
 local waiting = lobby + tonumber(state[1] or '0') - admitted
 
-local function idle(outcome)
+local function idle(outcome, idle_ms)
   redis.call('HSET', state_key, 'credit', 0, 'last_ms', now_ms)
-  return {outcome, 0, waiting}
+  return {outcome, 0, waiting, idle_ms}
 end
 if sale[3] ~= '' and now_ms < tonumber(sale[3]) then
-  return idle('closed')
+  return idle('closed', tonumber(sale[3]) - now_ms)
 end
-if (sale[4] ~= '' and now_ms >= tonumber(sale[4])) or tonumber(sale[2]) == 0 then
-  return idle('closed')
+if tonumber(sale[2]) == 0 then
+  return idle('closed', 1000)
 end
 if mode == 'random' and lobby > 0 and state[5] ~= '1' then
-  return {'draw', 0, waiting}
+  return {'draw', 0, waiting, 0}
 end
 if waiting <= 0 then
-  return idle('admitting')
+  return idle('admitting', 1000)
 end
 
 local rate = tonumber(sale[6])
@@ -64,4 +70,4 @@ if admit > 0 then
   redis.call('ZADD', admissions_key, admitted, admitted .. ':' .. now_ms)
 end
 redis.call('HSET', state_key, 'credit', string.format('%.6f', credit), 'last_ms', now_ms)
-return {'admitting', admit, waiting - admit}
+return {'admitting', admit, waiting - admit, 0}

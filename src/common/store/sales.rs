@@ -60,10 +60,14 @@ impl Store {
             change,
             RoundChange::Put(spec) | RoundChange::CreateIfAbsent(spec) if spec.hold_seconds > 0
         );
-        let has_waiting_room = matches!(
-            change,
-            RoundChange::Put(spec) | RoundChange::CreateIfAbsent(spec) if spec.admission.mode.is_gated()
-        );
+        // A reset keeps the sale's admission, which is not known here: the admitters look, and
+        // forget the sale again if it has no waiting room.
+        let has_waiting_room = match change {
+            RoundChange::Put(spec) | RoundChange::CreateIfAbsent(spec) => {
+                spec.admission.mode.is_gated()
+            }
+            RoundChange::Reset { .. } => true,
+        };
         let mut invocation = START_ROUND.prepare_invoke();
         invocation
             .key(&keys.sale)
