@@ -8,8 +8,11 @@
 //
 // The scenario creates (or replaces) the sale itself: `fifo`, RATE admissions a second,
 // starting START_IN seconds after setup so the whole crowd queues first.
+// Buyers behave as docs/API.md asks: a 503 (or a failed connection) is retried after its
+// Retry-After (a purchase with the same Idempotency-Key and token), up to a minute.
+//
 // Env: BASE_URL, ADMIN_TOKEN, SALE_ID (waiting-room), STOCK (1000), BUYERS (10000), RATE (500),
-// VUS (1000), BOT_RATE (300 a second), START_IN (10), POLL_MS (500), SUMMARY_JSON.
+// VUS (1000), BOT_RATE (300 a second), START_IN (10), POLL_MS (1000), SUMMARY_JSON.
 import http from 'k6/http';
 import { check, fail, sleep } from 'k6';
 import exec from 'k6/execution';
@@ -23,9 +26,11 @@ const RATE = Number(__ENV.RATE || 500);
 const VUS = Number(__ENV.VUS || 1000);
 const BOT_RATE = Number(__ENV.BOT_RATE || 300);
 const START_IN = Number(__ENV.START_IN || 10);
-const POLL_MS = Number(__ENV.POLL_MS || 500);
+const POLL_MS = Number(__ENV.POLL_MS || 1000);
+// A buyer gives up after this many 503s in a row.
+const MAX_RETRIES = 60;
 // Long enough for the crowd to queue, be admitted at RATE and buy.
-const DURATION_S = START_IN + Math.ceil(BUYERS / RATE) + 30;
+const DURATION_S = START_IN + Math.ceil(BUYERS / RATE) + 60;
 
 const bought = new Counter('buyer_bought');
 const soldOutInQueue = new Counter('buyer_sold_out_in_queue');
@@ -33,7 +38,9 @@ const soldOutAtPurchase = new Counter('buyer_sold_out_at_purchase');
 const buyerOther = new Counter('buyer_other');
 const botAccepted = new Counter('bot_accepted');
 const botRefused = new Counter('bot_refused');
+const botUnavailable = new Counter('bot_unavailable');
 const botOther = new Counter('bot_other');
+const retried = new Counter('buyer_retried_503');
 const waitedSeconds = new Trend('buyer_waited_seconds');
 
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
@@ -84,13 +91,28 @@ export function setup() {
   return { run: Date.now().toString(36), round: res.json('round') };
 }
 
+/** `request()`, sent again after each 503's Retry-After (or a failed connection), at most
+ * MAX_RETRIES times. */
+function retrying(request) {
+  let res = request();
+  // 0: the connection failed (reset under load) before an answer.
+  for (let i = 0; i < MAX_RETRIES && (res.status === 503 || res.status === 0); i++) {
+    retried.add(1);
+    sleep(Number(res.headers['Retry-After'] || 1));
+    res = request();
+  }
+  return res;
+}
+
 /** One buyer: queue, poll until admitted or sold out, buy once with the token. */
 export function buyer({ run }) {
   const user = `buyer-${run}-${exec.scenario.iterationInTest}`;
-  const joined = http.post(`${BASE_URL}/api/v1/sales/${SALE_ID}/queue`, JSON.stringify({ user_id: user }), {
-    headers: JSON_HEADERS,
-    tags: { name: 'queue' },
-  });
+  const joined = retrying(() =>
+    http.post(`${BASE_URL}/api/v1/sales/${SALE_ID}/queue`, JSON.stringify({ user_id: user }), {
+      headers: JSON_HEADERS,
+      tags: { name: 'queue' },
+    }),
+  );
   if (joined.status === 409 && joined.json('error') === 'sold_out') {
     soldOutInQueue.add(1);
     return;
@@ -104,7 +126,7 @@ export function buyer({ run }) {
   let ticket = joined.json();
   while (ticket.status === 'waiting') {
     sleep(POLL_MS / 1000);
-    const polled = http.get(ticketUrl, { tags: { name: 'ticket' } });
+    const polled = retrying(() => http.get(ticketUrl, { tags: { name: 'ticket' } }));
     if (!check(polled, { 'the ticket reads': (r) => r.status === 200 })) {
       buyerOther.add(1);
       return;
@@ -120,10 +142,12 @@ export function buyer({ run }) {
     buyerOther.add(1);
     return;
   }
-  const res = http.post(`${BASE_URL}/api/v1/sales/${SALE_ID}/purchases`, JSON.stringify({ user_id: user }), {
-    headers: { ...JSON_HEADERS, 'Flashsale-Purchase-Token': ticket.purchase_token, 'Idempotency-Key': user },
-    tags: { name: 'purchase' },
-  });
+  const res = retrying(() =>
+    http.post(`${BASE_URL}/api/v1/sales/${SALE_ID}/purchases`, JSON.stringify({ user_id: user }), {
+      headers: { ...JSON_HEADERS, 'Flashsale-Purchase-Token': ticket.purchase_token, 'Idempotency-Key': user },
+      tags: { name: 'purchase' },
+    }),
+  );
   if (res.status === 202) bought.add(1);
   else if (res.status === 409 && res.json('error') === 'sold_out') soldOutAtPurchase.add(1);
   else buyerOther.add(1);
@@ -141,7 +165,9 @@ export function bot({ run }) {
   });
   if (res.status === 202) botAccepted.add(1);
   // 403 for the token; once this process saw the sale sell out, 409 sold_out comes first.
-  else if (res.status === 403 || (res.status === 409 && res.json('error') === 'sold_out')) botRefused.add(1);
+  else if (res.status === 403 || (res.status === 409 && ['sold_out', 'sale_not_active'].includes(res.json('error')))) botRefused.add(1);
+  // No answer (in time): nothing a bot could buy with; counted apart.
+  else if (res.status === 503 || res.status === 0) botUnavailable.add(1);
   else botOther.add(1);
 }
 
@@ -162,9 +188,11 @@ export function handleSummary(data) {
     sold_out_in_queue: count('buyer_sold_out_in_queue'),
     sold_out_at_purchase: count('buyer_sold_out_at_purchase'),
     buyer_other: count('buyer_other'),
-    bot_requests: count('bot_accepted') + count('bot_refused') + count('bot_other'),
+    bot_requests: count('bot_accepted') + count('bot_refused') + count('bot_unavailable') + count('bot_other'),
     bot_accepted: count('bot_accepted'),
     bot_refused: count('bot_refused'),
+    bot_unavailable: count('bot_unavailable'),
+    buyer_retries_503: count('buyer_retried_503'),
     bot_other: count('bot_other'),
     requests: count('http_reqs'),
     throughput_rps: data.metrics.http_reqs.values.rate,
@@ -177,7 +205,8 @@ export function handleSummary(data) {
     `bought            ${figures.bought}`,
     `sold out (queue)  ${figures.sold_out_in_queue}`,
     `sold out (buying) ${figures.sold_out_at_purchase}`,
-    `bots              ${figures.bot_requests} requests, ${figures.bot_accepted} accepted, ${figures.bot_refused} refused`,
+    `bots              ${figures.bot_requests} requests, ${figures.bot_accepted} accepted, ${figures.bot_refused} refused, ${figures.bot_unavailable} 503`,
+    `buyer 503 retries ${figures.buyer_retries_503}`,
     `waited s          med ${(waited.med || 0).toFixed(1)}  p95 ${(waited['p(95)'] || 0).toFixed(1)}  max ${(waited.max || 0).toFixed(1)}`,
     `requests          ${figures.requests} (${figures.throughput_rps.toFixed(0)} req/s)`,
     `latency ms        avg ${duration.avg.toFixed(2)}  p95 ${duration['p(95)'].toFixed(2)}  p99 ${duration['p(99)'].toFixed(2)}`,
