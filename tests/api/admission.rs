@@ -481,22 +481,7 @@ async fn every_waiting_ticket_reads_sold_out_within_a_second_of_the_last_unit() 
         assert_eq!(response.status(), StatusCode::ACCEPTED);
     }
     let sold_out_at = Instant::now();
-    let read: Vec<Value> = stream::iter(tickets.iter().skip(3))
-        .map(|id| ticket(&app, &sale_id, id))
-        .buffered(IN_FLIGHT)
-        .collect()
-        .await;
-    assert!(
-        read.iter().all(|t| t["status"] == "sold_out"),
-        "{:?}",
-        read.first()
-    );
-    assert!(
-        sold_out_at.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        sold_out_at.elapsed()
-    );
-    // The stream hears it too, within the second.
+    // The stream hears it within the second (its follower polls every 100 ms).
     loop {
         let event = stream.next_event().await;
         if event.contains("\"status\":\"sold_out\"") {
@@ -512,6 +497,16 @@ async fn every_waiting_ticket_reads_sold_out_within_a_second_of_the_last_unit() 
         "{:?}",
         sold_out_at.elapsed()
     );
+    // A read works its status out from the stock then and there: the first read of every
+    // waiting ticket after the last unit says sold_out, however long the reads take on a busy
+    // machine.
+    let read: Vec<Value> = stream::iter(tickets.iter().skip(3))
+        .map(|id| ticket(&app, &sale_id, id))
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await;
+    let waiting: Vec<&Value> = read.iter().filter(|t| t["status"] != "sold_out").collect();
+    assert!(waiting.is_empty(), "{waiting:?}");
     // And nobody new gets a ticket.
     let late = join(&app, &sale_id, "latecomer").await;
     assert_eq!(late.status(), StatusCode::CONFLICT);
