@@ -394,8 +394,7 @@ async fn a_redis_outage_is_logged_once_when_it_starts_and_once_when_it_ends_not_
 }
 
 #[actix_web::test]
-async fn librdkafka_retrying_a_broker_that_is_down_writes_one_line_per_10_s_not_one_per_attempt()
-{
+async fn librdkafka_retrying_a_broker_that_is_down_writes_one_line_per_10_s_not_one_per_attempt() {
     // Nothing listens there: librdkafka retries the connection at least once a second and,
     // unthrottled, writes two or three ERROR lines per attempt.
     let pipeline = Pipeline::with_brokers(format!("127.0.0.1:{}", free_port())).await;
