@@ -444,7 +444,8 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
     const HOLDS: usize = 20_000;
     // A Redis of its own, so the only reapers are the two processes of this test.
     let private = PrivateRedis::start();
-    let store = Store::new(&private.url, 2, Duration::from_secs(5)).expect("valid url");
+    // Generous: 20,000 holds go through this Redis while every other test runs too.
+    let store = Store::new(&private.url, 2, Duration::from_secs(20)).expect("valid url");
     let sale = SaleId::parse(&unique_sale_id()).expect("valid id");
     let spec = SaleSpec::parse("checkout".into(), HOLDS as u64, 1, None, None).expect("valid");
     store
