@@ -4,7 +4,7 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{error_code, spawn_app_with, test_settings, PrivateRedis, TestApp};
+use crate::helpers::{error_code, raw_redis, spawn_app_with, test_settings, PrivateRedis, TestApp};
 
 /// An app on a private Redis with short timeouts, and a sale on it.
 async fn app_on_private_redis(redis: &PrivateRedis, stock: u64) -> (TestApp, String) {
@@ -36,13 +36,7 @@ async fn a_redis_call_slower_than_redis_rs_defaults_is_answered_within_the_confi
     );
 
     // Redis runs one script at a time: this one keeps it busy for 1.2 s.
-    let mut busy = redis::Client::open(redis.url.as_str())
-        .expect("valid url")
-        .get_multiplexed_async_connection_with_config(
-            &redis::AsyncConnectionConfig::new().set_response_timeout(None),
-        )
-        .await
-        .expect("redis answers");
+    let mut busy = raw_redis(&redis.url).await;
     let busy_script = redis::cmd("EVAL")
         .arg(
             "local t = redis.call('TIME') \
@@ -196,11 +190,7 @@ async fn purchases_go_on_after_redis_forgets_the_scripts() {
     );
 
     // A restarted or failed-over Redis has no scripts cached: EVALSHA gets NOSCRIPT.
-    let client = redis::Client::open(redis.url.as_str()).expect("valid url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connects");
+    let mut conn = raw_redis(&redis.url).await;
     redis::cmd("SCRIPT")
         .arg("FLUSH")
         .query_async::<()>(&mut conn)

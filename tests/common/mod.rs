@@ -234,6 +234,19 @@ pub async fn error_code(response: Response) -> String {
 }
 
 /// A free TCP port on loopback (free when asked; good enough for tests).
+/// A plain connection to the Redis at `url`, for what a test reads or does behind the API's
+/// back. Without redis-rs's default limit of 500 ms per answer: a test reading 20,000 holds
+/// while every other test runs may wait longer, and a slow answer is not what it tests.
+pub async fn raw_redis(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("valid url")
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new().set_response_timeout(None),
+        )
+        .await
+        .expect("redis answers")
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
