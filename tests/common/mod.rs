@@ -88,6 +88,10 @@ impl TestApp {
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
+        // The API closes a connection idle for 5 s (actix's keep-alive); a request sent on a
+        // pooled connection just as it closes fails (IncompleteMessage). Dropping idle
+        // connections first avoids the race.
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .expect("a client builds")
 }
