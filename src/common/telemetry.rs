@@ -16,6 +16,7 @@ use metrics::{
     Gauge, Histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -27,29 +28,63 @@ pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if super::settings::json_logs() {
-        builder.json().finish().with(ThrottleHttpStackErrors).init();
+        builder.json().finish().with(ThrottleNoisyLines).init();
     } else {
-        builder.finish().with(ThrottleHttpStackErrors).init();
+        builder.finish().with(ThrottleNoisyLines).init();
     }
 }
 
-/// Where actix-http logs the malformed requests it refuses itself (bad request line, bad
-/// header bytes, no `Host`, 97 headers or more...).
-const HTTP_STACK_TARGET: &str = "actix_http::h1::dispatcher";
+/// Warnings and errors that something outside the process can repeat at will, each source
+/// written at most once per interval:
+/// - actix-http writes one ERROR line (`stream error: ...`) for every malformed request it
+///   refuses itself (bad request line, bad header bytes, no `Host`, 97 headers or more...), so
+///   a client could fill the log at will;
+/// - librdkafka writes a line (and reports a "global error", another line) at every attempt to
+///   reconnect to a broker that is down: 146 ERROR lines in 12 s from one API process with its
+///   broker gone. The outage itself is logged once per change of state by the producer and
+///   the consumer (`OutageLog`), so these add nothing after the first.
+struct ThrottleNoisyLines;
 
-/// actix-http writes one ERROR line (`stream error: ...`) for every malformed request it
-/// refuses, so a client could fill the log at will; this lets at most one such line through
-/// per 10 s. Its other errors there come from the same dispatcher and share the limit.
-struct ThrottleHttpStackErrors;
+/// One source of such lines: what its targets start with, and its throttle.
+struct NoisySource {
+    target_prefixes: &'static [&'static str],
+    throttle: LogThrottle,
+}
 
-impl<S: tracing::Subscriber> Layer<S> for ThrottleHttpStackErrors {
+const NOISY_INTERVAL: Duration = Duration::from_secs(10);
+
+static NOISY_SOURCES: [NoisySource; 2] = [
+    NoisySource {
+        target_prefixes: &["actix_http::h1::dispatcher"],
+        throttle: LogThrottle::new(NOISY_INTERVAL),
+    },
+    NoisySource {
+        // rdkafka forwards librdkafka's own lines under `librdkafka` and its error callback
+        // under its module's path.
+        target_prefixes: &["librdkafka", "rdkafka::"],
+        throttle: LogThrottle::new(NOISY_INTERVAL),
+    },
+];
+
+impl<S: tracing::Subscriber> Layer<S> for ThrottleNoisyLines {
     fn event_enabled(&self, event: &tracing::Event<'_>, _: Context<'_, S>) -> bool {
-        static HTTP_STACK_ERRORS: LogThrottle = LogThrottle::new(Duration::from_secs(10));
-        let metadata = event.metadata();
-        if metadata.target() != HTTP_STACK_TARGET || *metadata.level() != tracing::Level::ERROR {
+        // Lines that come through the `log` crate (librdkafka's, via rdkafka) carry their
+        // real target in the normalized metadata.
+        let normalized = event.normalized_metadata();
+        let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        if *metadata.level() > tracing::Level::WARN {
             return true;
         }
-        HTTP_STACK_ERRORS.occurred().is_some()
+        let target = metadata.target();
+        NOISY_SOURCES
+            .iter()
+            .find(|source| {
+                source
+                    .target_prefixes
+                    .iter()
+                    .any(|prefix| target.starts_with(prefix))
+            })
+            .is_none_or(|source| source.throttle.occurred().is_some())
     }
 }
 

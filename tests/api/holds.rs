@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{
-    cancel, error_code, free_port, now_secs, pay, pay_signed, sign, spawn_app, spawn_app_with,
-    test_settings, unique_sale_id, PrivateRedis, Process, TestApp, PAYMENT_SECRET,
+    cancel, error_code, free_port, now_secs, pay, pay_signed, raw_redis, sign, spawn_app,
+    spawn_app_with, test_settings, unique_sale_id, PrivateRedis, Process, TestApp, PAYMENT_SECRET,
 };
 
 /// A sale of `stock` units, `limit` per user, whose purchases are holds of `hold_seconds`.
@@ -60,11 +60,7 @@ async fn state_of(app: &TestApp, purchase_id: &str) -> String {
 }
 
 async fn redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(test_settings().redis_url.expose())
-        .expect("valid url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis answers")
+    raw_redis(test_settings().redis_url.expose()).await
 }
 
 #[actix_web::test]
@@ -444,7 +440,8 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
     const HOLDS: usize = 20_000;
     // A Redis of its own, so the only reapers are the two processes of this test.
     let private = PrivateRedis::start();
-    let store = Store::new(&private.url, 2, Duration::from_secs(5)).expect("valid url");
+    // Generous: 20,000 holds go through this Redis while every other test runs too.
+    let store = Store::new(&private.url, 2, Duration::from_secs(20)).expect("valid url");
     let sale = SaleId::parse(&unique_sale_id()).expect("valid id");
     let spec = SaleSpec::parse("checkout".into(), HOLDS as u64, 1, None, None).expect("valid");
     store
@@ -525,11 +522,7 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
         (after.remaining, after.held, after.paid),
         (HOLDS as u64, 0, 0)
     );
-    let mut conn = redis::Client::open(private.url.as_str())
-        .expect("valid url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis answers");
+    let mut conn = raw_redis(&private.url).await;
     let holds: HashMap<String, String> = conn
         .hgetall(format!("fs:{{{sale}}}:holds"))
         .await
