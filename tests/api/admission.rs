@@ -684,3 +684,101 @@ async fn a_server_without_a_token_key_refuses_a_waiting_room() {
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(response).await, "admission_not_configured");
 }
+
+#[actix_web::test]
+async fn a_token_shown_by_one_process_buys_through_another() {
+    let local = spawn_app().await;
+    let (_process, address) = api_process();
+    let other = TestApp::at(address).await;
+    let sale_id = queued_sale(
+        &local,
+        5,
+        json!({"mode": "fifo", "rate_per_second": 1000}),
+        None,
+    )
+    .await;
+    let t: Value = join(&other, &sale_id, "roamer")
+        .await
+        .json()
+        .await
+        .expect("a ticket");
+    let t = until_status(
+        &other,
+        &sale_id,
+        str_of(&t, "ticket_id"),
+        "admitted",
+        Duration::from_secs(10),
+    )
+    .await;
+    // Both processes show the same token for the ticket.
+    let read_here = ticket(&local, &sale_id, str_of(&t, "ticket_id")).await;
+    assert_eq!(read_here["purchase_token"], t["purchase_token"]);
+    let response = buy(
+        &local,
+        &sale_id,
+        "roamer",
+        Some(str_of(&t, "purchase_token")),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let used = ticket(&other, &sale_id, str_of(&t, "ticket_id")).await;
+    assert_eq!(used["token_used"], true);
+    assert_eq!(local.remaining(&sale_id).await, 4);
+}
+
+#[actix_web::test]
+async fn random_tickets_taken_after_the_start_join_behind_the_draw_in_order() {
+    const LOBBY: u64 = 30;
+    let app = spawn_app().await;
+    let sale_id = queued_sale(
+        &app,
+        100,
+        json!({"mode": "random", "rate_per_second": 1}),
+        Some(Duration::from_secs(3)),
+    )
+    .await;
+    for i in 0..LOBBY {
+        let response = join(&app, &sale_id, &format!("early{i}")).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let sale = app.sale(&sale_id).await;
+    let starts_at: DateTime<Utc> = str_of(&sale, "starts_at").parse().expect("a timestamp");
+    let wait = (starts_at - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(200)).await;
+    let mut late = Vec::new();
+    for i in 0..5 {
+        let t: Value = join(&app, &sale_id, &format!("late{i}"))
+            .await
+            .json()
+            .await
+            .expect("a ticket");
+        late.push(str_of(&t, "ticket_id").to_owned());
+    }
+    // Once drawn (the first admission), each late ticket stands behind the whole lobby, in
+    // the order they came: positions consecutive, all beyond what is left of the lobby.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let positions: Vec<u64> = stream::iter(late.iter())
+            .map(|id| ticket(&app, &sale_id, id))
+            .buffered(5)
+            .map(|t| t["position"].as_u64().expect("a position"))
+            .collect()
+            .await;
+        let admitted = LOBBY + 5 - positions[4];
+        if admitted > 0 && admitted < LOBBY {
+            for (i, pair) in positions.windows(2).enumerate() {
+                assert_eq!(
+                    pair[0] + 1,
+                    pair[1],
+                    "late{i} and late{}: {positions:?}",
+                    i + 1
+                );
+            }
+            assert_eq!(positions[0] + admitted, LOBBY + 1, "{positions:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never admitted: {positions:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
