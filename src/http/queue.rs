@@ -16,6 +16,7 @@ use super::state::AppState;
 use super::stream::event_stream;
 use crate::api::stock_watch::Watcher;
 use crate::common::domain::{SaleId, TokenClaims, UserId};
+use crate::common::log_limit::OutageLog;
 use crate::common::store::{QueueProgress, Ticket, TicketLookup, TicketState};
 
 /// The body of `POST /api/v1/sales/{sale_id}/queue`; read field by field (`FromJsonObject`).
@@ -245,6 +246,9 @@ fn is_final(status: TicketStatus) -> bool {
     matches!(status, TicketStatus::Admitted | TicketStatus::Ended)
 }
 
+/// The ticket streams' reads of a ticket, logged once per outage rather than per client.
+static READ: OutageLog = OutageLog::new("ticket streams: read a ticket");
+
 /// One ticket stream: the ticket as last sent, and the sale's waiting room as the process's
 /// follower reads it.
 struct TicketFollow {
@@ -316,14 +320,20 @@ impl TicketFollow {
                 .ticket(&self.sale_id, self.ticket.ticket_id)
                 .await
             {
-                Ok(TicketLookup::Found(ticket)) => ticket,
+                Ok(TicketLookup::Found(ticket)) => {
+                    READ.succeeded();
+                    ticket
+                }
                 // A new round forgot the ticket: for its buyer, this sale is over.
                 Ok(_) => Ticket {
                     state: TicketState::Ended,
                     ..self.ticket.clone()
                 },
-                // The next change tries again.
-                Err(_) => return None,
+                // The next change (or heartbeat) tries again.
+                Err(error) => {
+                    READ.failed(&error);
+                    return None;
+                }
             }
         } else {
             let state = match (progress.remaining, self.ticket.place) {
