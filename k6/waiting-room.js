@@ -17,7 +17,7 @@ import http from 'k6/http';
 import { check, fail, sleep } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
-import { BASE_URL } from './lib.js';
+import { BASE_URL, summaryOutput, thresholdsOk } from './lib.js';
 
 const SALE_ID = __ENV.SALE_ID || 'waiting-room';
 const STOCK = Number(__ENV.STOCK || 1000);
@@ -198,7 +198,7 @@ export function handleSummary(data) {
     throughput_rps: data.metrics.http_reqs.values.rate,
     waited_s: { med: waited.med, p95: waited['p(95)'], max: waited.max },
     latency_ms: { avg: duration.avg, p95: duration['p(95)'], p99: duration['p(99)'], max: duration.max },
-    thresholds_ok: Object.values(data.metrics).every((m) => !m.thresholds || Object.values(m.thresholds).every((t) => t.ok)),
+    thresholds_ok: thresholdsOk(data),
   };
   const text = [
     `buyers ${figures.buyers}, stock ${figures.stock}, admitted at ${RATE}/s`,
@@ -213,7 +213,5 @@ export function handleSummary(data) {
     `thresholds        ${figures.thresholds_ok ? 'passed' : 'FAILED'}`,
     '',
   ].join('\n');
-  const out = { stdout: text };
-  if (__ENV.SUMMARY_JSON) out[__ENV.SUMMARY_JSON] = JSON.stringify(figures);
-  return out;
+  return summaryOutput(text, figures);
 }
