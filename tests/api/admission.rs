@@ -12,8 +12,8 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    error_code, free_port, scrape, spawn_app, test_settings, total, unique_sale_id, EventStream,
-    Process, TestApp, TOKEN, TOKEN_SECRET,
+    error_code, free_port, sample, scrape, spawn_app, test_settings, total, unique_sale_id,
+    EventStream, Process, TestApp, TOKEN, TOKEN_SECRET,
 };
 
 /// How many requests a test keeps in flight at once.
@@ -169,6 +169,23 @@ async fn fifo_admits_in_ticket_order_at_its_rate_across_two_processes() {
         .expect("f0's ticket");
     assert_eq!(again["ticket_id"], first["ticket_id"]);
 
+    // The queue's length, as the admitters report it, while it drains (some 10 s).
+    let waiting = || async {
+        let samples = scrape(&local.client, &local.url("/metrics")).await;
+        sample(
+            &samples,
+            "flashsale_queue_waiting",
+            &[("sale_id", sale_id.as_str())],
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match waiting().await {
+            Some(length) if length > 0.0 && length < TICKETS as f64 => break,
+            length => assert!(Instant::now() < deadline, "queue length {length:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let last = &by_place[TICKETS - 1].1;
     until_status(&local, &sale_id, last, "admitted", Duration::from_secs(60)).await;
     // Each ticket's admission time (its token's expiry minus token_seconds) never goes back
@@ -208,6 +225,14 @@ async fn fifo_admits_in_ticket_order_at_its_rate_across_two_processes() {
         let samples = scrape(&app.client, &app.url("/metrics")).await;
         let admitted = total(&samples, "flashsale_queue_admitted_total");
         assert!(admitted > 0.0, "{} admitted nothing", app.address);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while waiting().await != Some(0.0) {
+        assert!(
+            Instant::now() < deadline,
+            "the drained queue's length is not 0"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
