@@ -16,6 +16,9 @@ use crate::common::log_limit::OutageLog;
 use crate::common::orders::is_not_migrated;
 use crate::common::telemetry::names;
 
+/// The `outcome` of a purchase a rate limit refused, and that error's code.
+const RATE_LIMITED: &str = "rate_limited";
+
 /// The header that makes a purchase safe to retry.
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
@@ -97,7 +100,9 @@ pub(super) async fn decide(
     let outcome = match &decided {
         Ok(Ok(decided)) => decided.label(),
         Ok(Err(error)) => error.label(),
-        // The request never reached a decision: it was not a valid purchase.
+        // The request never reached a decision: refused by a rate limit, or not a valid
+        // purchase.
+        Err(error) if error.code() == RATE_LIMITED => RATE_LIMITED,
         Err(_) => "invalid",
     };
     outcome_counter(outcome).increment(1);
@@ -122,8 +127,13 @@ pub(super) async fn decide(
     }
 }
 
-/// Validates the request (the outer error: not a valid purchase) and has the sale's strategy
-/// decide it (the inner result).
+/// Validates the request and applies the rate limits (the outer error: not a valid purchase,
+/// or 429), then has the sale's strategy decide it (the inner result).
+///
+/// The limits come after the sold-out shortcut: a purchase this process answers `sold_out`
+/// without Redis takes nothing and costs nothing, so it is not counted against anyone, the
+/// stampede on a sold-out sale pays no limit check, and a buyer over the limit still learns at
+/// once that the stock is gone. Everything else is counted before it reaches the strategy.
 async fn purchase(
     req: &HttpRequest,
     path: &str,
@@ -147,6 +157,9 @@ async fn purchase(
         "purchase_id",
         tracing::field::display(reservation.purchase_id),
     );
+    if state.rate_limits.any() && state.sold_out.shortcut(&reservation).is_none() {
+        state.rate_limits.admit(req, &reservation.user_id)?;
+    }
     Ok(state.strategies.purchase(reservation).await)
 }
 
