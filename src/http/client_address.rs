@@ -101,10 +101,16 @@ mod tests {
     #[test]
     fn without_trusted_proxies_the_header_is_ignored() {
         let none = TrustedProxies::default();
-        assert_eq!(client(&none, "203.0.113.9", &["198.51.100.1"]), ip("203.0.113.9"));
+        assert_eq!(
+            client(&none, "203.0.113.9", &["198.51.100.1"]),
+            ip("203.0.113.9")
+        );
         // Trusting some proxy does not make every peer one.
         let one = proxies(&["10.0.0.7/32"]);
-        assert_eq!(client(&one, "203.0.113.9", &["198.51.100.1"]), ip("203.0.113.9"));
+        assert_eq!(
+            client(&one, "203.0.113.9", &["198.51.100.1"]),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]

@@ -467,10 +467,16 @@ mod tests {
             })
         );
         assert_eq!(
-            limits.per_user.map(|limit| (limit.replenish, limit.burst.get())),
+            limits
+                .per_user
+                .map(|limit| (limit.replenish, limit.burst.get())),
             Some((Duration::from_millis(50), 5))
         );
-        let proxies: Vec<String> = limits.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        let proxies: Vec<String> = limits
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
         assert_eq!(proxies, ["10.0.0.7/32", "fd00::/8"]);
 
         let refused = [
@@ -482,7 +488,10 @@ mod tests {
             ("FLASHSALE_RATE_LIMIT_USER_PER_SECOND", "1e-12"),
             ("FLASHSALE_RATE_LIMIT_USER_PER_SECOND", "1e10"),
             ("FLASHSALE_RATE_LIMIT_MAX_KEYS", "0"),
-            ("FLASHSALE_RATE_LIMIT_TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
+            (
+                "FLASHSALE_RATE_LIMIT_TRUSTED_PROXIES",
+                "10.0.0.1, proxy.local",
+            ),
             ("FLASHSALE_RATE_LIMIT_TRUSTED_PROXIES", "10.0.0.0/33"),
         ];
         for (variable, value) in refused {
@@ -490,7 +499,10 @@ mod tests {
                 .expect_err("refused");
             assert!(error.to_string().starts_with(variable), "{value}: {error}");
         }
-        for burst in ["FLASHSALE_RATE_LIMIT_IP_BURST", "FLASHSALE_RATE_LIMIT_USER_BURST"] {
+        for burst in [
+            "FLASHSALE_RATE_LIMIT_IP_BURST",
+            "FLASHSALE_RATE_LIMIT_USER_BURST",
+        ] {
             let error = Settings::from_lookup(|name| match name {
                 "FLASHSALE_RATE_LIMIT_IP_PER_SECOND" | "FLASHSALE_RATE_LIMIT_USER_PER_SECOND" => {
                     Some("1".into())
