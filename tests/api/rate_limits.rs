@@ -291,3 +291,23 @@ async fn the_api_process_limits_by_its_environment_and_serves_again_after_retry_
     assert_eq!(served.status(), StatusCode::ACCEPTED);
     assert_eq!(app.remaining(&sale).await, 96);
 }
+
+#[actix_web::test]
+async fn each_api_process_counts_its_own_budget_so_two_admit_twice_the_burst() {
+    // docs/OPERATIONS.md, section 6: the limits are per process, and the setting is the total
+    // divided by the processes. Two processes on one Redis, one client, one sale.
+    let mut settings = test_settings();
+    settings.rate_limits.per_client_address = limit(Duration::from_secs(30), 3);
+    let first = spawn_app_with(settings.clone()).await;
+    let second = spawn_app_with(settings).await;
+    let sale = first.new_sale(100, 1).await;
+    let apps = [&first, &second];
+    let responses = join_all((0..20).map(|buyer| {
+        let (app, sale) = (apps[buyer % 2], &sale);
+        async move { app.purchase(sale, &format!("buyer-{buyer}"), 1, None).await }
+    }))
+    .await;
+    assert_eq!(count(&responses, StatusCode::ACCEPTED), 6);
+    assert_eq!(count(&responses, StatusCode::TOO_MANY_REQUESTS), 14);
+    assert_eq!(first.remaining(&sale).await, 94);
+}
