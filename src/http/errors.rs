@@ -22,6 +22,9 @@ use crate::common::domain::Invalid;
 use crate::common::log_throttle::LogThrottle;
 use crate::common::store::StoreError;
 
+/// The code of a request a rate limit refused (429), also its purchase outcome label.
+pub const RATE_LIMITED: &str = "rate_limited";
+
 /// Seconds a client is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "1";
 
@@ -275,7 +278,7 @@ impl ApiError {
             retry_after: Some(seconds),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                RATE_LIMITED,
                 format!("too many requests from this {client}; retry in {seconds} s"),
             )
         }

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use super::errors::ApiError;
+use super::errors::{ApiError, RATE_LIMITED};
 use super::extract::{purchase_id, sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
 use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
@@ -15,9 +15,6 @@ use crate::common::domain::{IdempotencyKey, Purchase, Quantity, Reservation, Use
 use crate::common::log_limit::OutageLog;
 use crate::common::orders::is_not_migrated;
 use crate::common::telemetry::names;
-
-/// The `outcome` of a purchase a rate limit refused, and that error's code.
-const RATE_LIMITED: &str = "rate_limited";
 
 /// The header that makes a purchase safe to retry.
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -102,6 +99,7 @@ pub(super) async fn decide(
         Ok(Err(error)) => error.label(),
         // The request never reached a decision: refused by a rate limit, or not a valid
         // purchase.
+        // Its outcome label is its error code.
         Err(error) if error.code() == RATE_LIMITED => RATE_LIMITED,
         Err(_) => "invalid",
     };
