@@ -49,7 +49,7 @@ pub enum ReserveError {
 }
 
 /// Every value of the `outcome` label of `flashsale_purchases_total`.
-pub const OUTCOME_LABELS: [&str; 9] = [
+pub const OUTCOME_LABELS: [&str; 10] = [
     "reserved",
     "duplicate",
     "sold_out",
@@ -59,6 +59,7 @@ pub const OUTCOME_LABELS: [&str; 9] = [
     "overloaded",
     "unavailable",
     "invalid",
+    "rate_limited",
 ];
 
 impl ReserveOutcome {

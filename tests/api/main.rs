@@ -15,4 +15,5 @@ mod inputs;
 mod outage;
 mod outbox;
 mod purchases;
+mod rate_limits;
 mod stream;
