@@ -172,6 +172,8 @@ impl Application {
             admin_token: settings.admin_token,
             payment_secret: settings.payment_secret,
             seed,
+            rate_limits: http::rate_limits::RateLimits::new(&settings.rate_limits),
+            sold_out,
         });
         let cors_origins = settings.cors_origins;
         let listener = bind_listener(settings.http_addr, settings.http_backlog)?;

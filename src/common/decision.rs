@@ -51,7 +51,7 @@ pub enum ReserveError {
 }
 
 /// Every value of the `outcome` label of `flashsale_purchases_total`.
-pub const OUTCOME_LABELS: [&str; 10] = [
+pub const OUTCOME_LABELS: [&str; 11] = [
     "reserved",
     "duplicate",
     "sold_out",
@@ -62,6 +62,7 @@ pub const OUTCOME_LABELS: [&str; 10] = [
     "unavailable",
     "invalid",
     "token_refused",
+    "rate_limited",
 ];
 
 impl ReserveOutcome {

@@ -102,6 +102,9 @@ pub mod names {
     // The purchase path.
     pub const PURCHASES: &str = "flashsale_purchases_total";
     pub const RESERVATION_BATCH_SIZE: &str = "flashsale_reservation_batch_size";
+    // Rate limits (label `limit`: `client_address` or `user`).
+    pub const RATE_LIMITED: &str = "flashsale_rate_limited_total";
+    pub const RATE_LIMIT_RESETS: &str = "flashsale_rate_limit_resets_total";
     pub const STREAM_CLIENTS: &str = "flashsale_stream_clients";
     pub const STREAM_POLLED_SALES: &str = "flashsale_stream_polled_sales";
     // Admission (API process): the waiting rooms and purchase tokens.
@@ -244,7 +247,17 @@ fn describe() {
     describe_counter!(
         PURCHASES,
         "Purchase requests by outcome: reserved, duplicate (an idempotent replay), sold_out, \
-         limit_reached, sale_not_active, not_found, overloaded, unavailable, invalid"
+         limit_reached, sale_not_active, not_found, overloaded, unavailable, invalid, \
+         rate_limited"
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests refused with 429 rate_limited, by the limit they exceeded: client_address or user"
+    );
+    describe_counter!(
+        RATE_LIMIT_RESETS,
+        "Times a rate limit forgot every key of its kind because more keys than \
+         FLASHSALE_RATE_LIMIT_MAX_KEYS were recent (a flood of new addresses or user ids)"
     );
     describe_histogram!(
         RESERVATION_BATCH_SIZE,

@@ -22,6 +22,9 @@ use crate::common::domain::{Invalid, TokenRefusal};
 use crate::common::log_throttle::LogThrottle;
 use crate::common::store::StoreError;
 
+/// The code of a request a rate limit refused (429), also its purchase outcome label.
+pub const RATE_LIMITED: &str = "rate_limited";
+
 /// Seconds a client is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "1";
 
@@ -63,6 +66,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: Cow<'static, str>,
+    /// Seconds the client should wait before retrying (`Retry-After`), when the error says.
+    retry_after: Option<u64>,
     /// What went wrong on our side, for the log only.
     cause: Option<String>,
 }
@@ -79,6 +84,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
             cause: None,
         }
     }
@@ -310,6 +316,20 @@ impl ApiError {
             "send the body as application/json",
         )
     }
+    /// 429: `client` sent more than its rate limit allows; it may send again in `wait`
+    /// (rounded up to whole seconds for `Retry-After`, at least 1).
+    pub fn rate_limited(client: &str, wait: Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                RATE_LIMITED,
+                format!("too many requests from this {client}; retry in {seconds} s"),
+            )
+        }
+    }
     pub fn overloaded() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -342,7 +362,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         self.log();
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
         }
         response.json(Body {

@@ -14,11 +14,13 @@
 //! | `GET /`, `GET /control-room`, `GET /api/v1/sales`, `GET /api/v1/stats` (the control room) | `dashboard.rs` (the page: `control_room.html`) |
 //! | `GET /openapi.json` | `openapi.rs` (every handler carries its `#[utoipa::path]`) |
 //! | every path: head size, body framing, size and timeout, checked before routing | `limits.rs` |
+//! | the rate limits per client address and per user, which a handler applies (`purchases.rs` does) | `rate_limits.rs`, `client_address.rs` |
 //!
 //! Every failure becomes an [`errors::ApiError`], which is turned into the JSON error shape in
 //! one place (and logged there when it is ours).
 
 pub mod admin;
+pub mod client_address;
 pub mod cors;
 pub mod dashboard;
 pub mod errors;
@@ -30,6 +32,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod purchases;
 pub mod queue;
+pub mod rate_limits;
 pub mod sales;
 pub mod schemas;
 pub mod seed;

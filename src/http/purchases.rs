@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use super::errors::ApiError;
+use super::errors::{ApiError, RATE_LIMITED};
 use super::extract::{purchase_id, sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
 use crate::api::tokens::TOKEN_HEADER;
@@ -101,7 +101,10 @@ pub(super) async fn decide(
     let outcome = match &decided {
         Ok(Ok(decided)) => decided.label(),
         Ok(Err(error)) => error.label(),
-        // The request never reached a decision: it was not a valid purchase.
+        // The request never reached a decision: refused by a rate limit, or not a valid
+        // purchase.
+        // Its outcome label is its error code.
+        Err(error) if error.code() == RATE_LIMITED => RATE_LIMITED,
         Err(_) => "invalid",
     };
     outcome_counter(outcome).increment(1);
@@ -130,8 +133,13 @@ pub(super) async fn decide(
     }
 }
 
-/// Validates the request (the outer error: not a valid purchase) and has the sale's strategy
-/// decide it (the inner result).
+/// Validates the request and applies the rate limits (the outer error: not a valid purchase,
+/// or 429), then has the sale's strategy decide it (the inner result).
+///
+/// The limits come after the sold-out shortcut: a purchase this process answers `sold_out`
+/// without Redis takes nothing and costs nothing, so it is not counted against anyone, the
+/// stampede on a sold-out sale pays no limit check, and a buyer over the limit still learns at
+/// once that the stock is gone. Everything else is counted before it reaches the strategy.
 async fn purchase(
     req: &HttpRequest,
     path: &str,
@@ -175,6 +183,9 @@ async fn purchase(
         "purchase_id",
         tracing::field::display(reservation.purchase_id),
     );
+    if state.rate_limits.any() && state.sold_out.shortcut(&reservation).is_none() {
+        state.rate_limits.admit(req, &reservation.user_id)?;
+    }
     Ok(state.strategies.purchase(reservation).await)
 }
 

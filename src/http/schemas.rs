@@ -46,6 +46,7 @@ pub enum ErrorCode {
     TicketNotFound,
     NoWaitingRoom,
     AdmissionNotConfigured,
+    RateLimited,
     Overloaded,
     Unavailable,
 }
@@ -112,6 +113,12 @@ pub enum PurchaseErrors {
         description = "`idempotency_key_reused`: the key was used with another quantity"
     )]
     KeyReused(ErrorBody),
+    #[response(
+        status = 429,
+        description = "`rate_limited`: this client address or this `user_id` sent more purchases than its rate limit allows (only when `FLASHSALE_RATE_LIMIT_*` turn limits on); nothing was tried",
+        headers(("Retry-After" = u64, description = "Whole seconds until the limit lets one more through (at least 1)"))
+    )]
+    RateLimited(ErrorBody),
     #[response(
         status = 503,
         description = "`overloaded` (nothing tried) or `unavailable` (outcome unknown); `Retry-After: 1`"

@@ -8,11 +8,13 @@ use secrecy::SecretString;
 use crate::actors::producer::KafkaProducerActor;
 use crate::api::sales::SaleService;
 use crate::api::seed::SeedSales;
+use crate::api::sold_out::SoldOutCache;
 use crate::api::stock_watch::{QueueWatch, StockWatch};
 use crate::api::strategies::Strategies;
 use crate::api::tokens::TokenKey;
 use crate::common::orders::Orders;
 use crate::common::store::Store;
+use crate::http::rate_limits::RateLimits;
 
 pub struct AppState {
     pub store: Store,
@@ -32,4 +34,9 @@ pub struct AppState {
     pub payment_secret: Option<SecretString>,
     /// The sales the seed's routes sell from.
     pub seed: SeedSales,
+    /// The rate limits of the purchase routes (`rate_limits.rs`).
+    pub rate_limits: RateLimits,
+    /// Which sales this process knows to be sold out: a purchase answered from it is not
+    /// rate-limited (`purchases.rs`).
+    pub sold_out: SoldOutCache,
 }

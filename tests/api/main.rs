@@ -16,4 +16,5 @@ mod inputs;
 mod outage;
 mod outbox;
 mod purchases;
+mod rate_limits;
 mod stream;
