@@ -107,6 +107,12 @@ pub mod names {
     pub const RATE_LIMIT_RESETS: &str = "flashsale_rate_limit_resets_total";
     pub const STREAM_CLIENTS: &str = "flashsale_stream_clients";
     pub const STREAM_POLLED_SALES: &str = "flashsale_stream_polled_sales";
+    // Admission (API process): the waiting rooms and purchase tokens.
+    pub const QUEUE_WAITING: &str = "flashsale_queue_waiting";
+    pub const QUEUE_STREAM_CLIENTS: &str = "flashsale_queue_stream_clients";
+    pub const QUEUE_STREAM_POLLED_SALES: &str = "flashsale_queue_stream_polled_sales";
+    pub const QUEUE_ADMITTED: &str = "flashsale_queue_admitted_total";
+    pub const TOKENS_REFUSED: &str = "flashsale_tokens_refused_total";
     // Producing (API process).
     pub const PRODUCER_BATCH_SIZE: &str = "flashsale_producer_batch_size";
     pub const PRODUCER_PUBLISH_SECONDS: &str = "flashsale_producer_publish_seconds";
@@ -261,6 +267,26 @@ fn describe() {
     describe_gauge!(
         STREAM_POLLED_SALES,
         "Sales this process polls for its stock streams (one poll per sale, whatever the clients)"
+    );
+    describe_gauge!(
+        QUEUE_WAITING,
+        "Tickets waiting in a sale's waiting room (label sale_id), as this process's admitter last saw it"
+    );
+    describe_gauge!(
+        QUEUE_STREAM_CLIENTS,
+        "Ticket-stream clients connected to this process"
+    );
+    describe_gauge!(
+        QUEUE_STREAM_POLLED_SALES,
+        "Waiting rooms this process polls for its ticket streams (one poll per sale, whatever the clients)"
+    );
+    describe_counter!(
+        QUEUE_ADMITTED,
+        "Buyers admitted from waiting rooms by this process's admitter (its rate: admitted per second)"
+    );
+    describe_counter!(
+        TOKENS_REFUSED,
+        "Purchases refused for their purchase token, by reason: missing, invalid, expired, used, wrong_user"
     );
     describe_histogram!(
         PRODUCER_BATCH_SIZE,

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::api::sales::SaleError;
 use crate::common::decision::ReserveError;
-use crate::common::domain::Invalid;
+use crate::common::domain::{Invalid, TokenRefusal};
 use crate::common::log_throttle::LogThrottle;
 use crate::common::store::StoreError;
 
@@ -214,6 +214,53 @@ impl ApiError {
             "wrong_hold_token",
             "this hold_token is not the purchase's",
         )
+    }
+    pub fn token_refused(refusal: TokenRefusal) -> Self {
+        let (code, message) = match refusal {
+            TokenRefusal::Missing => (
+                "token_missing",
+                "this sale sells only to buyers admitted by its waiting room: send the purchase token in the Flashsale-Purchase-Token header",
+            ),
+            TokenRefusal::Invalid => (
+                "token_invalid",
+                "this purchase token was not issued by this service for this sale",
+            ),
+            TokenRefusal::Expired => (
+                "token_expired",
+                "this purchase token has expired (or belongs to an earlier round of the sale)",
+            ),
+            TokenRefusal::Used => ("token_used", "this purchase token has bought already"),
+            TokenRefusal::WrongUser => (
+                "token_wrong_user",
+                "this purchase token was issued to another user",
+            ),
+        };
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+    pub fn ticket_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "ticket_not_found",
+            "no ticket of the sale's current round has this id",
+        )
+    }
+    pub fn no_waiting_room() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "no_waiting_room",
+            "this sale is open to every buyer: purchase directly",
+        )
+    }
+    pub fn admission_not_configured() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "admission_not_configured",
+            "this server has no purchase token key (FLASHSALE_TOKEN_SECRET): it cannot run a waiting room",
+        )
+    }
+    /// An admitted ticket whose token this process cannot make: its key is not configured.
+    pub fn token_key_missing() -> Self {
+        Self::unavailable().caused_by("FLASHSALE_TOKEN_SECRET is unset on this API process")
     }
     pub fn invalid_strategy(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(

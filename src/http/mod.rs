@@ -10,6 +10,7 @@
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //! | `GET /metrics` | `metrics.rs` (the handler is `common::probes`, shared with the worker) |
 //! | `GET /api/v1/sales/{sale_id}/stream` | `stream.rs` |
+//! | `POST /api/v1/sales/{sale_id}/queue`, `GET .../queue/{ticket_id}`, `GET .../queue/{ticket_id}/stream` (the waiting room) | `queue.rs` |
 //! | `GET /`, `GET /control-room`, `GET /api/v1/sales`, `GET /api/v1/stats` (the control room) | `dashboard.rs` (the page: `control_room.html`) |
 //! | `GET /openapi.json` | `openapi.rs` (every handler carries its `#[utoipa::path]`) |
 //! | every path: head size, body framing, size and timeout, checked before routing | `limits.rs` |
@@ -30,6 +31,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod purchases;
+pub mod queue;
 pub mod rate_limits;
 pub mod sales;
 pub mod schemas;
@@ -64,6 +66,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/api/v1/admin/sales/{sale_id}/reset", Access::Admin).post(admin::reset_sale))
     .service(resource("/api/v1/sales/{sale_id}", Access::Public).get(sales::get_sale))
     .service(resource("/api/v1/sales/{sale_id}/stream", Access::Public).get(stream::stream_sale))
+    .service(resource("/api/v1/sales/{sale_id}/queue", Access::Public).post(queue::join_queue))
+    .service(
+        resource("/api/v1/sales/{sale_id}/queue/{ticket_id}", Access::Public)
+            .get(queue::get_ticket),
+    )
+    .service(
+        resource(
+            "/api/v1/sales/{sale_id}/queue/{ticket_id}/stream",
+            Access::Public,
+        )
+        .get(queue::stream_ticket),
+    )
     .service(
         resource("/api/v1/purchases/{purchase_id}", Access::Public).get(purchases::get_purchase),
     )

@@ -10,8 +10,11 @@ use uuid::Uuid;
 use super::errors::{ApiError, RATE_LIMITED};
 use super::extract::{purchase_id, sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
+use crate::api::tokens::TOKEN_HEADER;
 use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
-use crate::common::domain::{IdempotencyKey, Purchase, Quantity, Reservation, UserId};
+use crate::common::domain::{
+    IdempotencyKey, Purchase, Quantity, Reservation, TokenRefusal, UserId,
+};
 use crate::common::log_limit::OutageLog;
 use crate::common::orders::is_not_migrated;
 use crate::common::telemetry::names;
@@ -50,7 +53,8 @@ pub(super) struct PurchaseRequest {
 /// `POST /api/v1/sales/{sale_id}/purchases`: reserves stock for one buyer, 202 with the
 /// purchase, or why not.
 #[utoipa::path(post, path = "/api/v1/sales/{sale_id}/purchases", tag = "purchases",
-    params(("sale_id" = String, Path, description = "The sale"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
+    params(("sale_id" = String, Path, description = "The sale"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe"),
+        ("Flashsale-Purchase-Token" = Option<String>, Header, description = "The purchase token the waiting room gave the buyer (`GET /api/v1/sales/{sale_id}/queue/{ticket_id}`); required by sales with `fifo` or `random` admission, ignored by `open` ones")),
     request_body(content = PurchaseBody, content_type = "application/json"),
     responses(
         (status = 202, description = "Reserved (or the replay of a reservation); `Location` points at the purchase", body = Purchase,
@@ -104,6 +108,9 @@ pub(super) async fn decide(
         Err(_) => "invalid",
     };
     outcome_counter(outcome).increment(1);
+    if let Ok(Ok(ReserveOutcome::TokenRefused(refusal))) = &decided {
+        refusal_counter(*refusal).increment(1);
+    }
     if let Ok(Ok(ReserveOutcome::Replayed(original))) = &decided {
         // A replay answers with the original purchase, whose id differs from the new one.
         tracing::Span::current()
@@ -120,6 +127,7 @@ pub(super) async fn decide(
         ReserveOutcome::SaleNotActive => Err(ApiError::sale_not_active()),
         ReserveOutcome::SaleNotFound => Err(ApiError::sale_not_found()),
         ReserveOutcome::KeyReused => Err(ApiError::idempotency_key_reused()),
+        ReserveOutcome::TokenRefused(refusal) => Err(ApiError::token_refused(refusal)),
         // `Strategies::purchase` asks again rather than answer this.
         ReserveOutcome::StrategyChanged => Err(ApiError::unavailable()),
     }
@@ -144,12 +152,32 @@ async fn purchase(
         .get(IDEMPOTENCY_KEY)
         .map(|value| IdempotencyKey::parse(value.as_bytes()))
         .transpose()?;
+    let sale_id = sale_id(path)?;
+    let user_id = UserId::parse(&request.user_id)?;
+    let quantity = Quantity::parse(request.quantity)?;
+    // Checked before the actors, so a forgery costs no Redis call; a sale with a waiting room
+    // refuses a purchase without one in its reservation script (an `open` sale ignores it).
+    let token = match req.headers().get(TOKEN_HEADER) {
+        None => None,
+        Some(raw) => {
+            let verified = state
+                .token_key
+                .as_ref()
+                .ok_or(TokenRefusal::Invalid)
+                .and_then(|key| key.verify(raw.as_bytes(), &sale_id, &user_id));
+            match verified {
+                Ok(claims) => Some(claims),
+                Err(refusal) => return Ok(Ok(ReserveOutcome::TokenRefused(refusal))),
+            }
+        }
+    };
     let reservation = Reservation {
         purchase_id: Uuid::new_v4(),
-        sale_id: sale_id(path)?,
-        user_id: UserId::parse(&request.user_id)?,
-        quantity: Quantity::parse(request.quantity)?,
+        sale_id,
+        user_id,
+        quantity,
         idempotency_key,
+        token,
     };
     tracing::Span::current().record(
         "purchase_id",
@@ -167,6 +195,20 @@ pub fn register_metrics() {
     for outcome in OUTCOME_LABELS {
         outcome_counter(outcome).increment(0);
     }
+    for refusal in TokenRefusal::ALL {
+        refusal_counter(refusal).increment(0);
+    }
+}
+
+/// `flashsale_tokens_refused_total{reason}`, its handle made once per reason.
+fn refusal_counter(refusal: TokenRefusal) -> metrics::Counter {
+    static REASONS: LazyLock<DashMap<&'static str, metrics::Counter>> = LazyLock::new(DashMap::new);
+    let reason = refusal.as_str();
+    super::metrics::cached(
+        &REASONS,
+        reason,
+        || metrics::counter!(names::TOKENS_REFUSED, "reason" => reason),
+    )
 }
 
 /// `flashsale_purchases_total{outcome}`, its handle made once per outcome.

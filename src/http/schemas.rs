@@ -38,6 +38,14 @@ pub enum ErrorCode {
     NotAHold,
     InvalidSignature,
     WrongHoldToken,
+    TokenMissing,
+    TokenInvalid,
+    TokenExpired,
+    TokenUsed,
+    TokenWrongUser,
+    TicketNotFound,
+    NoWaitingRoom,
+    AdmissionNotConfigured,
     RateLimited,
     Overloaded,
     Unavailable,
@@ -85,6 +93,11 @@ pub enum PurchaseErrors {
         description = "`invalid_request`: the body, a path id or a header breaks a rule"
     )]
     InvalidRequest(ErrorBody),
+    #[response(
+        status = 403,
+        description = "A sale with a waiting room (`fifo`, `random`): the purchase token is `token_missing`, `token_invalid`, `token_expired`, `token_used` or `token_wrong_user`; nothing was taken"
+    )]
+    TokenRefused(ErrorBody),
     #[response(
         status = 404,
         description = "`sale_not_found`: no sale has this id (`not_found`: no such route, e.g. an empty id)"

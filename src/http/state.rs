@@ -9,8 +9,9 @@ use crate::actors::producer::KafkaProducerActor;
 use crate::api::sales::SaleService;
 use crate::api::seed::SeedSales;
 use crate::api::sold_out::SoldOutCache;
-use crate::api::stock_watch::StockWatch;
+use crate::api::stock_watch::{QueueWatch, StockWatch};
 use crate::api::strategies::Strategies;
+use crate::api::tokens::TokenKey;
 use crate::common::orders::Orders;
 use crate::common::store::Store;
 use crate::http::rate_limits::RateLimits;
@@ -23,6 +24,10 @@ pub struct AppState {
     /// Creates, replaces, resets and reads sales.
     pub sales: Arc<SaleService>,
     pub stock_watch: Arc<StockWatch>,
+    /// Follows the waiting rooms for the ticket streams (`queue.rs`).
+    pub queue_watch: Arc<QueueWatch>,
+    /// Signs and checks purchase tokens; `None`: no sale may have a waiting room.
+    pub token_key: Option<TokenKey>,
     pub producer: Addr<KafkaProducerActor>,
     pub admin_token: Option<SecretString>,
     /// The payment webhook's HMAC key (`holds.rs`).

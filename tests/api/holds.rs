@@ -462,6 +462,7 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
                 user_id: UserId::parse(&format!("k{i}")).expect("valid user"),
                 quantity: Quantity::parse(1).expect("valid quantity"),
                 idempotency_key: None,
+                token: None,
             })
             .collect();
         store.reserve(&sale, &batch).await.expect("reserved");

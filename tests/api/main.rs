@@ -5,6 +5,7 @@
 //! a private `redis-server` of their own.
 
 mod admin;
+mod admission;
 mod edge;
 mod fuzz;
 #[path = "../common/mod.rs"]

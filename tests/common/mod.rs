@@ -19,6 +19,8 @@ use tokio::sync::oneshot;
 pub const TOKEN: &str = "test-admin-token";
 /// The payment webhook's secret of every test app.
 pub const PAYMENT_SECRET: &str = "test-payment-secret";
+/// The purchase tokens' key of every test app.
+pub const TOKEN_SECRET: &str = "test-token-secret-of-32-bytes-ok";
 
 pub struct TestApp {
     pub address: String,
@@ -45,6 +47,7 @@ pub fn test_settings() -> Settings {
     settings.pool.timeout = Duration::from_secs(10);
     settings.admin_token = Some(TOKEN.into());
     settings.payment_secret = Some(PAYMENT_SECRET.into());
+    settings.token_secret = Some(TOKEN_SECRET.into());
     settings.seed.create = false;
     // Seed sales of its own, should a test create them.
     settings.seed.prefix = unique_sale_id();

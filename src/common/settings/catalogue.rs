@@ -282,6 +282,15 @@ pub const PAYMENT_SECRET: Setting = unset(
     "Shared secret of the payment webhook (`POST /api/v1/purchases/{id}/payment`): the shop \
      signs each call with HMAC-SHA256 under it. Unset, empty or blank: every payment gets 401.",
 );
+pub const TOKEN_SECRET: Setting = unset(
+    "FLASHSALE_TOKEN_SECRET",
+    Api,
+    "Key of the purchase tokens the waiting room of a `fifo` or `random` sale hands admitted \
+     buyers (HMAC-SHA256); every API process must share it, so a token made by one is accepted \
+     by all. Use 32 or more random bytes. Unset, empty or blank: sales with a waiting room \
+     cannot be created (409 `admission_not_configured`) and tokens are refused as \
+     `token_invalid`.",
+);
 pub const REAPER_INTERVAL_MS: Setting = setting(
     "FLASHSALE_REAPER_INTERVAL_MS",
     "200",
@@ -461,6 +470,7 @@ pub const ALL: &[Setting] = &[
     RATE_LIMIT_MAX_KEYS,
     RATE_LIMIT_TRUSTED_PROXIES,
     PAYMENT_SECRET,
+    TOKEN_SECRET,
     REAPER_INTERVAL_MS,
     REAPER_BATCH,
     DATABASE_URL,

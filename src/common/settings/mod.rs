@@ -114,6 +114,8 @@ pub struct Settings {
     pub stream_heartbeat: Duration,
     /// The payment webhook's HMAC key; `None`: every payment is refused.
     pub payment_secret: Option<SecretString>,
+    /// The purchase tokens' HMAC key; `None`: no sale may have a waiting room.
+    pub token_secret: Option<SecretString>,
     pub reaper: ReaperConfig,
     pub rate_limits: RateLimitSettings,
 }
@@ -191,6 +193,7 @@ impl Settings {
             stream_max_clients: env.parse(&STREAM_MAX_CLIENTS)?,
             stream_heartbeat: env.millis(&STREAM_HEARTBEAT_MS)?,
             payment_secret: env.optional(&PAYMENT_SECRET).map(SecretString::from),
+            token_secret: env.optional(&TOKEN_SECRET).map(SecretString::from),
             reaper: ReaperConfig {
                 interval: env
                     .millis(&REAPER_INTERVAL_MS)?

@@ -14,6 +14,7 @@
 //! | `keys.rs` | the key layout | everything below |
 //! | `sales.rs` + `sale_start_round.lua` | create, replace, reset a sale; read it | admin, purchase routing |
 //! | `reservation.rs` + `purchase_reserve.lua` | the purchase script; purchase lookups | reservation actors |
+//! | `queue.rs` + `queue_ticket.lua`, `queue_admit.lua`, `queue_draw.lua` | the waiting room: tickets, admission at the sale's rate, the lottery | queue routes, admitters |
 //! | `holds.rs` + `hold_settle.lua` | end a hold: pay, cancel, expire (the reaper) | hold routes, reaper |
 //! | `outbox.rs` + `outbox_ack.lua` | the outbox: read by the producers' group, claimed by the relay, acknowledged | producer, relay |
 //! | `announcements.rs` | the round announcements (pub/sub) | per-process caches |
@@ -26,6 +27,7 @@ mod connection;
 mod holds;
 mod keys;
 mod outbox;
+mod queue;
 mod reservation;
 mod sales;
 
@@ -33,4 +35,5 @@ pub use announcements::RoundStarted;
 pub use client::{Store, StoreError};
 pub use holds::{HoldAction, Reaped};
 pub use outbox::{Claimed, OutboxEntry};
+pub use queue::{AdmissionStep, QueueProgress, Ticket, TicketLookup, TicketState};
 pub use sales::{RoundChange, RoundOutcome};

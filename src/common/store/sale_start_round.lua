@@ -9,6 +9,8 @@
 -- KEYS: 1 sale hash, 2 user counts, 3 idempotency records (same layout as purchase_reserve.lua),
 --       4 round history: hash round -> stock and "<round>:strategy" -> strategy, what the audit
 --         checks a past round against
+--       5.. the round's admission keys (see queue.rs): tokens used, the waiting room's tickets,
+--         users, lobby, counters and admission steps; all forgotten with the round
 -- ARGV: 1 mode: 'put' (create or replace), 'create' (only if absent), 'reset' (only if present)
 --       2 pub/sub channel for round announcements
 --       3 the sale id, for the announcement
@@ -36,7 +38,7 @@ redis.call('HSET', sale_key, 'remaining', stock)
 redis.call('HDEL', sale_key, 'held', 'paid')  -- the last round's holds (hold_settle.lua)
 redis.call('HSET', rounds_key, round, stock,
   round .. ':strategy', redis.call('HGET', sale_key, 'strategy') or 'async')
-redis.call('UNLINK', users_key, idem_key)
+redis.call('UNLINK', users_key, idem_key, unpack(KEYS, 5))
 redis.call('PUBLISH', channel, round .. ' ' .. sale_id)
 
 local outcome = 'created'
