@@ -4,7 +4,7 @@
 //! as Server-Sent Events, fed by one follower per sale and process: `api/stock_watch.rs`).
 
 use actix_web::web::Bytes;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures_util::stream;
 use serde::Serialize;
@@ -89,15 +89,18 @@ pub struct TicketView {
         (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
         (status = 409, description = "`no_waiting_room` (the sale is `open`: buy directly), `sold_out` or `sale_not_active` (ended); no ticket is made", body = super::schemas::ErrorBody),
         super::schemas::BodyErrors,
+        (status = 429, description = "`rate_limited` (per client address or per user, when `FLASHSALE_RATE_LIMIT_*` are set); `Retry-After` in seconds", body = super::schemas::ErrorBody),
         (status = 503, description = "`unavailable`; `Retry-After: 1` (asking again is safe)", body = super::schemas::ErrorBody),
     ))]
 pub async fn join_queue(
+    req: HttpRequest,
     path: web::Path<String>,
     JsonBody(body): JsonBody<QueueBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let sale_id = sale_id(&path)?;
     let user_id = UserId::parse(&body.user_id)?;
+    state.rate_limits.admit(&req, &user_id)?;
     let new_ticket = Uuid::new_v4();
     let ticket = found(
         state
@@ -121,12 +124,15 @@ pub async fn join_queue(
         (status = 400, description = "`invalid_request`: a bad id", body = super::schemas::ErrorBody),
         (status = 404, description = "`ticket_not_found` (none this round), `sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
         (status = 409, description = "`no_waiting_room`: the sale is `open`", body = super::schemas::ErrorBody),
+        (status = 429, description = "`rate_limited` (per client address, when `FLASHSALE_RATE_LIMIT_IP_PER_SECOND` is set); `Retry-After` in seconds", body = super::schemas::ErrorBody),
         (status = 503, description = "`unavailable`; `Retry-After: 1`", body = super::schemas::ErrorBody),
     ))]
 pub async fn get_ticket(
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    state.rate_limits.admit_client(&req)?;
     let (sale_id, ticket) = read_ticket(&state, &path.0, &path.1).await?;
     Ok(HttpResponse::Ok().json(view(&state, &sale_id, ticket)?))
 }
@@ -139,12 +145,15 @@ pub async fn get_ticket(
         (status = 400, description = "`invalid_request`: a bad id", body = super::schemas::ErrorBody),
         (status = 404, description = "`ticket_not_found`, `sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
         (status = 409, description = "`no_waiting_room`: the sale is `open`", body = super::schemas::ErrorBody),
+        (status = 429, description = "`rate_limited` (per client address, when `FLASHSALE_RATE_LIMIT_IP_PER_SECOND` is set); `Retry-After` in seconds", body = super::schemas::ErrorBody),
         (status = 503, description = "`overloaded`: too many streams; `unavailable`", body = super::schemas::ErrorBody),
     ))]
 pub async fn stream_ticket(
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    state.rate_limits.admit_client(&req)?;
     let (sale_id, ticket) = read_ticket(&state, &path.0, &path.1).await?;
     let first = view(&state, &sale_id, ticket.clone())?;
     let opening = format!("retry: 1000\n\n{}", event(&first));

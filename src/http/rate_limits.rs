@@ -90,15 +90,22 @@ impl RateLimits {
     /// address's first; 429 `rate_limited` when either is exceeded. A request the address's
     /// limit refuses is not counted against the user.
     pub fn admit(&self, req: &HttpRequest, user: &UserId) -> Result<(), ApiError> {
+        self.admit_client(req)?;
+        if let Some(limit) = &self.per_user {
+            limit.check(user)?;
+        }
+        Ok(())
+    }
+
+    /// Counts one request from `req`'s client against the client address's limit only: for
+    /// routes that do not know the user before they would ask Redis (a ticket's reads).
+    pub fn admit_client(&self, req: &HttpRequest) -> Result<(), ApiError> {
         if let Some(limit) = &self.per_client_address {
             // No peer only in requests built by hand (actix's test requests): nothing to count.
             if let Some(peer) = req.peer_addr() {
                 let lines = req.headers().get_all(FORWARDED_FOR);
                 limit.check(&self.proxies.client(peer.ip(), lines))?;
             }
-        }
-        if let Some(limit) = &self.per_user {
-            limit.check(user)?;
         }
         Ok(())
     }

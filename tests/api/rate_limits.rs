@@ -311,3 +311,58 @@ async fn each_api_process_counts_its_own_budget_so_two_admit_twice_the_burst() {
     assert_eq!(count(&responses, StatusCode::TOO_MANY_REQUESTS), 14);
     assert_eq!(first.remaining(&sale).await, 94);
 }
+
+#[actix_web::test]
+async fn the_waiting_room_counts_against_the_limits_tickets_per_user_and_reads_per_address() {
+    let mut settings = test_settings();
+    settings.rate_limits.per_user = limit(Duration::from_secs(60), 2);
+    settings.rate_limits.per_client_address = limit(Duration::from_secs(60), 8);
+    let app = spawn_app_with(settings).await;
+    let sale = crate::helpers::unique_sale_id();
+    app.create_sale(
+        &sale,
+        json!({"name": "room", "stock": 5,
+               "admission": {"mode": "fifo", "rate_per_second": 1}}),
+    )
+    .await;
+    let join = |user: &'static str| {
+        let (app, sale) = (&app, &sale);
+        async move {
+            app.client
+                .post(app.url(&format!("/api/v1/sales/{sale}/queue")))
+                .json(&json!({ "user_id": user }))
+                .send()
+                .await
+                .expect("request sent")
+        }
+    };
+
+    // Per user: two tickets' worth of asks, then 429 (asking again is the same ticket anyway).
+    let first = join("eager").await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let ticket: serde_json::Value = first.json().await.expect("a ticket");
+    let ticket_id = ticket["ticket_id"].as_str().expect("an id").to_owned();
+    assert_eq!(join("eager").await.status(), StatusCode::OK);
+    retry_after(join("eager").await).await;
+    assert_eq!(join("calm").await.status(), StatusCode::CREATED);
+
+    // Per address: the 4 asks so far each counted (the address is checked before the user),
+    // so 4 reads of the ticket are left in the address's burst of 8, then 429, stream too.
+    let path = format!("/api/v1/sales/{sale}/queue/{ticket_id}");
+    let mut served = 0;
+    loop {
+        let response = app.get(&path).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after(response).await;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+        served += 1;
+        assert!(served <= 8, "the address's burst is 8");
+    }
+    assert_eq!(served, 4, "8 in the burst, 4 spent on tickets");
+    let stream = app
+        .get(&format!("/api/v1/sales/{sale}/queue/{ticket_id}/stream"))
+        .await;
+    retry_after(stream).await;
+}
