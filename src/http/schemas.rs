@@ -38,6 +38,11 @@ pub enum ErrorCode {
     NotAHold,
     InvalidSignature,
     WrongHoldToken,
+    NotSoldOut,
+    WaitlistUnavailable,
+    AlreadyWaitlisted,
+    WaitlistEntryNotFound,
+    NotWaiting,
     Overloaded,
     Unavailable,
 }

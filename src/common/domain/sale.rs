@@ -195,6 +195,11 @@ pub struct Sale {
     pub held: u64,
     /// Units of this round whose holds were paid (in `sold`).
     pub paid: u64,
+    /// Buyers on the waitlist of this round still waiting for a unit.
+    pub waiting: u64,
+    /// Units of this round offered to waitlisted buyers (each offer is a hold, in `held` until
+    /// it ends).
+    pub offered: u64,
 }
 
 impl Sale {

@@ -1,6 +1,7 @@
 //! Checkout holds: `hold_settle.lua` ends a hold exactly once (paid, cancelled or expired),
 //! whoever asks first: the shop's payment, the buyer's (or the admin's) cancel, or the reaper
-//! of any API process. `purchase_reserve.lua` makes the holds.
+//! of any API process. `purchase_reserve.lua` makes the holds; the units a cancel or an expiry
+//! releases go to the sale's waitlist first (`waitlist_offer.lua`, put in front of the script).
 
 use std::sync::LazyLock;
 
@@ -9,9 +10,15 @@ use uuid::Uuid;
 
 use super::client::{corrupt, from_millis, Store, StoreError};
 use super::keys::SaleKeys;
+use super::waitlist::{index_offers, offer_seed};
 use crate::common::domain::{Hold, HoldState, PaymentRef, SaleId, Settlement};
 
-static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("hold_settle.lua")));
+static SETTLE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("waitlist_offer.lua"),
+        include_str!("hold_settle.lua")
+    ))
+});
 
 /// What is asked of a hold.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +35,8 @@ pub struct Reaped {
     pub lags_ms: Vec<u64>,
     /// The batch was full: more holds may be due.
     pub more: bool,
+    /// Units the expiries went to as offers to waitlisted buyers (the rest went back on sale).
+    pub offered: usize,
 }
 
 impl Store {
@@ -44,14 +53,18 @@ impl Store {
             HoldAction::Cancel(Some(token)) => ("cancel", token, ""),
             HoldAction::Cancel(None) => ("cancel", "", "admin"),
         };
-        let mut invocation = settle_invocation(sale_id);
+        let mut invocation = settle_invocation(sale_id, name);
         invocation
-            .arg(name)
             .arg(purchase_id.to_string())
             .arg(argument)
             .arg(admin);
-        let (result, record): (String, String) = self
-            .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
+        let (result, record) = self
+            .with_conn(|mut conn| async move {
+                let (result, record, offered): (String, String, Vec<String>) =
+                    invocation.invoke_async(&mut *conn).await?;
+                index_offers(&mut conn, sale_id, &offered).await?;
+                Ok((result, record))
+            })
             .await?;
         let hold = || parse_hold(&record);
         Ok(match result.as_str() {
@@ -71,26 +84,31 @@ impl Store {
     /// Expires up to `max` holds of `sale_id` whose deadline passed.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn reap_holds(&self, sale_id: &SaleId, max: usize) -> Result<Reaped, StoreError> {
-        let mut invocation = settle_invocation(sale_id);
-        invocation.arg("reap").arg(max.max(1));
-        let reply: Vec<i64> = self
-            .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
+        let mut invocation = settle_invocation(sale_id, "reap");
+        invocation.arg(max.max(1));
+        let (more, lags, offered) = self
+            .with_conn(|mut conn| async move {
+                let (more, lags, offered): (i64, Vec<i64>, Vec<String>) =
+                    invocation.invoke_async(&mut *conn).await?;
+                index_offers(&mut conn, sale_id, &offered).await?;
+                Ok((more, lags, offered.len()))
+            })
             .await?;
-        let (more, lags) = reply
-            .split_first()
-            .ok_or_else(|| corrupt("hold_settle answered nothing"))?;
         Ok(Reaped {
-            more: *more == 1,
+            more: more == 1,
             // A negative lag would be a deadline in the future: the clock went back.
             lags_ms: lags
                 .iter()
                 .map(|lag| u64::try_from(*lag).unwrap_or(0))
                 .collect(),
+            offered,
         })
     }
 }
 
-fn settle_invocation(sale_id: &SaleId) -> redis::ScriptInvocation<'static> {
+/// The script's keys, its action and a seed for the offers it may make; the action's own
+/// arguments follow.
+fn settle_invocation(sale_id: &SaleId, action: &str) -> redis::ScriptInvocation<'static> {
     let keys = SaleKeys::new(sale_id);
     let mut invocation = SETTLE.prepare_invoke();
     invocation
@@ -99,7 +117,11 @@ fn settle_invocation(sale_id: &SaleId) -> redis::ScriptInvocation<'static> {
         .key(keys.purchases)
         .key(keys.holds)
         .key(keys.deadlines)
-        .key(keys.outbox);
+        .key(keys.outbox)
+        .key(keys.waitlist)
+        .key(keys.waitlist_entries)
+        .arg(action)
+        .arg(offer_seed());
     invocation
 }
 

@@ -34,6 +34,14 @@ pub(super) struct SaleKeys {
     pub holds: String,
     /// Sorted set: purchase id of each hold still `held`, scored by its deadline in ms.
     pub deadlines: String,
+    /// Sorted set: entry id of each waitlist entry still waiting in the current round, scored
+    /// by its arrival number (see `waitlist.rs`).
+    pub waitlist: String,
+    /// Hash: entry id -> `round|arrival|joined_at_ms|state|purchase_id|user_id`, the waitlist
+    /// entries of every round.
+    pub waitlist_entries: String,
+    /// Hash: user id -> entry id, of the current round.
+    pub waitlisted: String,
 }
 
 impl SaleKeys {
@@ -48,6 +56,9 @@ impl SaleKeys {
             rounds: format!("{tag}:rounds"),
             holds: format!("{tag}:holds"),
             deadlines: format!("{tag}:deadlines"),
+            waitlist: format!("{tag}:waitlist"),
+            waitlist_entries: format!("{tag}:waitlist-entries"),
+            waitlisted: format!("{tag}:waitlisted"),
         }
     }
 }
@@ -73,6 +84,9 @@ mod tests {
             keys.rounds,
             keys.holds,
             keys.deadlines,
+            keys.waitlist,
+            keys.waitlist_entries,
+            keys.waitlisted,
         ] {
             assert!(key.starts_with("fs:{phones}:"), "{key}");
         }

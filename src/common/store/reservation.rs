@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use redis::{AsyncCommands, Script};
 use uuid::Uuid;
 
-use super::client::{corrupt, from_millis, Store, StoreError};
+use super::client::{corrupt, from_millis, PooledConnection, Store, StoreError};
 use super::holds::{new_hold_token, parse_hold};
 use super::keys::{purchase_index_key, SaleKeys};
 use super::sales::parse_durability;
@@ -67,18 +67,8 @@ impl Store {
             // The index lives outside the sale's slot, so it cannot be part of the script. If the
             // process dies before this line, the buyer got no answer and the purchase is still
             // in the sale's records and outbox; a retry with the same Idempotency-Key writes it.
-            let mut index = redis::pipe();
-            for purchase in outcomes.iter().filter_map(ReserveOutcome::purchase) {
-                index
-                    .set(
-                        purchase_index_key(&purchase.purchase_id),
-                        purchase.sale_id.as_str(),
-                    )
-                    .ignore();
-            }
-            if !index.is_empty() {
-                index.query_async::<()>(&mut *conn).await?;
-            }
+            let reserved = outcomes.iter().filter_map(ReserveOutcome::purchase);
+            index_purchases(&mut conn, sale_id, reserved.map(|p| p.purchase_id)).await?;
             Ok((durability, outcomes))
         })
         .await
@@ -111,6 +101,24 @@ impl Store {
         })
         .await
     }
+}
+
+/// Records which sale each of `purchase_ids` belongs to (for lookups by purchase id).
+pub(super) async fn index_purchases(
+    conn: &mut PooledConnection,
+    sale_id: &SaleId,
+    purchase_ids: impl Iterator<Item = Uuid>,
+) -> Result<(), StoreError> {
+    let mut index = redis::pipe();
+    for purchase_id in purchase_ids {
+        index
+            .set(purchase_index_key(&purchase_id), sale_id.as_str())
+            .ignore();
+    }
+    if !index.is_empty() {
+        index.query_async::<()>(&mut **conn).await?;
+    }
+    Ok(())
 }
 
 /// One row of purchase_reserve.lua's reply:

@@ -17,6 +17,7 @@
 -- Returns {outcome, round}; outcome: created | replaced | reset | exists | not_found
 
 local sale_key, users_key, idem_key, rounds_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local waitlist_key, waitlisted_key = KEYS[5], KEYS[6]
 local mode, channel, sale_id = ARGV[1], ARGV[2], ARGV[3]
 
 local exists = redis.call('EXISTS', sale_key) == 1
@@ -33,10 +34,11 @@ end
 local round = redis.call('HINCRBY', sale_key, 'round', 1)
 local stock = redis.call('HGET', sale_key, 'stock')
 redis.call('HSET', sale_key, 'remaining', stock)
-redis.call('HDEL', sale_key, 'held', 'paid')  -- the last round's holds (hold_settle.lua)
+-- The last round's holds (hold_settle.lua) and waitlist (waitlist_change.lua).
+redis.call('HDEL', sale_key, 'held', 'paid', 'waiting', 'offered')
 redis.call('HSET', rounds_key, round, stock,
   round .. ':strategy', redis.call('HGET', sale_key, 'strategy') or 'async')
-redis.call('UNLINK', users_key, idem_key)
+redis.call('UNLINK', users_key, idem_key, waitlist_key, waitlisted_key)
 redis.call('PUBLISH', channel, round .. ' ' .. sale_id)
 
 local outcome = 'created'

@@ -64,6 +64,8 @@ impl Store {
             .key(&keys.users)
             .key(&keys.idempotency)
             .key(&keys.rounds)
+            .key(&keys.waitlist)
+            .key(&keys.waitlisted)
             .arg(mode)
             .arg(ROUNDS_CHANNEL)
             .arg(sale_id.as_str());
@@ -226,5 +228,8 @@ fn parse_sale(sale_id: &SaleId, fields: &HashMap<String, String>) -> Result<Sale
             .map_err(|_| corrupt("hold_seconds too large"))?,
         held: optional_number("held")?,
         paid: optional_number("paid")?,
+        // Absent until the round's first waitlist entry and offer.
+        waiting: optional_number("waiting")?,
+        offered: optional_number("offered")?,
     })
 }
