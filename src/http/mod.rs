@@ -67,9 +67,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         resource("/api/v1/sales/{sale_id}/waitlist", Access::Public).post(waitlist::join_waitlist),
     )
     .service(
-        resource("/api/v1/sales/{sale_id}/waitlist/{entry_id}", Access::Public)
-            .get(waitlist::get_waitlist_entry)
-            .delete(waitlist::leave_waitlist),
+        resource(
+            "/api/v1/sales/{sale_id}/waitlist/{entry_id}",
+            Access::Public,
+        )
+        .get(waitlist::get_waitlist_entry)
+        .delete(waitlist::leave_waitlist),
     )
     .service(
         resource("/api/v1/purchases/{purchase_id}", Access::Public).get(purchases::get_purchase),

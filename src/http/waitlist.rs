@@ -118,7 +118,7 @@ pub async fn leave_waitlist(
 
 /// Parses the `{sale_id}` and `{entry_id}` segments.
 fn entry_path((sale, entry): &(String, String)) -> Result<(SaleId, Uuid), ApiError> {
-    let entry_id = Uuid::parse_str(entry)
-        .map_err(|_| ApiError::invalid_request("entry_id must be a UUID"))?;
+    let entry_id =
+        Uuid::parse_str(entry).map_err(|_| ApiError::invalid_request("entry_id must be a UUID"))?;
     Ok((sale_id(sale)?, entry_id))
 }

@@ -150,9 +150,7 @@ impl Audit {
                 let kind = holds
                     .get(&p.purchase_id)
                     .map_or(EventKind::Reserved, |hold| match hold.state.into() {
-                        EventKind::Held if offer_ids.contains(&p.purchase_id) => {
-                            EventKind::Offered
-                        }
+                        EventKind::Held if offer_ids.contains(&p.purchase_id) => EventKind::Offered,
                         kind => kind,
                     });
                 (p.purchase_id, (u64::from(p.quantity), kind))

@@ -16,3 +16,4 @@ mod outage;
 mod outbox;
 mod purchases;
 mod stream;
+mod waitlist;

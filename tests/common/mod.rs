@@ -206,6 +206,25 @@ impl TestApp {
             .expect("remaining is a number")
     }
 
+    /// `POST /api/v1/sales/{sale_id}/waitlist` with `body`.
+    pub async fn join_waitlist(&self, sale_id: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(&format!("/api/v1/sales/{sale_id}/waitlist")))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A waitlist entry as it stands; panics unless 200.
+    pub async fn waitlist_entry(&self, sale_id: &str, entry_id: &str) -> Value {
+        let response = self
+            .get(&format!("/api/v1/sales/{sale_id}/waitlist/{entry_id}"))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("an entry")
+    }
+
     pub async fn outbox_len(&self, sale_id: &str) -> u64 {
         let sale_id = SaleId::parse(sale_id).expect("valid id");
         self.store

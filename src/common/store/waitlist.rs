@@ -112,8 +112,7 @@ impl Store {
                 return Ok(None);
             };
             let position = rank.map_or(0, |rank| rank + 1);
-            let mut entry =
-                parse_entry(entry_id, sale_id, &record, round.unwrap_or(0), position)?;
+            let mut entry = parse_entry(entry_id, sale_id, &record, round.unwrap_or(0), position)?;
             let Some(purchase_id) = offer_of(&record)? else {
                 return Ok(Some(entry));
             };
@@ -212,8 +211,8 @@ mod tests {
     fn entries_parse_and_a_waiting_entry_of_an_earlier_round_has_ended() {
         let sale = SaleId::parse("s").expect("valid id");
         let id = Uuid::new_v4();
-        let waiting = parse_entry(id, &sale, "2|7|1764000000000|waiting||u:1", 2, 3)
-            .expect("parses");
+        let waiting =
+            parse_entry(id, &sale, "2|7|1764000000000|waiting||u:1", 2, 3).expect("parses");
         assert_eq!(
             (waiting.state, waiting.position, waiting.user_id.as_str()),
             (WaitlistState::Waiting, Some(3), "u:1")
