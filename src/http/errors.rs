@@ -20,7 +20,7 @@ use crate::api::sales::SaleError;
 use crate::common::decision::ReserveError;
 use crate::common::domain::Invalid;
 use crate::common::log_throttle::LogThrottle;
-use crate::common::store::StoreError;
+use crate::common::store::{StockFigures, StoreError};
 
 /// Seconds a client is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "1";
@@ -225,6 +225,21 @@ impl ApiError {
             StatusCode::CONFLICT,
             "not_waiting",
             "the entry no longer waits: it was offered a unit (cancel its hold instead), passed over, or its round ended",
+        )
+    }
+    pub fn stock_below_taken(figures: &StockFigures) -> Self {
+        let StockFigures {
+            stock,
+            remaining,
+            held,
+            paid,
+        } = figures;
+        Self::new(
+            StatusCode::CONFLICT,
+            "stock_below_taken",
+            format!(
+                "at most {remaining} units can be removed: stock {stock}, remaining {remaining}, held {held}, paid {paid}"
+            ),
         )
     }
     pub fn invalid_signature(message: impl Into<Cow<'static, str>>) -> Self {

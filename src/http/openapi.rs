@@ -32,6 +32,7 @@ pub const ADMIN_SECURITY: &str = "admin";
         super::stream::stream_sale,
         super::admin::put_sale,
         super::admin::reset_sale,
+        super::admin::change_stock,
         super::admin::reset_seed_sales,
         super::seed::purchase_naive,
         super::seed::purchase_locking,

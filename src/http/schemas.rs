@@ -43,6 +43,7 @@ pub enum ErrorCode {
     AlreadyWaitlisted,
     WaitlistEntryNotFound,
     NotWaiting,
+    StockBelowTaken,
     Overloaded,
     Unavailable,
 }

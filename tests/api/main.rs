@@ -15,5 +15,6 @@ mod inputs;
 mod outage;
 mod outbox;
 mod purchases;
+mod stock;
 mod stream;
 mod waitlist;

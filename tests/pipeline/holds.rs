@@ -252,3 +252,55 @@ async fn waitlist_offers_reach_postgres_as_holds_of_their_own_and_the_audit_pass
     assert_eq!((audit.persisted, audit.offers_orphaned), (4, 0), "{audit}");
     worker.stop().await.expect("the worker stops cleanly");
 }
+
+#[actix_web::test]
+async fn the_audit_balances_a_round_whose_stock_changed_while_it_was_sold() {
+    let pipeline = Pipeline::new().await;
+    let worker = spawn_worker(pipeline.worker_settings()).await;
+    let app = spawn_app_with(pipeline.api_settings()).await;
+    let sale = hold_sale(&app, 2, 60).await;
+    let sale_id = SaleId::parse(&sale).expect("valid id");
+    let orders = Orders::connect_lazy(&pipeline.database_settings()).expect("valid url");
+    let (paid, _) = hold(&app, &sale, "a").await;
+    hold(&app, &sale, "b").await;
+    let waiting = join_waitlist(&app, &sale, "w").await;
+    let change = |body: Value| {
+        app.client
+            .post(app.url(&format!("/api/v1/admin/sales/{sale}/stock")))
+            .bearer_auth(crate::helpers::TOKEN)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        change(json!({"add": 4})).await.expect("sent").status(),
+        StatusCode::OK
+    );
+    let offer = wait_for_offer(&app, &sale, &waiting).await;
+    assert_eq!(
+        change(json!({"remove": 2})).await.expect("sent").status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        pay(&app, &paid.to_string(), "p").await.status(),
+        StatusCode::OK
+    );
+    hold(&app, &sale, "c").await;
+    pipeline.wait_for_state(offer, "offered").await;
+    let audit = Audit::settled(&app.store, &orders, &sale_id, None, Duration::from_secs(20))
+        .await
+        .expect("the audit runs");
+    // 2 + 4 - 2: a, b, the offer and c hold or paid 4 units; 0 left.
+    assert_eq!(
+        (
+            audit.stock,
+            audit.held,
+            audit.paid,
+            audit.offered,
+            audit.unaccounted
+        ),
+        (4, 3, 1, 1, 0),
+        "{audit}"
+    );
+    assert!(audit.passed(), "{audit}");
+    worker.stop().await.expect("the worker stops cleanly");
+}

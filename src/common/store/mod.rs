@@ -15,6 +15,7 @@
 //! | `sales.rs` + `sale_start_round.lua` | create, replace, reset a sale; read it | admin, purchase routing |
 //! | `reservation.rs` + `purchase_reserve.lua` | the purchase script; purchase lookups | reservation actors |
 //! | `holds.rs` + `hold_settle.lua` | end a hold: pay, cancel, expire (the reaper) | hold routes, reaper |
+//! | `stock.rs` + `sale_stock_change.lua` | add or remove units within a live round | admin |
 //! | `waitlist.rs` + `waitlist_change.lua`, `waitlist_offer.lua` | join and leave a waitlist, read an entry; the offers made from released or added units | waitlist routes, `holds.rs`, `stock.rs` |
 //! | `outbox.rs` + `outbox_ack.lua` | the outbox: read by the producers' group, claimed by the relay, acknowledged | producer, relay |
 //! | `announcements.rs` | the round announcements (pub/sub) | per-process caches |
@@ -29,6 +30,7 @@ mod keys;
 mod outbox;
 mod reservation;
 mod sales;
+mod stock;
 mod waitlist;
 
 pub use announcements::RoundStarted;
@@ -36,3 +38,4 @@ pub use client::{Store, StoreError};
 pub use holds::{HoldAction, Reaped};
 pub use outbox::{Claimed, OutboxEntry};
 pub use sales::{RoundChange, RoundOutcome};
+pub use stock::{StockFigures, StockOutcome};
