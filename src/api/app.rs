@@ -137,6 +137,7 @@ impl Application {
         actix_web::rt::spawn(reap_holds(
             store.clone(),
             settings.reaper,
+            producer.clone().recipient(),
             background.child_token(),
         ));
         let seed = SeedSales::new(&settings.seed)?;

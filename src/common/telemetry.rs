@@ -69,6 +69,13 @@ pub mod names {
     pub const RESERVATION_BATCH_SIZE: &str = "flashsale_reservation_batch_size";
     pub const STREAM_CLIENTS: &str = "flashsale_stream_clients";
     pub const STREAM_POLLED_SALES: &str = "flashsale_stream_polled_sales";
+    // Holds and the waitlist (API process).
+    pub const HOLDS_ENDED: &str = "flashsale_holds_ended_total";
+    pub const HOLDS_ACTIVE: &str = "flashsale_holds_active";
+    pub const WAITLIST_LENGTH: &str = "flashsale_waitlist_length";
+    pub const WAITLIST_OFFERS: &str = "flashsale_waitlist_offers_total";
+    pub const REAPER_LAG_SECONDS: &str = "flashsale_reaper_lag_seconds";
+    pub const LATE_PAYMENTS_REFUSED: &str = "flashsale_late_payments_refused_total";
     // Producing (API process).
     pub const PRODUCER_BATCH_SIZE: &str = "flashsale_producer_batch_size";
     pub const PRODUCER_PUBLISH_SECONDS: &str = "flashsale_producer_publish_seconds";
@@ -213,6 +220,35 @@ fn describe() {
     describe_gauge!(
         STREAM_POLLED_SALES,
         "Sales this process polls for its stock streams (one poll per sale, whatever the clients)"
+    );
+    describe_counter!(
+        HOLDS_ENDED,
+        "Holds this process ended, by state: paid, cancelled, expired (by its reaper, or by a \
+         payment that came after the deadline)"
+    );
+    describe_gauge!(
+        HOLDS_ACTIVE,
+        "Units held and not yet paid in a sale's current round (offers included), by sale, as \
+         this process's reaper last read them"
+    );
+    describe_gauge!(
+        WAITLIST_LENGTH,
+        "Buyers waiting on a sale's waitlist in its current round, by sale, as this process's \
+         reaper last read them"
+    );
+    describe_counter!(
+        WAITLIST_OFFERS,
+        "Units this process offered to waitlisted buyers (released by a cancel or an expiry, or \
+         added to the stock)"
+    );
+    describe_histogram!(
+        REAPER_LAG_SECONDS,
+        Unit::Seconds,
+        "How long after its deadline the reaper released a hold (by the Redis clock)"
+    );
+    describe_counter!(
+        LATE_PAYMENTS_REFUSED,
+        "Payments refused with hold_expired: they came after the hold's deadline"
     );
     describe_histogram!(
         PRODUCER_BATCH_SIZE,

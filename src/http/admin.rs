@@ -14,11 +14,13 @@ use subtle::ConstantTimeEq;
 use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJsonBody};
 use super::state::AppState;
+use crate::actors::producer::Nudge;
 use crate::common::domain::{
     parse_hold_seconds, parse_stock, Durability, Sale, SaleId, SaleSpec, StockChange, Strategy,
     MAX_STOCK,
 };
 use crate::common::store::{RoundOutcome, StockOutcome};
+use crate::common::telemetry::names;
 
 /// Every path under this prefix is the admin's: without a valid token it is 401, whether or
 /// not a route is there (so the answer does not reveal which admin routes exist).
@@ -163,7 +165,12 @@ pub async fn change_stock(
     let sale_id = sale_id(&path)?;
     let change = StockChange::parse(body.add, body.remove)?;
     match state.sales.change_stock(&sale_id, change).await? {
-        StockOutcome::Changed { .. } => {}
+        StockOutcome::Changed { offered, .. } => {
+            if offered > 0 {
+                Nudge::send(&state.producer.clone().recipient(), &sale_id);
+                metrics::counter!(names::WAITLIST_OFFERS).increment(offered as u64);
+            }
+        }
         StockOutcome::NotFound => return Err(ApiError::sale_not_found()),
         StockOutcome::StockInPostgres => {
             return Err(ApiError::invalid_strategy(

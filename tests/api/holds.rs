@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::helpers::{
     cancel, error_code, free_port, now_secs, pay, pay_signed, sign, spawn_app, spawn_app_with,
-    test_settings, unique_sale_id, PrivateRedis, Process, TestApp, PAYMENT_SECRET,
+    test_settings, unique_sale_id, until_answered, PrivateRedis, Process, TestApp, PAYMENT_SECRET,
 };
 
 /// A sale of `stock` units, `limit` per user, whose purchases are holds of `hold_seconds`.
@@ -415,8 +415,11 @@ async fn cancels_racing_payments_end_each_hold_one_way() {
     let answers = join_all(purchases.iter().map(|(id, token)| {
         let app = &app;
         async move {
-            let (paid, cancelled) =
-                tokio::join!(pay(app, id, "p"), cancel(app, id, Some(token), false));
+            // A 503 (outcome unknown) is sent again, as the shop and the buyer would.
+            let (paid, cancelled) = tokio::join!(
+                until_answered(|| pay(app, id, "p")),
+                until_answered(|| cancel(app, id, Some(token), false))
+            );
             (id, paid.status(), cancelled.status())
         }
     }))

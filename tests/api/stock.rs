@@ -5,8 +5,8 @@ use futures_util::future::join_all;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{error_code, pay, spawn_app, unique_sale_id, TestApp, TOKEN};
-use crate::waitlist::{figures, hold, hold_sale, joined};
+use crate::helpers::{error_code, pay, unique_sale_id, TestApp, TOKEN};
+use crate::waitlist::{figures, hold, hold_sale, joined, spawn_patient_app};
 
 async fn change_stock(app: &TestApp, sale_id: &str, body: &Value) -> Response {
     app.client
@@ -20,7 +20,7 @@ async fn change_stock(app: &TestApp, sale_id: &str, body: &Value) -> Response {
 
 #[actix_web::test]
 async fn added_units_go_to_the_waitlist_first_then_on_sale() {
-    let app = spawn_app().await;
+    let app = spawn_patient_app().await;
     let sale_id = hold_sale(&app, 2, 60).await;
     hold(&app, &sale_id, "h1").await;
     hold(&app, &sale_id, "h2").await;
@@ -57,7 +57,7 @@ async fn added_units_go_to_the_waitlist_first_then_on_sale() {
 
 #[actix_web::test]
 async fn a_removal_below_what_is_held_or_paid_is_refused_with_the_figures_and_changes_nothing() {
-    let app = spawn_app().await;
+    let app = spawn_patient_app().await;
     let sale_id = hold_sale(&app, 10, 60).await;
     for user in ["a", "b", "c"] {
         hold(&app, &sale_id, user).await;
@@ -87,7 +87,7 @@ async fn a_removal_below_what_is_held_or_paid_is_refused_with_the_figures_and_ch
 #[actix_web::test]
 async fn stock_changes_racing_purchases_never_lose_or_invent_a_unit() {
     const BUYERS: usize = 300;
-    let app = spawn_app().await;
+    let app = spawn_patient_app().await;
     let sale_id = app.new_sale(100, 1).await;
     let purchases = join_all((0..BUYERS).map(|i| {
         let (app, sale_id) = (&app, &sale_id);
@@ -137,7 +137,7 @@ async fn stock_changes_racing_purchases_never_lose_or_invent_a_unit() {
 
 #[actix_web::test]
 async fn bad_stock_changes_are_refused_in_the_admins_terms_and_change_nothing() {
-    let app = spawn_app().await;
+    let app = spawn_patient_app().await;
     let sale_id = hold_sale(&app, 5, 60).await;
     let naive = unique_sale_id();
     app.create_sale(

@@ -463,6 +463,23 @@ pub async fn pay(app: &TestApp, purchase_id: &str, payment_ref: &str) -> Respons
     pay_signed(app, purchase_id, &body, PAYMENT_SECRET, now_secs()).await
 }
 
+/// Sends a call again while it answers 503 (its outcome unknown), as a client would: a retried
+/// payment or cancel is idempotent. At most 20 times.
+pub async fn until_answered<F, Fut>(mut call: F) -> Response
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    for _ in 0..20 {
+        let response = call().await;
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+            return response;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("still 503 after 20 tries");
+}
+
 pub async fn cancel(
     app: &TestApp,
     purchase_id: &str,

@@ -70,7 +70,7 @@ pub struct WaitlistEntry {
 /// What a join found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitlistJoin {
-    Joined(WaitlistEntry),
+    Joined(Box<WaitlistEntry>),
     SaleNotFound,
     /// The sale has no holds (offers are holds), or sells from Postgres.
     NoHolds,
@@ -88,8 +88,8 @@ pub enum WaitlistJoin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitlistLeave {
     /// The entry has left (now, or before).
-    Left(WaitlistEntry),
+    Left(Box<WaitlistEntry>),
     NotFound,
     /// The entry no longer waits: offered, passed over, or its round ended.
-    NotWaiting(WaitlistEntry),
+    NotWaiting(Box<WaitlistEntry>),
 }

@@ -29,12 +29,14 @@
 --   cancel: 3 purchase_id, 4 the buyer's hold_token, 5 'admin' when the admin asks (no token)
 --   reap:   3 the most holds to look at in this call
 -- Returns, with `offered` the purchase ids of the offers this call made to waiting buyers:
---   pay, cancel: {result, hold record as stored after the call ('' when there is none), offered}
+--   pay, cancel: {result, hold record as stored after the call ('' when there is none), offered,
+--     ended: 1 when this call ended the hold (in the state asked for, or expired), else 0}
 --     result: settled (in the state asked for: now, or already with the same payment_ref)
 --           | refused (ended another way, or expired by this call: its deadline had passed)
 --           | paid_elsewhere (paid with another payment_ref) | wrong_token | not_a_hold
---   reap: {more, lags_ms, offered}: more is 1 when the batch was full (call again); lags_ms,
---     for each hold this call expired, how long after its deadline
+--   reap: {more, lags_ms, offered, held, waiting}: more is 1 when the batch was full (call
+--     again); lags_ms, for each hold this call expired, how long after its deadline; held and
+--     waiting, the sale's units held and buyers waiting after the call (for the metrics)
 
 local sale_key, users_key, purchases_key, holds_key, deadlines_key, outbox_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -43,6 +45,7 @@ local offer_keys = {sale = sale_key, users = users_key, purchases = purchases_ke
   entries = KEYS[8]}
 local action, seed = ARGV[1], ARGV[2]
 local offered = {}
+local ended = 0
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local round = tonumber(redis.call('HGET', sale_key, 'round') or '0')
@@ -92,6 +95,7 @@ local function finish(purchase_id, hold, state)
     'kind', state, 'version', 2, 'occurred_at_ms', now_ms)
   hold.state = state
   hold.settled_at = now_ms
+  ended = 1
   return save(purchase_id, hold)
 end
 
@@ -113,38 +117,43 @@ if action == 'reap' then
       redis.call('ZREM', deadlines_key, purchase_id)
     end
   end
-  return {more, lags, offered}
+  local figures = redis.call('HMGET', sale_key, 'held', 'waiting')
+  return {more, lags, offered, tonumber(figures[1] or '0'), tonumber(figures[2] or '0')}
 end
 
 local purchase_id, argument = ARGV[3], ARGV[4]
 local record = redis.call('HGET', holds_key, purchase_id)
 if not record then
-  return {'not_a_hold', '', offered}
+  return {'not_a_hold', '', offered, ended}
 end
 local hold = parse(record)
 -- Comparing digests rather than the tokens, so the time the comparison takes says nothing
 -- about how much of a guessed token was right.
 if action == 'cancel' and ARGV[5] ~= 'admin'
   and redis.sha1hex(argument) ~= redis.sha1hex(hold.token) then
-  return {'wrong_token', '', offered}
+  return {'wrong_token', '', offered, ended}
 end
 if hold.state == 'held' then
+  -- Each ends the hold first, so the reply carries what it did.
   if now_ms >= hold.expires_at or purchase_of(purchase_id) ~= round then
-    return {'refused', finish(purchase_id, hold, 'expired'), offered}
+    record = finish(purchase_id, hold, 'expired')
+    return {'refused', record, offered, ended}
   end
   if action == 'pay' then
     hold.payment_ref = argument
-    return {'settled', finish(purchase_id, hold, 'paid'), offered}
+    record = finish(purchase_id, hold, 'paid')
+  else
+    record = finish(purchase_id, hold, 'cancelled')
   end
-  return {'settled', finish(purchase_id, hold, 'cancelled'), offered}
+  return {'settled', record, offered, ended}
 end
 if action == 'pay' and hold.state == 'paid' then
   if hold.payment_ref == argument then
-    return {'settled', record, offered}
+    return {'settled', record, offered, ended}
   end
-  return {'paid_elsewhere', record, offered}
+  return {'paid_elsewhere', record, offered, ended}
 end
 if action == 'cancel' and hold.state == 'cancelled' then
-  return {'settled', record, offered}
+  return {'settled', record, offered, ended}
 end
-return {'refused', record, offered}
+return {'refused', record, offered, ended}

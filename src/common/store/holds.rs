@@ -28,6 +28,16 @@ pub enum HoldAction<'a> {
     Cancel(Option<&'a str>),
 }
 
+/// What a payment or a cancel found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub settlement: Settlement,
+    /// This call ended the hold (as asked, or as expired): a transition, not a repeat.
+    pub ended: bool,
+    /// Units the release went to as offers to waitlisted buyers.
+    pub offered: usize,
+}
+
 /// What one reaper call did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reaped {
@@ -37,6 +47,10 @@ pub struct Reaped {
     pub more: bool,
     /// Units the expiries went to as offers to waitlisted buyers (the rest went back on sale).
     pub offered: usize,
+    /// The sale's units held (offers included) after the call.
+    pub held: u64,
+    /// Buyers on the sale's waitlist after the call.
+    pub waiting: u64,
 }
 
 impl Store {
@@ -47,7 +61,7 @@ impl Store {
         sale_id: &SaleId,
         purchase_id: Uuid,
         action: HoldAction<'_>,
-    ) -> Result<Settlement, StoreError> {
+    ) -> Result<Settled, StoreError> {
         let (name, argument, admin) = match action {
             HoldAction::Pay(payment_ref) => ("pay", payment_ref.as_str(), ""),
             HoldAction::Cancel(Some(token)) => ("cancel", token, ""),
@@ -58,16 +72,16 @@ impl Store {
             .arg(purchase_id.to_string())
             .arg(argument)
             .arg(admin);
-        let (result, record) = self
+        let (result, record, offered, ended) = self
             .with_conn(|mut conn| async move {
-                let (result, record, offered): (String, String, Vec<String>) =
+                let (result, record, offered, ended): (String, String, Vec<String>, u8) =
                     invocation.invoke_async(&mut *conn).await?;
                 index_offers(&mut conn, sale_id, &offered).await?;
-                Ok((result, record))
+                Ok((result, record, offered.len(), ended == 1))
             })
             .await?;
         let hold = || parse_hold(&record);
-        Ok(match result.as_str() {
+        let settlement = match result.as_str() {
             "settled" => Settlement::Settled(hold()?),
             "refused" => Settlement::Refused(hold()?),
             "paid_elsewhere" => Settlement::PaidElsewhere(hold()?),
@@ -78,6 +92,11 @@ impl Store {
                     "hold_settle answered {other:?}"
                 )))
             }
+        };
+        Ok(Settled {
+            settlement,
+            ended,
+            offered,
         })
     }
 
@@ -86,12 +105,12 @@ impl Store {
     pub async fn reap_holds(&self, sale_id: &SaleId, max: usize) -> Result<Reaped, StoreError> {
         let mut invocation = settle_invocation(sale_id, "reap");
         invocation.arg(max.max(1));
-        let (more, lags, offered) = self
+        let (more, lags, offered, held, waiting) = self
             .with_conn(|mut conn| async move {
-                let (more, lags, offered): (i64, Vec<i64>, Vec<String>) =
+                let (more, lags, offered, held, waiting): (i64, Vec<i64>, Vec<String>, u64, u64) =
                     invocation.invoke_async(&mut *conn).await?;
                 index_offers(&mut conn, sale_id, &offered).await?;
-                Ok((more, lags, offered.len()))
+                Ok((more, lags, offered.len(), held, waiting))
             })
             .await?;
         Ok(Reaped {
@@ -102,6 +121,8 @@ impl Store {
                 .map(|lag| u64::try_from(*lag).unwrap_or(0))
                 .collect(),
             offered,
+            held,
+            waiting,
         })
     }
 }

@@ -35,7 +35,7 @@ mod waitlist;
 
 pub use announcements::RoundStarted;
 pub use client::{Store, StoreError};
-pub use holds::{HoldAction, Reaped};
+pub use holds::{HoldAction, Reaped, Settled};
 pub use outbox::{Claimed, OutboxEntry};
 pub use sales::{RoundChange, RoundOutcome};
 pub use stock::{StockFigures, StockOutcome};

@@ -61,7 +61,7 @@ impl Store {
             .await?;
         let entry = || parse_entry(entry_id, sale_id, &record, round, position);
         Ok(match outcome.as_str() {
-            "joined" => WaitlistJoin::Joined(entry()?),
+            "joined" => WaitlistJoin::Joined(Box::new(entry()?)),
             "not_found" => WaitlistJoin::SaleNotFound,
             "no_holds" => WaitlistJoin::NoHolds,
             "not_active" => WaitlistJoin::NotActive,
@@ -84,9 +84,9 @@ impl Store {
             .await?;
         let entry = || parse_entry(entry_id, sale_id, &record, round, position);
         Ok(match outcome.as_str() {
-            "left" => WaitlistLeave::Left(entry()?),
+            "left" => WaitlistLeave::Left(Box::new(entry()?)),
             "not_found" => WaitlistLeave::NotFound,
-            "not_waiting" => WaitlistLeave::NotWaiting(entry()?),
+            "not_waiting" => WaitlistLeave::NotWaiting(Box::new(entry()?)),
             other => return Err(unexpected(other)),
         })
     }
@@ -163,7 +163,7 @@ fn unexpected(outcome: &str) -> StoreError {
 
 /// The purchase id of the offer an entry record names, if any.
 pub(super) fn offer_of(record: &str) -> Result<Option<Uuid>, StoreError> {
-    match record.splitn(6, '|').nth(4) {
+    match record.split('|').nth(4) {
         Some("") => Ok(None),
         Some(id) => Uuid::parse_str(id)
             .map(Some)
