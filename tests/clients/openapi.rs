@@ -13,8 +13,13 @@ use crate::helpers::spawn_app;
 fn registered_routes() -> BTreeSet<(String, String)> {
     let source = include_str!("../../src/http/mod.rs");
     let mut routes = BTreeSet::new();
-    for part in source.split("resource(\"").skip(1) {
-        let Some((path, rest)) = part.split_once('"') else {
+    for part in source.split("resource(").skip(1) {
+        // rustfmt may put the path on a line of its own.
+        let Some((path, rest)) = part
+            .trim_start()
+            .strip_prefix('"')
+            .and_then(|part| part.split_once('"'))
+        else {
             continue;
         };
         // The methods chained on this resource: up to the next registration.

@@ -9,8 +9,8 @@ use redis::Script;
 use uuid::Uuid;
 
 use super::client::{corrupt, from_millis, Store, StoreError};
+use super::index::index_offers;
 use super::keys::SaleKeys;
-use super::waitlist::{index_offers, offer_seed};
 use crate::common::domain::{Hold, HoldState, PaymentRef, SaleId, Settlement};
 
 static SETTLE: LazyLock<Script> = LazyLock::new(|| {
@@ -144,6 +144,12 @@ fn settle_invocation(sale_id: &SaleId, action: &str) -> redis::ScriptInvocation<
         .arg(action)
         .arg(offer_seed());
     invocation
+}
+
+/// A random secret for a script call that may make offers: the new purchase ids and hold
+/// tokens are derived from it in Lua (see waitlist_offer.lua).
+pub(super) fn offer_seed() -> String {
+    Uuid::new_v4().simple().to_string()
 }
 
 /// A new hold's secret: 122 random bits, as hex.

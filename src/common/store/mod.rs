@@ -12,6 +12,7 @@
 //! | `client.rs` | the pool, timeouts, errors, the shared clock | everything below |
 //! | `connection.rs` | pooled connections judged by their calls | `client.rs` |
 //! | `keys.rs` | the key layout | everything below |
+//! | `index.rs` | the purchase index, written after the scripts that make purchases | `reservation.rs`, `holds.rs`, `stock.rs` |
 //! | `sales.rs` + `sale_start_round.lua` | create, replace, reset a sale; read it | admin, purchase routing |
 //! | `reservation.rs` + `purchase_reserve.lua` | the purchase script; purchase lookups | reservation actors |
 //! | `holds.rs` + `hold_settle.lua` | end a hold: pay, cancel, expire (the reaper) | hold routes, reaper |
@@ -26,6 +27,7 @@ mod audit;
 mod client;
 mod connection;
 mod holds;
+mod index;
 mod keys;
 mod outbox;
 mod reservation;

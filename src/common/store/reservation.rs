@@ -7,8 +7,9 @@ use std::sync::LazyLock;
 use redis::{AsyncCommands, Script};
 use uuid::Uuid;
 
-use super::client::{corrupt, from_millis, PooledConnection, Store, StoreError};
+use super::client::{corrupt, from_millis, Store, StoreError};
 use super::holds::{new_hold_token, parse_hold};
+use super::index::index_purchases;
 use super::keys::{purchase_index_key, SaleKeys};
 use super::sales::parse_durability;
 use crate::common::decision::ReserveOutcome;
@@ -101,24 +102,6 @@ impl Store {
         })
         .await
     }
-}
-
-/// Records which sale each of `purchase_ids` belongs to (for lookups by purchase id).
-pub(super) async fn index_purchases(
-    conn: &mut PooledConnection,
-    sale_id: &SaleId,
-    purchase_ids: impl Iterator<Item = Uuid>,
-) -> Result<(), StoreError> {
-    let mut index = redis::pipe();
-    for purchase_id in purchase_ids {
-        index
-            .set(purchase_index_key(&purchase_id), sale_id.as_str())
-            .ignore();
-    }
-    if !index.is_empty() {
-        index.query_async::<()>(&mut **conn).await?;
-    }
-    Ok(())
 }
 
 /// One row of purchase_reserve.lua's reply:

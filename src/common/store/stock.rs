@@ -6,8 +6,9 @@ use std::sync::LazyLock;
 use redis::Script;
 
 use super::client::{Store, StoreError};
+use super::holds::offer_seed;
+use super::index::index_offers;
 use super::keys::SaleKeys;
-use super::waitlist::{index_offers, offer_seed};
 use crate::common::domain::{SaleId, StockChange, MAX_STOCK};
 
 static CHANGE: LazyLock<Script> = LazyLock::new(|| {

@@ -8,10 +8,10 @@ use std::sync::LazyLock;
 use redis::Script;
 use uuid::Uuid;
 
-use super::client::{corrupt, from_millis, PooledConnection, Store, StoreError};
+use super::client::{corrupt, from_millis, Store, StoreError};
 use super::holds::parse_hold;
 use super::keys::{purchase_index_key, SaleKeys};
-use super::reservation::{index_purchases, parse_purchase_record};
+use super::reservation::parse_purchase_record;
 use crate::common::domain::{
     SaleId, UserId, WaitlistEntry, WaitlistJoin, WaitlistLeave, WaitlistState,
 };
@@ -25,27 +25,6 @@ static CHANGE: LazyLock<Script> = LazyLock::new(|| {
 
 /// `{outcome, entry record, position, round of the sale}` (see waitlist_change.lua).
 type ChangeReply = (String, String, u64, u64);
-
-/// A random secret for a script call that may make offers: the new purchase ids and hold
-/// tokens are derived from it in Lua (see waitlist_offer.lua).
-pub(super) fn offer_seed() -> String {
-    Uuid::new_v4().simple().to_string()
-}
-
-/// Records, for each offer a script made, which sale it belongs to (for lookups by purchase
-/// id). Outside the script because the index lives in another slot; should the process die
-/// first, reading the waitlist entry writes it (see [`Store::waitlist_entry`]).
-pub(super) async fn index_offers(
-    conn: &mut PooledConnection,
-    sale_id: &SaleId,
-    offered: &[String],
-) -> Result<(), StoreError> {
-    let ids = offered
-        .iter()
-        .map(|id| Uuid::parse_str(id).map_err(|_| corrupt("offer id is not a uuid")))
-        .collect::<Result<Vec<_>, _>>()?;
-    index_purchases(conn, sale_id, ids.into_iter()).await
-}
 
 impl Store {
     /// Puts `user_id` on the waitlist of `sale_id`, or says why not.
