@@ -15,6 +15,7 @@ mod inputs;
 mod outage;
 mod outbox;
 mod purchases;
+mod reap_cost;
 mod stock;
 mod stream;
 mod waitlist;
