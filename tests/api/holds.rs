@@ -448,7 +448,9 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
     const HOLDS: usize = 20_000;
     // A Redis of its own, so the only reapers are the two processes of this test.
     let private = PrivateRedis::start();
-    let store = Store::new(&private.url, 2, Duration::from_secs(5)).expect("valid url");
+    // Patient reads: the in-process API below shares this test's thread, and under the whole
+    // suite on 2 cores a read can wait seconds for it (the reads check figures, not latency).
+    let store = Store::new(&private.url, 2, Duration::from_secs(30)).expect("valid url");
     let sale = SaleId::parse(&unique_sale_id()).expect("valid id");
     let spec = SaleSpec::parse("checkout".into(), HOLDS as u64, 1, None, None).expect("valid");
     store
@@ -516,9 +518,11 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
         (after.remaining, after.held, after.paid),
         (HOLDS as u64, 0, 0)
     );
+    let patient =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
     let mut conn = redis::Client::open(private.url.as_str())
         .expect("valid url")
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&patient)
         .await
         .expect("redis answers");
     let holds: HashMap<String, String> = conn
