@@ -61,7 +61,7 @@ export function summarize(data) {
     requests: count('http_reqs'),
     throughput_rps: data.metrics.http_reqs.values.rate,
     latency_ms: { avg: latency.avg, p95: latency['p(95)'], p99: latency['p(99)'], max: latency.max },
-    thresholds_ok: Object.values(data.metrics).every((m) => !m.thresholds || Object.values(m.thresholds).every((t) => t.ok)),
+    thresholds_ok: thresholdsOk(data),
   };
   const text = [
     `accepted       ${figures.accepted}`,
@@ -73,6 +73,16 @@ export function summarize(data) {
     `thresholds     ${figures.thresholds_ok ? 'passed' : 'FAILED'}`,
     '',
   ].join('\n');
+  return summaryOutput(text, figures);
+}
+
+/** Whether every threshold of the run held. */
+export function thresholdsOk(data) {
+  return Object.values(data.metrics).every((m) => !m.thresholds || Object.values(m.thresholds).every((t) => t.ok));
+}
+
+/** handleSummary's answer: `text` printed, `figures` written as JSON to SUMMARY_JSON when set. */
+export function summaryOutput(text, figures) {
   const out = { stdout: text };
   if (__ENV.SUMMARY_JSON) out[__ENV.SUMMARY_JSON] = JSON.stringify(figures);
   return out;

@@ -293,19 +293,11 @@ impl ReservationPool {
         })
     }
 
-    /// Decides one reservation.
-    ///
-    /// A sale this process saw sell out is answered here, unless the request carries an
-    /// Idempotency-Key: that may be the retry of a purchase that went through, whose answer
-    /// only Redis has.
+    /// Decides one reservation. A sale this process saw sell out is answered here
+    /// ([`SoldOutCache::shortcut`]).
     pub async fn reserve(&self, reservation: Reservation) -> Result<ReserveOutcome, ReserveError> {
-        if reservation.idempotency_key.is_none() {
-            if let Some(round) = self.sold_out.sold_out_round(&reservation.sale_id) {
-                return Ok(ReserveOutcome::SoldOut {
-                    round,
-                    remaining: 0,
-                });
-            }
+        if let Some(sold_out) = self.sold_out.shortcut(&reservation) {
+            return Ok(sold_out);
         }
         let deadline = tokio::time::Instant::now() + self.config.timeout;
         let (member, held) = self.claim()?;

@@ -15,13 +15,15 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::admitter::admit_buyers;
 use super::reaper::reap_holds;
 use super::rounds::{follow_rounds, FollowsRounds};
 use super::sales::SaleService;
 use super::seed::SeedSales;
 use super::sold_out::SoldOutCache;
-use super::stock_watch::StockWatch;
+use super::stock_watch::{QueueWatch, StockWatch};
 use super::strategies::{Strategies, StrategyCache};
+use super::tokens::TokenKey;
 use crate::actors::producer::{Flush, KafkaProducerActor, ProducerConfig};
 use crate::actors::relay::OutboxRelay;
 use crate::actors::reservation::ReservationPool;
@@ -52,6 +54,8 @@ pub struct Application {
     port: u16,
     /// Closed first at shutdown: open stock streams would otherwise hold up the server's stop.
     stock_watch: Arc<StockWatch>,
+    /// Likewise for the ticket streams.
+    queue_watch: Arc<QueueWatch>,
     /// Stops the background tasks (round announcements, topics, seed sales).
     background: CancellationToken,
     producer: actix::Addr<KafkaProducerActor>,
@@ -140,13 +144,20 @@ impl Application {
             producer.clone().recipient(),
             background.child_token(),
         ));
+        // Every process admits: the rate is a budget shared in Redis (see `admitter.rs`).
+        actix_web::rt::spawn(admit_buyers(store.clone(), background.child_token()));
         let seed = SeedSales::new(&settings.seed)?;
         if settings.seed.create {
             seed.ensure_in_background(&sales, &background);
         }
 
-        let stock_watch = StockWatch::new(
+        let stock_watch = StockWatch::of_sales(
             Arc::clone(&sales),
+            settings.stream_max_clients,
+            settings.stream_heartbeat,
+        );
+        let queue_watch = QueueWatch::of_queues(
+            store.clone(),
             settings.stream_max_clients,
             settings.stream_heartbeat,
         );
@@ -156,10 +167,14 @@ impl Application {
             strategies,
             sales,
             stock_watch: Arc::clone(&stock_watch),
+            queue_watch: Arc::clone(&queue_watch),
+            token_key: settings.token_secret.map(TokenKey::new),
             producer: producer.clone(),
             admin_token: settings.admin_token,
             payment_secret: settings.payment_secret,
             seed,
+            rate_limits: http::rate_limits::RateLimits::new(&settings.rate_limits),
+            sold_out,
         });
         let cors_origins = settings.cors_origins;
         let listener = bind_listener(settings.http_addr, settings.http_backlog)?;
@@ -188,6 +203,7 @@ impl Application {
             server,
             port,
             stock_watch,
+            queue_watch,
             background,
             producer,
             flush_timeout: settings.shutdown_timeout,
@@ -211,6 +227,7 @@ impl Application {
             () = stop => {
                 tracing::info!("stopping: no new connections, finishing in-flight requests");
                 self.stock_watch.close();
+                self.queue_watch.close();
                 handle.stop(true).await;
                 server.await
             }

@@ -72,9 +72,9 @@ async fn reap_sale(store: &Store, sale_id: &SaleId, batch: usize, producer: &Rec
                 }
                 if !reaped.more {
                     let sale = sale_id.as_str().to_owned();
-                    metrics::gauge!(names::HOLDS_ACTIVE, "sale" => sale.clone())
+                    metrics::gauge!(names::HOLDS_ACTIVE, "sale_id" => sale.clone())
                         .set(reaped.held as f64);
-                    metrics::gauge!(names::WAITLIST_LENGTH, "sale" => sale)
+                    metrics::gauge!(names::WAITLIST_LENGTH, "sale_id" => sale)
                         .set(reaped.waiting as f64);
                     return;
                 }

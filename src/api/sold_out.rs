@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::rounds::RoundCache;
 use crate::common::decision::ReserveOutcome;
-use crate::common::domain::SaleId;
+use crate::common::domain::{Reservation, SaleId};
 
 /// Which sales this process knows to be sold out, per round: the flag is when it was set.
 /// Cheap to clone (shared map).
@@ -38,9 +38,23 @@ impl SoldOutCache {
     }
 
     /// The round in which `sale_id` sold out, if this process saw it sell out recently.
-    pub fn sold_out_round(&self, sale_id: &SaleId) -> Option<u64> {
+    fn sold_out_round(&self, sale_id: &SaleId) -> Option<u64> {
         let (round, since) = self.flags.get(sale_id)?;
         (since.elapsed() < self.ttl).then_some(round)
+    }
+
+    /// The answer this process gives `reservation` without asking Redis, if any: `sold_out`
+    /// when it saw the sale sell out recently, unless the request carries an Idempotency-Key
+    /// (it may be the retry of a purchase that went through, whose answer only Redis has).
+    pub fn shortcut(&self, reservation: &Reservation) -> Option<ReserveOutcome> {
+        if reservation.idempotency_key.is_some() {
+            return None;
+        }
+        let round = self.sold_out_round(&reservation.sale_id)?;
+        Some(ReserveOutcome::SoldOut {
+            round,
+            remaining: 0,
+        })
     }
 
     /// Learns from a reservation's outcome: no stock left means sold out for that round.

@@ -1,5 +1,8 @@
 //! The stock watch behind `GET /api/v1/sales/{sale_id}/stream`: one Redis read per watched
-//! sale every [`POLL_INTERVAL`] per API process, however many clients watch it.
+//! sale every [`POLL_INTERVAL`] per API process, however many clients watch it. The same
+//! follower, reading the waiting room's progress instead of the sale, serves the ticket
+//! streams (`GET /api/v1/sales/{sale_id}/queue/{ticket_id}/stream`): a [`Watch`] of any value
+//! read per sale.
 //!
 //! A sale's poller starts with its first client and stops with its last one. It publishes the
 //! sale into a `tokio::sync::watch` channel only when it changed, so clients wake up at most
@@ -15,12 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::sales::SaleService;
 use crate::common::domain::{Sale, SaleId};
 use crate::common::log_limit::OutageLog;
+use crate::common::store::{QueueProgress, Store};
 use crate::common::telemetry::names;
 
 /// How often a watched sale is read, and so the most often a client hears of it.
@@ -31,11 +36,28 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 #[error("this process already serves as many stock streams as it may")]
 pub struct TooManyClients;
 
+/// Reads the watched value of one sale (`None`: no such sale); the error is only logged.
+type Reader<T> = Box<
+    dyn Fn(SaleId) -> BoxFuture<'static, Result<Option<T>, Box<dyn std::error::Error + Send>>>
+        + Send
+        + Sync,
+>;
+
+/// The sale as buyers see it, for the stock streams.
+pub type StockWatch = Watch<Sale>;
+/// The waiting room's progress, for the ticket streams.
+pub type QueueWatch = Watch<QueueProgress>;
+
 /// The sales being watched and their pollers. Shared by every HTTP worker of the process.
-pub struct StockWatch {
-    /// Reads a sale as buyers see it.
-    reader: Arc<SaleService>,
-    sales: DashMap<SaleId, watch::Sender<Option<Sale>>>,
+pub struct Watch<T> {
+    /// Reads the watched value of a sale.
+    reader: Reader<T>,
+    /// Says what the pollers read, in the log line of an outage.
+    what: &'static OutageLog,
+    /// The clients connected and the sales polled, this kind of stream's gauges.
+    clients_gauge: metrics::Gauge,
+    polled_gauge: metrics::Gauge,
+    sales: DashMap<SaleId, watch::Sender<Option<T>>>,
     clients: Arc<AtomicUsize>,
     max_clients: usize,
     heartbeat: Duration,
@@ -44,30 +66,74 @@ pub struct StockWatch {
 }
 
 /// One client's view of a sale; dropping it lets the sale's poller stop once nobody is left.
-pub struct Watcher {
-    pub changes: watch::Receiver<Option<Sale>>,
+pub struct Watcher<T> {
+    pub changes: watch::Receiver<Option<T>>,
     pub closed: CancellationToken,
     /// Time between heartbeats on a stream with no change.
     pub heartbeat: Duration,
     _client: ClientSlot,
 }
 
-/// Counts a connected client for as long as it lives.
-struct ClientSlot(Arc<AtomicUsize>);
+/// Counts a connected client (and its gauge) for as long as it lives.
+struct ClientSlot(Arc<AtomicUsize>, metrics::Gauge);
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-        metrics::gauge!(names::STREAM_CLIENTS).decrement(1.0);
+        self.1.decrement(1.0);
     }
 }
 
 impl StockWatch {
-    pub fn new(reader: Arc<SaleService>, max_clients: usize, heartbeat: Duration) -> Arc<Self> {
-        metrics::gauge!(names::STREAM_CLIENTS).increment(0.0);
-        metrics::gauge!(names::STREAM_POLLED_SALES).increment(0.0);
+    /// Watches sales as `sales` reads them.
+    pub fn of_sales(sales: Arc<SaleService>, max_clients: usize, heartbeat: Duration) -> Arc<Self> {
+        static POLL: OutageLog = OutageLog::new("read the watched sales");
+        let reader: Reader<Sale> = Box::new(move |sale_id| {
+            let sales = Arc::clone(&sales);
+            Box::pin(async move { sales.current(&sale_id).await.map_err(boxed) })
+        });
+        let gauges = (names::STREAM_CLIENTS, names::STREAM_POLLED_SALES);
+        Self::new(reader, &POLL, gauges, max_clients, heartbeat)
+    }
+}
+
+impl QueueWatch {
+    /// Watches the waiting rooms' progress.
+    pub fn of_queues(store: Store, max_clients: usize, heartbeat: Duration) -> Arc<Self> {
+        static POLL: OutageLog = OutageLog::new("read the watched waiting rooms");
+        let reader: Reader<QueueProgress> = Box::new(move |sale_id| {
+            let store = store.clone();
+            Box::pin(async move { store.queue_progress(&sale_id).await.map_err(boxed) })
+        });
+        let gauges = (
+            names::QUEUE_STREAM_CLIENTS,
+            names::QUEUE_STREAM_POLLED_SALES,
+        );
+        Self::new(reader, &POLL, gauges, max_clients, heartbeat)
+    }
+}
+
+fn boxed(error: impl std::error::Error + Send + 'static) -> Box<dyn std::error::Error + Send> {
+    Box::new(error)
+}
+
+impl<T: Clone + PartialEq + Send + Sync + 'static> Watch<T> {
+    fn new(
+        reader: Reader<T>,
+        what: &'static OutageLog,
+        (clients, polled): (&'static str, &'static str),
+        max_clients: usize,
+        heartbeat: Duration,
+    ) -> Arc<Self> {
+        let clients_gauge = metrics::gauge!(clients);
+        let polled_gauge = metrics::gauge!(polled);
+        clients_gauge.increment(0.0);
+        polled_gauge.increment(0.0);
         Arc::new(Self {
             reader,
+            what,
+            clients_gauge,
+            polled_gauge,
             sales: DashMap::new(),
             clients: Arc::new(AtomicUsize::new(0)),
             max_clients,
@@ -78,10 +144,10 @@ impl StockWatch {
     }
 
     /// Starts watching `sale_id`, starting its poller if this is its first client.
-    pub fn watch(self: &Arc<Self>, sale_id: &SaleId) -> Result<Watcher, TooManyClients> {
+    pub fn watch(self: &Arc<Self>, sale_id: &SaleId) -> Result<Watcher<T>, TooManyClients> {
         // Counted before checking, so two clients never both take the last place.
-        let slot = ClientSlot(Arc::clone(&self.clients));
-        metrics::gauge!(names::STREAM_CLIENTS).increment(1.0);
+        let slot = ClientSlot(Arc::clone(&self.clients), self.clients_gauge.clone());
+        self.clients_gauge.increment(1.0);
         if self.clients.fetch_add(1, Ordering::AcqRel) >= self.max_clients {
             return Err(TooManyClients);
         }
@@ -110,10 +176,14 @@ impl StockWatch {
     }
 }
 
-/// Reads the sale every [`POLL_INTERVAL`] and publishes it when it changed, until its last
-/// client is gone or the watch is closed.
-async fn poll(watch: Arc<StockWatch>, sale_id: SaleId, changes: watch::Sender<Option<Sale>>) {
-    metrics::gauge!(names::STREAM_POLLED_SALES).increment(1.0);
+/// Reads the sale's value every [`POLL_INTERVAL`] and publishes it when it changed, until its
+/// last client is gone or the watch is closed.
+async fn poll<T: Clone + PartialEq + Send + Sync + 'static>(
+    watch: Arc<Watch<T>>,
+    sale_id: SaleId,
+    changes: watch::Sender<Option<T>>,
+) {
+    watch.polled_gauge.increment(1.0);
     let mut ticks = tokio::time::interval(POLL_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -130,10 +200,9 @@ async fn poll(watch: Arc<StockWatch>, sale_id: SaleId, changes: watch::Sender<Op
             break;
         }
         // Logged once per outage, not per poll (ten a second per watched sale).
-        static POLL: OutageLog = OutageLog::new("read the watched sales");
-        match watch.reader.current(&sale_id).await {
+        match (watch.reader)(sale_id.clone()).await {
             Ok(sale) => {
-                POLL.succeeded();
+                watch.what.succeeded();
                 changes.send_if_modified(|current| {
                     let changed = *current != sale;
                     if changed {
@@ -143,8 +212,8 @@ async fn poll(watch: Arc<StockWatch>, sale_id: SaleId, changes: watch::Sender<Op
                 });
             }
             // Clients keep the last value; the next poll tries again.
-            Err(error) => POLL.failed(&error),
+            Err(error) => watch.what.failed(&error),
         }
     }
-    metrics::gauge!(names::STREAM_POLLED_SALES).decrement(1.0);
+    watch.polled_gauge.decrement(1.0);
 }

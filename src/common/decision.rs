@@ -5,7 +5,7 @@
 //! depends on the domain types only, so none of them has to import another to speak it. A new
 //! outcome is added here; the compiler then points at every `match` that must answer it.
 
-use crate::common::domain::Purchase;
+use crate::common::domain::{Purchase, TokenRefusal};
 
 /// What was decided for one purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub enum ReserveOutcome {
         round: u64,
         remaining: u64,
     },
+    /// The sale admits through a waiting room and the purchase's token was refused.
+    TokenRefused(TokenRefusal),
 }
 
 /// Why a purchase got no decision. After either, a retry with the same Idempotency-Key is
@@ -49,7 +51,7 @@ pub enum ReserveError {
 }
 
 /// Every value of the `outcome` label of `flashsale_purchases_total`.
-pub const OUTCOME_LABELS: [&str; 9] = [
+pub const OUTCOME_LABELS: [&str; 11] = [
     "reserved",
     "duplicate",
     "sold_out",
@@ -59,6 +61,8 @@ pub const OUTCOME_LABELS: [&str; 9] = [
     "overloaded",
     "unavailable",
     "invalid",
+    "token_refused",
+    "rate_limited",
 ];
 
 impl ReserveOutcome {
@@ -71,6 +75,7 @@ impl ReserveOutcome {
             Self::LimitReached => "limit_reached",
             Self::SaleNotActive => "sale_not_active",
             Self::SaleNotFound => "not_found",
+            Self::TokenRefused(_) => "token_refused",
             // The same key with another body: a client mistake, like a bad body.
             Self::KeyReused => "invalid",
             // Never answered: `Strategies::purchase` asks again, and gives up as unavailable.
@@ -112,6 +117,7 @@ mod tests {
             ReserveOutcome::SaleNotFound,
             ReserveOutcome::SaleNotActive,
             ReserveOutcome::LimitReached,
+            ReserveOutcome::TokenRefused(TokenRefusal::Used),
             ReserveOutcome::SoldOut {
                 round: 1,
                 remaining: 0,

@@ -16,6 +16,7 @@ use metrics::{
     Gauge, Histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -27,29 +28,63 @@ pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if super::settings::json_logs() {
-        builder.json().finish().with(ThrottleHttpStackErrors).init();
+        builder.json().finish().with(ThrottleNoisyLines).init();
     } else {
-        builder.finish().with(ThrottleHttpStackErrors).init();
+        builder.finish().with(ThrottleNoisyLines).init();
     }
 }
 
-/// Where actix-http logs the malformed requests it refuses itself (bad request line, bad
-/// header bytes, no `Host`, 97 headers or more...).
-const HTTP_STACK_TARGET: &str = "actix_http::h1::dispatcher";
+/// Warnings and errors that something outside the process can repeat at will, each source
+/// written at most once per interval:
+/// - actix-http writes one ERROR line (`stream error: ...`) for every malformed request it
+///   refuses itself (bad request line, bad header bytes, no `Host`, 97 headers or more...), so
+///   a client could fill the log at will;
+/// - librdkafka writes a line (and reports a "global error", another line) at every attempt to
+///   reconnect to a broker that is down: 146 ERROR lines in 12 s from one API process with its
+///   broker gone. The outage itself is logged once per change of state by the producer and
+///   the consumer (`OutageLog`), so these add nothing after the first.
+struct ThrottleNoisyLines;
 
-/// actix-http writes one ERROR line (`stream error: ...`) for every malformed request it
-/// refuses, so a client could fill the log at will; this lets at most one such line through
-/// per 10 s. Its other errors there come from the same dispatcher and share the limit.
-struct ThrottleHttpStackErrors;
+/// One source of such lines: what its targets start with, and its throttle.
+struct NoisySource {
+    target_prefixes: &'static [&'static str],
+    throttle: LogThrottle,
+}
 
-impl<S: tracing::Subscriber> Layer<S> for ThrottleHttpStackErrors {
+const NOISY_INTERVAL: Duration = Duration::from_secs(10);
+
+static NOISY_SOURCES: [NoisySource; 2] = [
+    NoisySource {
+        target_prefixes: &["actix_http::h1::dispatcher"],
+        throttle: LogThrottle::new(NOISY_INTERVAL),
+    },
+    NoisySource {
+        // rdkafka forwards librdkafka's own lines under `librdkafka` and its error callback
+        // under its module's path.
+        target_prefixes: &["librdkafka", "rdkafka::"],
+        throttle: LogThrottle::new(NOISY_INTERVAL),
+    },
+];
+
+impl<S: tracing::Subscriber> Layer<S> for ThrottleNoisyLines {
     fn event_enabled(&self, event: &tracing::Event<'_>, _: Context<'_, S>) -> bool {
-        static HTTP_STACK_ERRORS: LogThrottle = LogThrottle::new(Duration::from_secs(10));
-        let metadata = event.metadata();
-        if metadata.target() != HTTP_STACK_TARGET || *metadata.level() != tracing::Level::ERROR {
+        // Lines that come through the `log` crate (librdkafka's, via rdkafka) carry their
+        // real target in the normalized metadata.
+        let normalized = event.normalized_metadata();
+        let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        if *metadata.level() > tracing::Level::WARN {
             return true;
         }
-        HTTP_STACK_ERRORS.occurred().is_some()
+        let target = metadata.target();
+        NOISY_SOURCES
+            .iter()
+            .find(|source| {
+                source
+                    .target_prefixes
+                    .iter()
+                    .any(|prefix| target.starts_with(prefix))
+            })
+            .is_none_or(|source| source.throttle.occurred().is_some())
     }
 }
 
@@ -67,6 +102,9 @@ pub mod names {
     // The purchase path.
     pub const PURCHASES: &str = "flashsale_purchases_total";
     pub const RESERVATION_BATCH_SIZE: &str = "flashsale_reservation_batch_size";
+    // Rate limits (label `limit`: `client_address` or `user`).
+    pub const RATE_LIMITED: &str = "flashsale_rate_limited_total";
+    pub const RATE_LIMIT_RESETS: &str = "flashsale_rate_limit_resets_total";
     pub const STREAM_CLIENTS: &str = "flashsale_stream_clients";
     pub const STREAM_POLLED_SALES: &str = "flashsale_stream_polled_sales";
     // Holds and the waitlist (API process).
@@ -76,6 +114,12 @@ pub mod names {
     pub const WAITLIST_OFFERS: &str = "flashsale_waitlist_offers_total";
     pub const REAPER_LAG_SECONDS: &str = "flashsale_reaper_lag_seconds";
     pub const LATE_PAYMENTS_REFUSED: &str = "flashsale_late_payments_refused_total";
+    // Admission (API process): the waiting rooms and purchase tokens.
+    pub const QUEUE_WAITING: &str = "flashsale_queue_waiting";
+    pub const QUEUE_STREAM_CLIENTS: &str = "flashsale_queue_stream_clients";
+    pub const QUEUE_STREAM_POLLED_SALES: &str = "flashsale_queue_stream_polled_sales";
+    pub const QUEUE_ADMITTED: &str = "flashsale_queue_admitted_total";
+    pub const TOKENS_REFUSED: &str = "flashsale_tokens_refused_total";
     // Producing (API process).
     pub const PRODUCER_BATCH_SIZE: &str = "flashsale_producer_batch_size";
     pub const PRODUCER_PUBLISH_SECONDS: &str = "flashsale_producer_publish_seconds";
@@ -210,7 +254,17 @@ fn describe() {
     describe_counter!(
         PURCHASES,
         "Purchase requests by outcome: reserved, duplicate (an idempotent replay), sold_out, \
-         limit_reached, sale_not_active, not_found, overloaded, unavailable, invalid"
+         limit_reached, sale_not_active, not_found, overloaded, unavailable, invalid, \
+         rate_limited"
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests refused with 429 rate_limited, by the limit they exceeded: client_address or user"
+    );
+    describe_counter!(
+        RATE_LIMIT_RESETS,
+        "Times a rate limit forgot every key of its kind because more keys than \
+         FLASHSALE_RATE_LIMIT_MAX_KEYS were recent (a flood of new addresses or user ids)"
     );
     describe_histogram!(
         RESERVATION_BATCH_SIZE,
@@ -228,12 +282,12 @@ fn describe() {
     );
     describe_gauge!(
         HOLDS_ACTIVE,
-        "Units held and not yet paid in a sale's current round (offers included), by sale, as \
+        "Units held and not yet paid in a sale's current round (offers included), by sale (label sale_id), as \
          this process's reaper last read them"
     );
     describe_gauge!(
         WAITLIST_LENGTH,
-        "Buyers waiting on a sale's waitlist in its current round, by sale, as this process's \
+        "Buyers waiting on a sale's waitlist in its current round (label sale_id), as this process's \
          reaper last read them"
     );
     describe_counter!(
@@ -249,6 +303,26 @@ fn describe() {
     describe_counter!(
         LATE_PAYMENTS_REFUSED,
         "Payments refused with hold_expired: they came after the hold's deadline"
+    );
+    describe_gauge!(
+        QUEUE_WAITING,
+        "Tickets waiting in a sale's waiting room (label sale_id), as this process's admitter last saw it"
+    );
+    describe_gauge!(
+        QUEUE_STREAM_CLIENTS,
+        "Ticket-stream clients connected to this process"
+    );
+    describe_gauge!(
+        QUEUE_STREAM_POLLED_SALES,
+        "Waiting rooms this process polls for its ticket streams (one poll per sale, whatever the clients)"
+    );
+    describe_counter!(
+        QUEUE_ADMITTED,
+        "Buyers admitted from waiting rooms by this process's admitter (its rate: admitted per second)"
+    );
+    describe_counter!(
+        TOKENS_REFUSED,
+        "Purchases refused for their purchase token, by reason: missing, invalid, expired, used, wrong_user"
     );
     describe_histogram!(
         PRODUCER_BATCH_SIZE,

@@ -16,8 +16,8 @@ use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJson
 use super::state::AppState;
 use crate::actors::producer::Nudge;
 use crate::common::domain::{
-    parse_hold_seconds, parse_stock, Durability, Sale, SaleId, SaleSpec, StockChange, Strategy,
-    MAX_STOCK,
+    parse_hold_seconds, parse_stock, Admission, AdmissionMode, Durability, Sale, SaleId, SaleSpec,
+    StockChange, Strategy, MAX_STOCK,
 };
 use crate::common::store::{RoundOutcome, StockOutcome};
 use crate::common::telemetry::names;
@@ -86,6 +86,58 @@ pub struct SaleBody {
     #[serde(default)]
     #[schema(default = 0, maximum = 86_400)]
     hold_seconds: u64,
+    /// Who may buy: `{"mode": "open"}` (the default: anyone), or a waiting room admitting
+    /// `rate_per_second` buyers (`fifo`: in ticket order; `random`: tickets taken before the
+    /// start shuffled once at the start), each with a purchase token valid `token_seconds`.
+    admission: Option<AdmissionBody>,
+}
+
+/// A sale's `admission`; read field by field like [`SaleBody`].
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionBody {
+    /// `open` (the default), `fifo` or `random`.
+    #[schema(value_type = Option<AdmissionMode>)]
+    mode: Option<String>,
+    /// Buyers admitted per second, all API processes together: 1 to 100000; required for
+    /// `fifo` and `random`.
+    #[schema(minimum = 1, maximum = 100_000)]
+    rate_per_second: Option<u64>,
+    /// How long an admitted buyer's purchase token is valid: 1 to 86400 (default 300);
+    /// `fifo` and `random` only.
+    #[schema(minimum = 1, maximum = 86_400)]
+    token_seconds: Option<u64>,
+}
+
+impl AdmissionBody {
+    /// Reads the sale body's `admission` object, if there is one.
+    fn read(object: &mut JsonObject) -> Result<Option<Self>, ApiError> {
+        let Some(mut nested) = object.optional_object("admission", "admission.")? else {
+            return Ok(None);
+        };
+        let body = Self {
+            mode: nested.optional_string("mode")?,
+            rate_per_second: nested.optional_whole_number("rate_per_second")?,
+            token_seconds: nested.optional_whole_number("token_seconds")?,
+        };
+        nested.finish()?;
+        Ok(Some(body))
+    }
+
+    fn parse(body: Option<Self>) -> Result<Admission, ApiError> {
+        let Some(body) = body else {
+            return Ok(Admission::default());
+        };
+        let mode = body
+            .mode
+            .as_deref()
+            .map_or(Ok(AdmissionMode::default()), AdmissionMode::parse)?;
+        Ok(Admission::parse(
+            mode,
+            body.rate_per_second,
+            body.token_seconds,
+        )?)
+    }
 }
 
 impl FromJsonObject for SaleBody {
@@ -99,6 +151,7 @@ impl FromJsonObject for SaleBody {
             strategy: object.optional_string("strategy")?,
             durability: object.optional_string("durability")?,
             hold_seconds: object.whole_number_or("hold_seconds", 0)?,
+            admission: AdmissionBody::read(object)?,
         })
     }
 }
@@ -205,7 +258,8 @@ pub async fn change_stock(
         super::schemas::AdminErrors,
         super::schemas::BodyErrors,
         (status = 404, description = "`not_found`: no such route (an empty id)", body = super::schemas::ErrorBody),
-        (status = 422, description = "`invalid_strategy` (also: `hold_seconds` above 0 with another strategy than `async`)", body = super::schemas::ErrorBody),
+        (status = 409, description = "`admission_not_configured`: a waiting room asked for, and this server has no FLASHSALE_TOKEN_SECRET", body = super::schemas::ErrorBody),
+        (status = 422, description = "`invalid_strategy` (also: `hold_seconds` above 0 with another strategy than `async`; a waiting room with `naive` or `locking`)", body = super::schemas::ErrorBody),
         (status = 503, description = "`unavailable`: the round may have started", body = super::schemas::ErrorBody),
     ))]
 pub async fn put_sale(
@@ -235,10 +289,22 @@ pub async fn put_sale(
             "hold_seconds above 0 needs the async strategy",
         ));
     }
+    let admission = AdmissionBody::parse(body.admission)?;
+    if admission.mode.is_gated() {
+        if strategy.stock_in_postgres() {
+            return Err(ApiError::invalid_strategy(
+                "a waiting room (admission fifo or random) needs the redis or async strategy",
+            ));
+        }
+        if state.token_key.is_none() {
+            return Err(ApiError::admission_not_configured());
+        }
+    }
     let spec = SaleSpec {
         strategy,
         durability,
         hold_seconds,
+        admission,
         ..spec
     };
     let (outcome, sale) = state.sales.put(&sale_id, spec).await?;

@@ -18,9 +18,12 @@ use serde::Serialize;
 
 use crate::api::sales::SaleError;
 use crate::common::decision::ReserveError;
-use crate::common::domain::Invalid;
+use crate::common::domain::{Invalid, TokenRefusal};
 use crate::common::log_throttle::LogThrottle;
 use crate::common::store::{StockFigures, StoreError};
+
+/// The code of a request a rate limit refused (429), also its purchase outcome label.
+pub const RATE_LIMITED: &str = "rate_limited";
 
 /// Seconds a client is asked to wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "1";
@@ -63,6 +66,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: Cow<'static, str>,
+    /// Seconds the client should wait before retrying (`Retry-After`), when the error says.
+    retry_after: Option<u64>,
     /// What went wrong on our side, for the log only.
     cause: Option<String>,
 }
@@ -79,6 +84,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
             cause: None,
         }
     }
@@ -259,6 +265,53 @@ impl ApiError {
             "this hold_token is not the purchase's",
         )
     }
+    pub fn token_refused(refusal: TokenRefusal) -> Self {
+        let (code, message) = match refusal {
+            TokenRefusal::Missing => (
+                "token_missing",
+                "this sale sells only to buyers admitted by its waiting room: send the purchase token in the Flashsale-Purchase-Token header",
+            ),
+            TokenRefusal::Invalid => (
+                "token_invalid",
+                "this purchase token was not issued by this service for this sale",
+            ),
+            TokenRefusal::Expired => (
+                "token_expired",
+                "this purchase token has expired (or belongs to an earlier round of the sale)",
+            ),
+            TokenRefusal::Used => ("token_used", "this purchase token has bought already"),
+            TokenRefusal::WrongUser => (
+                "token_wrong_user",
+                "this purchase token was issued to another user",
+            ),
+        };
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+    pub fn ticket_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "ticket_not_found",
+            "no ticket of the sale's current round has this id",
+        )
+    }
+    pub fn no_waiting_room() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "no_waiting_room",
+            "this sale is open to every buyer: purchase directly",
+        )
+    }
+    pub fn admission_not_configured() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "admission_not_configured",
+            "this server has no purchase token key (FLASHSALE_TOKEN_SECRET): it cannot run a waiting room",
+        )
+    }
+    /// An admitted ticket whose token this process cannot make: its key is not configured.
+    pub fn token_key_missing() -> Self {
+        Self::unavailable().caused_by("FLASHSALE_TOKEN_SECRET is unset on this API process")
+    }
     pub fn invalid_strategy(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -313,6 +366,20 @@ impl ApiError {
             "send the body as application/json",
         )
     }
+    /// 429: `client` sent more than its rate limit allows; it may send again in `wait`
+    /// (rounded up to whole seconds for `Retry-After`, at least 1).
+    pub fn rate_limited(client: &str, wait: Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                RATE_LIMITED,
+                format!("too many requests from this {client}; retry in {seconds} s"),
+            )
+        }
+    }
     pub fn overloaded() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -345,7 +412,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         self.log();
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
         }
         response.json(Body {

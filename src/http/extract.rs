@@ -113,6 +113,9 @@ pub struct JsonObject {
     fields: Vec<(String, Value)>,
     /// The names asked for, to list them when an unknown field is found.
     known: Vec<&'static str>,
+    /// How messages name this object's fields: `""` at the top, `"admission."` in a nested
+    /// object.
+    prefix: &'static str,
 }
 
 impl JsonObject {
@@ -141,7 +144,28 @@ impl JsonObject {
         Ok(Self {
             fields,
             known: Vec::new(),
+            prefix: "",
         })
+    }
+
+    /// An object that may be absent or null, read as its own `JsonObject`; its messages name
+    /// its fields `<name>.<field>`. Call [`JsonObject::finish`] on it when done.
+    pub fn optional_object(
+        &mut self,
+        name: &'static str,
+        prefix: &'static str,
+    ) -> Result<Option<JsonObject>, ApiError> {
+        match self.take(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(JsonObject {
+                fields: map.into_iter().collect(),
+                known: Vec::new(),
+                prefix,
+            })),
+            Some(_) => Err(ApiError::invalid_request(format!(
+                "field `{name}` must be an object"
+            ))),
+        }
     }
 
     /// Takes field `name`; `None` when absent.
@@ -153,8 +177,9 @@ impl JsonObject {
 
     /// A required string.
     pub fn string(&mut self, name: &'static str) -> Result<String, ApiError> {
+        let prefix = self.prefix;
         self.optional_string(name)?
-            .ok_or_else(|| missing(name, Kind::String))
+            .ok_or_else(|| missing(prefix, name, Kind::String))
     }
 
     /// A string that may be absent or null.
@@ -162,14 +187,15 @@ impl JsonObject {
         match self.take(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(value)) => Ok(Some(value)),
-            Some(_) => Err(wrong_kind(name, Kind::String)),
+            Some(_) => Err(wrong_kind(self.prefix, name, Kind::String)),
         }
     }
 
     /// A required whole number.
     pub fn whole_number(&mut self, name: &'static str) -> Result<u64, ApiError> {
+        let prefix = self.prefix;
         self.optional_whole_number(name)?
-            .ok_or_else(|| missing(name, Kind::WholeNumber))
+            .ok_or_else(|| missing(prefix, name, Kind::WholeNumber))
     }
 
     /// A whole number that is `default` when absent (null is not a number, so it is refused).
@@ -178,7 +204,7 @@ impl JsonObject {
             None => Ok(default),
             Some(value) => value
                 .as_u64()
-                .ok_or_else(|| wrong_kind(name, Kind::WholeNumber)),
+                .ok_or_else(|| wrong_kind(self.prefix, name, Kind::WholeNumber)),
         }
     }
 
@@ -189,7 +215,7 @@ impl JsonObject {
             Some(value) => value
                 .as_u64()
                 .map(Some)
-                .ok_or_else(|| wrong_kind(name, Kind::WholeNumber)),
+                .ok_or_else(|| wrong_kind(self.prefix, name, Kind::WholeNumber)),
         }
     }
 
@@ -202,19 +228,24 @@ impl JsonObject {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => DateTime::parse_from_rfc3339(&text)
                 .map(|at| Some(at.with_timezone(&Utc)))
-                .map_err(|_| wrong_kind(name, Kind::Timestamp)),
-            Some(_) => Err(wrong_kind(name, Kind::Timestamp)),
+                .map_err(|_| wrong_kind(self.prefix, name, Kind::Timestamp)),
+            Some(_) => Err(wrong_kind(self.prefix, name, Kind::Timestamp)),
         }
     }
 
     /// Refuses the fields nobody asked for.
-    fn finish(self) -> Result<(), ApiError> {
+    pub fn finish(self) -> Result<(), ApiError> {
         match self.fields.first() {
             None => Ok(()),
             Some((name, _)) => Err(ApiError::invalid_request(format!(
-                "unknown field `{}`; the fields are {}",
+                "unknown field `{}{}`; the fields are {}",
+                self.prefix,
                 excerpt(name),
-                self.known.join(", ")
+                self.known
+                    .iter()
+                    .map(|known| format!("{}{known}", self.prefix))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }
@@ -238,12 +269,12 @@ impl fmt::Display for Kind {
     }
 }
 
-fn missing(name: &str, kind: Kind) -> ApiError {
-    ApiError::invalid_request(format!("field `{name}` is required: {kind}"))
+fn missing(prefix: &str, name: &str, kind: Kind) -> ApiError {
+    ApiError::invalid_request(format!("field `{prefix}{name}` is required: {kind}"))
 }
 
-fn wrong_kind(name: &str, kind: Kind) -> ApiError {
-    ApiError::invalid_request(format!("field `{name}` must be {kind}"))
+fn wrong_kind(prefix: &str, name: &str, kind: Kind) -> ApiError {
+    ApiError::invalid_request(format!("field `{prefix}{name}` must be {kind}"))
 }
 
 /// A JSON object's fields in the order they came, duplicates kept so they can be refused.

@@ -11,14 +11,17 @@
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //! | `GET /metrics` | `metrics.rs` (the handler is `common::probes`, shared with the worker) |
 //! | `GET /api/v1/sales/{sale_id}/stream` | `stream.rs` |
+//! | `POST /api/v1/sales/{sale_id}/queue`, `GET .../queue/{ticket_id}`, `GET .../queue/{ticket_id}/stream` (the waiting room) | `queue.rs` |
 //! | `GET /`, `GET /control-room`, `GET /api/v1/sales`, `GET /api/v1/stats` (the control room) | `dashboard.rs` (the page: `control_room.html`) |
 //! | `GET /openapi.json` | `openapi.rs` (every handler carries its `#[utoipa::path]`) |
 //! | every path: head size, body framing, size and timeout, checked before routing | `limits.rs` |
+//! | the rate limits per client address and per user, which a handler applies (`purchases.rs` does) | `rate_limits.rs`, `client_address.rs` |
 //!
 //! Every failure becomes an [`errors::ApiError`], which is turned into the JSON error shape in
 //! one place (and logged there when it is ours).
 
 pub mod admin;
+pub mod client_address;
 pub mod cors;
 pub mod dashboard;
 pub mod errors;
@@ -29,6 +32,8 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod purchases;
+pub mod queue;
+pub mod rate_limits;
 pub mod sales;
 pub mod schemas;
 pub mod seed;
@@ -66,6 +71,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/api/v1/sales/{sale_id}", Access::Public).get(sales::get_sale))
     .service(resource("/api/v1/sales/{sale_id}/stream", Access::Public).get(stream::stream_sale))
+    .service(resource("/api/v1/sales/{sale_id}/queue", Access::Public).post(queue::join_queue))
+    .service(
+        resource("/api/v1/sales/{sale_id}/queue/{ticket_id}", Access::Public)
+            .get(queue::get_ticket),
+    )
+    .service(
+        resource(
+            "/api/v1/sales/{sale_id}/queue/{ticket_id}/stream",
+            Access::Public,
+        )
+        .get(queue::stream_ticket),
+    )
     .service(
         resource("/api/v1/sales/{sale_id}/waitlist", Access::Public).post(waitlist::join_waitlist),
     )

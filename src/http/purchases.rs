@@ -7,11 +7,14 @@ use std::sync::LazyLock;
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use super::errors::ApiError;
+use super::errors::{ApiError, RATE_LIMITED};
 use super::extract::{purchase_id, sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
+use crate::api::tokens::TOKEN_HEADER;
 use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
-use crate::common::domain::{IdempotencyKey, Purchase, Quantity, Reservation, UserId};
+use crate::common::domain::{
+    IdempotencyKey, Purchase, Quantity, Reservation, TokenRefusal, UserId,
+};
 use crate::common::log_limit::OutageLog;
 use crate::common::orders::is_not_migrated;
 use crate::common::telemetry::names;
@@ -50,7 +53,8 @@ pub(super) struct PurchaseRequest {
 /// `POST /api/v1/sales/{sale_id}/purchases`: reserves stock for one buyer, 202 with the
 /// purchase, or why not.
 #[utoipa::path(post, path = "/api/v1/sales/{sale_id}/purchases", tag = "purchases",
-    params(("sale_id" = String, Path, description = "The sale"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
+    params(("sale_id" = String, Path, description = "The sale"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe"),
+        ("Flashsale-Purchase-Token" = Option<String>, Header, description = "The purchase token the waiting room gave the buyer (`GET /api/v1/sales/{sale_id}/queue/{ticket_id}`); required by sales with `fifo` or `random` admission, ignored by `open` ones")),
     request_body(content = PurchaseBody, content_type = "application/json"),
     responses(
         (status = 202, description = "Reserved (or the replay of a reservation); `Location` points at the purchase", body = Purchase,
@@ -97,10 +101,16 @@ pub(super) async fn decide(
     let outcome = match &decided {
         Ok(Ok(decided)) => decided.label(),
         Ok(Err(error)) => error.label(),
-        // The request never reached a decision: it was not a valid purchase.
+        // The request never reached a decision: refused by a rate limit, or not a valid
+        // purchase.
+        // Its outcome label is its error code.
+        Err(error) if error.code() == RATE_LIMITED => RATE_LIMITED,
         Err(_) => "invalid",
     };
     outcome_counter(outcome).increment(1);
+    if let Ok(Ok(ReserveOutcome::TokenRefused(refusal))) = &decided {
+        refusal_counter(*refusal).increment(1);
+    }
     if let Ok(Ok(ReserveOutcome::Replayed(original))) = &decided {
         // A replay answers with the original purchase, whose id differs from the new one.
         tracing::Span::current()
@@ -117,13 +127,19 @@ pub(super) async fn decide(
         ReserveOutcome::SaleNotActive => Err(ApiError::sale_not_active()),
         ReserveOutcome::SaleNotFound => Err(ApiError::sale_not_found()),
         ReserveOutcome::KeyReused => Err(ApiError::idempotency_key_reused()),
+        ReserveOutcome::TokenRefused(refusal) => Err(ApiError::token_refused(refusal)),
         // `Strategies::purchase` asks again rather than answer this.
         ReserveOutcome::StrategyChanged => Err(ApiError::unavailable()),
     }
 }
 
-/// Validates the request (the outer error: not a valid purchase) and has the sale's strategy
-/// decide it (the inner result).
+/// Validates the request and applies the rate limits (the outer error: not a valid purchase,
+/// or 429), then has the sale's strategy decide it (the inner result).
+///
+/// The limits come after the sold-out shortcut: a purchase this process answers `sold_out`
+/// without Redis takes nothing and costs nothing, so it is not counted against anyone, the
+/// stampede on a sold-out sale pays no limit check, and a buyer over the limit still learns at
+/// once that the stock is gone. Everything else is counted before it reaches the strategy.
 async fn purchase(
     req: &HttpRequest,
     path: &str,
@@ -136,17 +152,40 @@ async fn purchase(
         .get(IDEMPOTENCY_KEY)
         .map(|value| IdempotencyKey::parse(value.as_bytes()))
         .transpose()?;
+    let sale_id = sale_id(path)?;
+    let user_id = UserId::parse(&request.user_id)?;
+    let quantity = Quantity::parse(request.quantity)?;
+    // Checked before the actors, so a forgery costs no Redis call; a sale with a waiting room
+    // refuses a purchase without one in its reservation script (an `open` sale ignores it).
+    let token = match req.headers().get(TOKEN_HEADER) {
+        None => None,
+        Some(raw) => {
+            let verified = state
+                .token_key
+                .as_ref()
+                .ok_or(TokenRefusal::Invalid)
+                .and_then(|key| key.verify(raw.as_bytes(), &sale_id, &user_id));
+            match verified {
+                Ok(claims) => Some(claims),
+                Err(refusal) => return Ok(Ok(ReserveOutcome::TokenRefused(refusal))),
+            }
+        }
+    };
     let reservation = Reservation {
         purchase_id: Uuid::new_v4(),
-        sale_id: sale_id(path)?,
-        user_id: UserId::parse(&request.user_id)?,
-        quantity: Quantity::parse(request.quantity)?,
+        sale_id,
+        user_id,
+        quantity,
         idempotency_key,
+        token,
     };
     tracing::Span::current().record(
         "purchase_id",
         tracing::field::display(reservation.purchase_id),
     );
+    if state.rate_limits.any() && state.sold_out.shortcut(&reservation).is_none() {
+        state.rate_limits.admit(req, &reservation.user_id)?;
+    }
     Ok(state.strategies.purchase(reservation).await)
 }
 
@@ -156,6 +195,20 @@ pub fn register_metrics() {
     for outcome in OUTCOME_LABELS {
         outcome_counter(outcome).increment(0);
     }
+    for refusal in TokenRefusal::ALL {
+        refusal_counter(refusal).increment(0);
+    }
+}
+
+/// `flashsale_tokens_refused_total{reason}`, its handle made once per reason.
+fn refusal_counter(refusal: TokenRefusal) -> metrics::Counter {
+    static REASONS: LazyLock<DashMap<&'static str, metrics::Counter>> = LazyLock::new(DashMap::new);
+    let reason = refusal.as_str();
+    super::metrics::cached(
+        &REASONS,
+        reason,
+        || metrics::counter!(names::TOKENS_REFUSED, "reason" => reason),
+    )
 }
 
 /// `flashsale_purchases_total{outcome}`, its handle made once per outcome.

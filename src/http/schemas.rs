@@ -44,6 +44,15 @@ pub enum ErrorCode {
     WaitlistEntryNotFound,
     NotWaiting,
     StockBelowTaken,
+    TokenMissing,
+    TokenInvalid,
+    TokenExpired,
+    TokenUsed,
+    TokenWrongUser,
+    TicketNotFound,
+    NoWaitingRoom,
+    AdmissionNotConfigured,
+    RateLimited,
     Overloaded,
     Unavailable,
 }
@@ -91,6 +100,11 @@ pub enum PurchaseErrors {
     )]
     InvalidRequest(ErrorBody),
     #[response(
+        status = 403,
+        description = "A sale with a waiting room (`fifo`, `random`): the purchase token is `token_missing`, `token_invalid`, `token_expired`, `token_used` or `token_wrong_user`; nothing was taken"
+    )]
+    TokenRefused(ErrorBody),
+    #[response(
         status = 404,
         description = "`sale_not_found`: no sale has this id (`not_found`: no such route, e.g. an empty id)"
     )]
@@ -105,6 +119,12 @@ pub enum PurchaseErrors {
         description = "`idempotency_key_reused`: the key was used with another quantity"
     )]
     KeyReused(ErrorBody),
+    #[response(
+        status = 429,
+        description = "`rate_limited`: this client address or this `user_id` sent more purchases than its rate limit allows (only when `FLASHSALE_RATE_LIMIT_*` turn limits on); nothing was tried",
+        headers(("Retry-After" = u64, description = "Whole seconds until the limit lets one more through (at least 1)"))
+    )]
+    RateLimited(ErrorBody),
     #[response(
         status = 503,
         description = "`overloaded` (nothing tried) or `unavailable` (outcome unknown); `Retry-After: 1`"

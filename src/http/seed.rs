@@ -23,7 +23,7 @@ use super::sales::current_sale;
 use super::state::AppState;
 use super::stream::event_stream;
 use crate::api::stock_watch::Watcher;
-use crate::common::domain::{Purchase, Strategy};
+use crate::common::domain::{Purchase, Sale, Strategy};
 
 /// The seed's stream sends the stock at least this often, changed or not.
 pub const SEED_STREAM_INTERVAL: Duration = Duration::from_millis(500);
@@ -155,7 +155,7 @@ pub async fn seed_stream(state: web::Data<AppState>) -> Result<HttpResponse, Api
 
 /// The next event: the stock as soon as it changed, or as it is after
 /// [`SEED_STREAM_INTERVAL`]; `None` ends the stream (the process is stopping).
-async fn next_stock(watcher: &mut Watcher, stock: &mut u64) -> Option<Bytes> {
+async fn next_stock(watcher: &mut Watcher<Sale>, stock: &mut u64) -> Option<Bytes> {
     let deadline = tokio::time::Instant::now() + SEED_STREAM_INTERVAL;
     loop {
         tokio::select! {

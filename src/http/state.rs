@@ -8,10 +8,13 @@ use secrecy::SecretString;
 use crate::actors::producer::KafkaProducerActor;
 use crate::api::sales::SaleService;
 use crate::api::seed::SeedSales;
-use crate::api::stock_watch::StockWatch;
+use crate::api::sold_out::SoldOutCache;
+use crate::api::stock_watch::{QueueWatch, StockWatch};
 use crate::api::strategies::Strategies;
+use crate::api::tokens::TokenKey;
 use crate::common::orders::Orders;
 use crate::common::store::Store;
+use crate::http::rate_limits::RateLimits;
 
 pub struct AppState {
     pub store: Store,
@@ -21,10 +24,19 @@ pub struct AppState {
     /// Creates, replaces, resets and reads sales.
     pub sales: Arc<SaleService>,
     pub stock_watch: Arc<StockWatch>,
+    /// Follows the waiting rooms for the ticket streams (`queue.rs`).
+    pub queue_watch: Arc<QueueWatch>,
+    /// Signs and checks purchase tokens; `None`: no sale may have a waiting room.
+    pub token_key: Option<TokenKey>,
     pub producer: Addr<KafkaProducerActor>,
     pub admin_token: Option<SecretString>,
     /// The payment webhook's HMAC key (`holds.rs`).
     pub payment_secret: Option<SecretString>,
     /// The sales the seed's routes sell from.
     pub seed: SeedSales,
+    /// The rate limits of the purchase routes (`rate_limits.rs`).
+    pub rate_limits: RateLimits,
+    /// Which sales this process knows to be sold out: a purchase answered from it is not
+    /// rate-limited (`purchases.rs`).
+    pub sold_out: SoldOutCache,
 }

@@ -71,7 +71,7 @@ pub(super) fn event_stream(
 
 /// Waits for the next change (one the client has not seen) or heartbeat; `None` ends the
 /// stream: the process is stopping.
-async fn next_chunk(watcher: &mut Watcher, last: &mut Option<Sale>) -> Option<Bytes> {
+async fn next_chunk(watcher: &mut Watcher<Sale>, last: &mut Option<Sale>) -> Option<Bytes> {
     loop {
         tokio::select! {
             () = watcher.closed.cancelled() => return None,

@@ -5,6 +5,7 @@
 //! a private `redis-server` of their own.
 
 mod admin;
+mod admission;
 mod edge;
 mod fuzz;
 #[path = "../common/mod.rs"]
@@ -15,6 +16,7 @@ mod inputs;
 mod outage;
 mod outbox;
 mod purchases;
+mod rate_limits;
 mod reap_cost;
 mod stock;
 mod stream;

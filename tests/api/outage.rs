@@ -4,7 +4,7 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{error_code, spawn_app_with, test_settings, PrivateRedis, TestApp};
+use crate::helpers::{error_code, raw_redis, spawn_app_with, test_settings, PrivateRedis, TestApp};
 
 /// An app on a private Redis with short timeouts, and a sale on it.
 async fn app_on_private_redis(redis: &PrivateRedis, stock: u64) -> (TestApp, String) {
@@ -18,6 +18,48 @@ async fn app_on_private_redis(redis: &PrivateRedis, stock: u64) -> (TestApp, Str
     let app = spawn_app_with(settings).await;
     let sale = app.new_sale(stock, 1).await;
     (app, sale)
+}
+
+#[actix_web::test]
+async fn a_redis_call_slower_than_redis_rs_defaults_is_answered_within_the_configured_timeout() {
+    // redis-rs gives up on an answer after 500 ms unless told otherwise: a purchase that
+    // waits 1.2 s for a busy Redis must still be decided within the 3 s configured.
+    let redis = PrivateRedis::start();
+    let mut settings = test_settings();
+    settings.redis_url = redis.url.as_str().into();
+    settings.redis_timeout = Duration::from_secs(3);
+    let app = spawn_app_with(settings).await;
+    let sale = app.new_sale(10, 1).await;
+    assert_eq!(
+        app.purchase(&sale, "warm", 1, None).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    // Redis runs one script at a time: this one keeps it busy for 1.2 s.
+    let mut busy = raw_redis(&redis.url).await;
+    let busy_script = redis::cmd("EVAL")
+        .arg(
+            "local t = redis.call('TIME') \
+             local until_us = t[1] * 1000000 + t[2] + 1200000 \
+             repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= until_us \
+             return 1",
+        )
+        .arg(0)
+        .to_owned();
+    let keeping_busy = busy_script.query_async::<i64>(&mut busy);
+    let buying = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let status = app.purchase(&sale, "patient", 1, None).await.status();
+        (status, started.elapsed())
+    };
+    let (busy, (status, waited)) = tokio::join!(keeping_busy, buying);
+    assert_eq!(busy.expect("the busy script ran"), 1);
+    assert!(
+        waited >= Duration::from_millis(600),
+        "it did wait: {waited:?}"
+    );
+    assert_eq!(status, StatusCode::ACCEPTED, "after {waited:?}");
 }
 
 #[actix_web::test]
@@ -148,11 +190,7 @@ async fn purchases_go_on_after_redis_forgets_the_scripts() {
     );
 
     // A restarted or failed-over Redis has no scripts cached: EVALSHA gets NOSCRIPT.
-    let client = redis::Client::open(redis.url.as_str()).expect("valid url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connects");
+    let mut conn = raw_redis(&redis.url).await;
     redis::cmd("SCRIPT")
         .arg("FLUSH")
         .query_async::<()>(&mut conn)

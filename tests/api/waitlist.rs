@@ -460,8 +460,8 @@ async fn hold_and_waitlist_metrics_move_with_what_happens() {
             loop {
                 let now = scrape(&app.client, url).await;
                 let shown = (
-                    sample(&now, "flashsale_holds_active", &[("sale", &sale_id)]),
-                    sample(&now, "flashsale_waitlist_length", &[("sale", &sale_id)]),
+                    sample(&now, "flashsale_holds_active", &[("sale_id", &sale_id)]),
+                    sample(&now, "flashsale_waitlist_length", &[("sale_id", &sale_id)]),
                 );
                 if shown == (Some(held), Some(waiting)) {
                     return;

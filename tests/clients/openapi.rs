@@ -13,12 +13,12 @@ use crate::helpers::spawn_app;
 fn registered_routes() -> BTreeSet<(String, String)> {
     let source = include_str!("../../src/http/mod.rs");
     let mut routes = BTreeSet::new();
+    // rustfmt puts a long path on a line of its own: `resource(\n "/..."`.
     for part in source.split("resource(").skip(1) {
-        // rustfmt may put the path on a line of its own.
         let Some((path, rest)) = part
             .trim_start()
             .strip_prefix('"')
-            .and_then(|part| part.split_once('"'))
+            .and_then(|p| p.split_once('"'))
         else {
             continue;
         };

@@ -19,6 +19,8 @@ use tokio::sync::oneshot;
 pub const TOKEN: &str = "test-admin-token";
 /// The payment webhook's secret of every test app.
 pub const PAYMENT_SECRET: &str = "test-payment-secret";
+/// The purchase tokens' key of every test app.
+pub const TOKEN_SECRET: &str = "test-token-secret-of-32-bytes-ok";
 
 pub struct TestApp {
     pub address: String,
@@ -38,8 +40,14 @@ pub fn test_settings() -> Settings {
     settings.kafka.brokers = NO_BROKER.into();
     settings.http_addr = "127.0.0.1:0".parse().expect("valid address");
     settings.http_workers = 2;
+    // The defaults (1 s per Redis call, 3 s per purchase) are for a machine that serves; on
+    // one that also builds and runs every test at once, a call can take longer, and these
+    // tests assert what is decided, not how fast. Tests of the timeouts set their own.
+    settings.redis_timeout = Duration::from_secs(5);
+    settings.pool.timeout = Duration::from_secs(10);
     settings.admin_token = Some(TOKEN.into());
     settings.payment_secret = Some(PAYMENT_SECRET.into());
+    settings.token_secret = Some(TOKEN_SECRET.into());
     settings.seed.create = false;
     // Seed sales of its own, should a test create them.
     settings.seed.prefix = unique_sale_id();
@@ -83,6 +91,10 @@ impl TestApp {
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
+        // The API closes a connection idle for 5 s (actix's keep-alive); a request sent on a
+        // pooled connection just as it closes fails (IncompleteMessage). Dropping idle
+        // connections first avoids the race.
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .expect("a client builds")
 }
@@ -248,6 +260,19 @@ pub async fn error_code(response: Response) -> String {
 }
 
 /// A free TCP port on loopback (free when asked; good enough for tests).
+/// A plain connection to the Redis at `url`, for what a test reads or does behind the API's
+/// back. Without redis-rs's default limit of 500 ms per answer: a test reading 20,000 holds
+/// while every other test runs may wait longer, and a slow answer is not what it tests.
+pub async fn raw_redis(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("valid url")
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new().set_response_timeout(None),
+        )
+        .await
+        .expect("redis answers")
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -374,6 +399,7 @@ pub async fn reserve_directly(store: &Store, sale: &SaleId, count: usize) {
                 user_id: UserId::parse(&format!("k{i}")).expect("valid user"),
                 quantity: Quantity::parse(1).expect("valid quantity"),
                 idempotency_key: None,
+                token: None,
             })
             .collect();
         store.reserve(sale, &batch).await.expect("reserved");

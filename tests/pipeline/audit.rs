@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{cancel, pay, spawn_app_with, unique_sale_id};
+use crate::helpers::{cancel, pay, raw_redis, spawn_app_with, unique_sale_id};
 use crate::support::{buy, spawn_worker, Pipeline, WORKER_BIN};
 
 /// Runs `flashsale-worker audit --sale <sale> <extra>` on the pipeline and returns its exit
@@ -111,11 +111,7 @@ async fn the_audit_passes_a_clean_sale_and_catches_an_oversell_a_missing_order_a
         .await
         .expect("the duplicate removed");
     let extra = Uuid::new_v4();
-    let client = redis::Client::open(pipeline.redis.url.as_str()).expect("valid url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connects");
+    let mut conn = raw_redis(&pipeline.redis.url).await;
     redis::cmd("HSET")
         .arg(format!("fs:{{{sale}}}:purchases"))
         .arg(extra.to_string())
@@ -255,11 +251,7 @@ async fn the_audit_checks_holds_and_catches_a_state_apart_a_unit_released_twice_
     assert!(audit().await.passed());
 
     // A unit given back twice in Redis: one more remaining than the stock allows.
-    let client = redis::Client::open(pipeline.redis.url.as_str()).expect("valid url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connects");
+    let mut conn = raw_redis(&pipeline.redis.url).await;
     redis::cmd("HINCRBY")
         .arg(format!("fs:{{{sale}}}:sale"))
         .arg("remaining")

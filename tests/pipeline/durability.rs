@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{free_port, spawn_app_with, TestApp, TOKEN};
+use crate::helpers::{free_port, raw_redis, spawn_app_with, TestApp, TOKEN};
 use crate::support::{spawn_worker, start, wait_for, Pipeline, PrivateBroker, API_BIN};
 
 /// The purchase id of a 202, or the status and body of any other answer.
@@ -109,13 +109,7 @@ async fn a_broker_sales_202_means_its_event_is_in_kafka_so_losing_redis_loses_no
 
     // Redis loses everything (a machine crash with nothing synced): the orders still come.
     redis::cmd("FLUSHALL")
-        .query_async::<()>(
-            &mut redis::Client::open(pipeline.redis.url.as_str())
-                .expect("a redis url")
-                .get_multiplexed_async_connection()
-                .await
-                .expect("redis answers"),
-        )
+        .query_async::<()>(&mut raw_redis(&pipeline.redis.url).await)
         .await
         .expect("flushed");
     drop(api);

@@ -1,42 +1,13 @@
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use uuid::Uuid;
 
 use crate::helpers::{free_port, sample, scrape};
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::support::{
-    buy, spawn_worker, start, union, wait_for, wait_until_in_flight, Pipeline, PrivateBroker,
-    API_BIN, WORKER_BIN,
+    buy, sell_during, spawn_worker, start, union, wait_for, wait_until_in_flight, Pipeline,
+    PrivateBroker, API_BIN, WORKER_BIN,
 };
-
-/// Sells in waves of 20 while `event` runs, and one last wave after it; returns every
-/// accepted purchase id.
-async fn sell_during(
-    app: &TestApp,
-    sale: &str,
-    event: impl std::future::Future<Output = ()>,
-) -> HashSet<Uuid> {
-    let done = AtomicBool::new(false);
-    let seller = async {
-        let mut accepted = HashSet::new();
-        for wave in 0.. {
-            let finished = done.load(Ordering::Relaxed);
-            accepted.extend(buy(app, sale, &format!("wave{wave}"), 20, 20).await);
-            if finished {
-                break;
-            }
-        }
-        accepted
-    };
-    let trigger = async {
-        event.await;
-        done.store(true, Ordering::Relaxed);
-    };
-    tokio::join!(seller, trigger).0
-}
 
 #[actix_web::test]
 async fn a_worker_killed_mid_stream_and_restarted_persists_every_purchase_once() {

@@ -396,6 +396,34 @@ async fn a_redis_outage_is_logged_once_when_it_starts_and_once_when_it_ends_not_
     );
 }
 
+#[actix_web::test]
+async fn librdkafka_retrying_a_broker_that_is_down_writes_one_line_per_10_s_not_one_per_attempt() {
+    // Nothing listens there: librdkafka retries the connection at least once a second and,
+    // unthrottled, writes two or three ERROR lines per attempt.
+    let pipeline = Pipeline::with_brokers(format!("127.0.0.1:{}", free_port())).await;
+    let port = free_port();
+    let (_api, logged) = api_with_json_logs(&pipeline, port, "info");
+    wait_until_listening(port, "the API");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    let mut kafka_lines = Vec::new();
+    while let Ok(line) = logged.recv_timeout(Duration::from_millis(200)) {
+        let event: Value = serde_json::from_str(&line).expect("JSON log lines");
+        let target = event["target"].as_str().unwrap_or_default();
+        if matches!(event["level"].as_str(), Some("WARN" | "ERROR"))
+            && (target.starts_with("librdkafka") || target.starts_with("rdkafka"))
+        {
+            kafka_lines.push(event["fields"]["message"].to_string());
+        }
+    }
+    assert_eq!(
+        kafka_lines.len(),
+        1,
+        "the first of librdkafka's complaints is written, the rest of the 10 s held back: \
+         {kafka_lines:#?}"
+    );
+}
+
 /// The `flashsale_*` names in the expressions of ops/grafana/flashsale.json.
 fn dashboard_metrics() -> HashSet<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/grafana/flashsale.json");

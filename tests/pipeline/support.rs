@@ -1,10 +1,11 @@
 //! What the pipeline tests share: an isolated pipeline, workers in process or as processes,
-//! a private broker, and order counting.
+//! a private broker, a proxy that cuts a service off, and order counting.
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use flashsale::common::orders::is_not_migrated;
@@ -203,6 +204,21 @@ impl Pipeline {
         .await
     }
 
+    /// Sessions on this pipeline's database waiting for their client inside a transaction
+    /// that locked partition leases: a worker frozen mid-batch.
+    pub async fn sessions_frozen_on_leases(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(DISTINCT activity.pid) FROM pg_stat_activity activity \
+             JOIN pg_locks lock ON lock.pid = activity.pid \
+             WHERE activity.datname = current_database() \
+               AND activity.state = 'idle in transaction' \
+               AND lock.relation = 'partition_leases'::regclass",
+        )
+        .fetch_one(&self.db)
+        .await
+        .expect("pg_stat_activity reads")
+    }
+
     /// Waits until the round's orders are exactly `expected`, one row each.
     pub async fn wait_for_orders(
         &self,
@@ -353,6 +369,83 @@ fn tansu_binary() -> String {
 }
 
 /// Every purchase id in `sets`.
+/// A TCP proxy in front of a real service (Redis, PostgreSQL), to cut a process off from it:
+/// while cut, the connections through it are closed and new ones are closed as soon as they
+/// are accepted, as when the service is down; restored, connections pass again to the same
+/// service with its data. The proxy runs on the test's runtime, so it serves while the test
+/// awaits.
+pub struct FaultProxy {
+    pub port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+    accepting: actix_web::rt::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    pub async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let port = listener.local_addr().expect("a bound address").port();
+        let (up, watching) = tokio::sync::watch::channel(true);
+        let accepting = actix_web::rt::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut up = watching.clone();
+                if !*up.borrow() {
+                    continue;
+                }
+                let target = target.clone();
+                actix_web::rt::spawn(async move {
+                    let Ok(mut service) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut service) => {}
+                        _ = up.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            up,
+            accepting,
+        }
+    }
+
+    /// `url` with its host and port replaced by the proxy's.
+    pub fn url_for(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a url with a scheme");
+        let (credentials, rest) = match rest.rsplit_once('@') {
+            Some((credentials, rest)) => (format!("{credentials}@"), rest),
+            None => (String::new(), rest),
+        };
+        let path = rest.find('/').map_or("", |slash| &rest[slash..]);
+        format!("{scheme}://{credentials}127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    pub fn restore(&self) {
+        self.up.send_replace(true);
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accepting.abort();
+    }
+}
+
+/// The `host:port` of a service's url.
+pub fn address_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}
+
 pub fn union(sets: &[&HashSet<Uuid>]) -> HashSet<Uuid> {
     sets.iter().flat_map(|set| set.iter().copied()).collect()
 }
@@ -389,6 +482,32 @@ pub async fn buy(
         }
     }
     accepted
+}
+
+/// Sells in waves of 20 while `event` runs, and one last wave after it; returns every
+/// accepted purchase id.
+pub async fn sell_during(
+    app: &TestApp,
+    sale: &str,
+    event: impl std::future::Future<Output = ()>,
+) -> HashSet<Uuid> {
+    let done = AtomicBool::new(false);
+    let seller = async {
+        let mut accepted = HashSet::new();
+        for wave in 0.. {
+            let finished = done.load(Ordering::Relaxed);
+            accepted.extend(buy(app, sale, &format!("wave{wave}"), 20, 20).await);
+            if finished {
+                break;
+            }
+        }
+        accepted
+    };
+    let trigger = async {
+        event.await;
+        done.store(true, Ordering::Relaxed);
+    };
+    tokio::join!(seller, trigger).0
 }
 
 /// Waits until the producer of the API at `app` holds `count` events in flight (read from the

@@ -15,6 +15,20 @@ pub struct Reservation {
     pub user_id: UserId,
     pub quantity: Quantity,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// The purchase token it carries, its signature already checked (`api/tokens.rs`); the
+    /// reservation script checks its round and expiry and spends it.
+    pub token: Option<TokenClaims>,
+}
+
+/// What a purchase token vouches for, once its signature is checked: the buyer admitted by the
+/// waiting room of a sale's round, until an expiry, once (`nonce`: the buyer's ticket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub sale_id: SaleId,
+    pub round: u64,
+    pub user_id: UserId,
+    pub expires_at_ms: i64,
+    pub nonce: Uuid,
 }
 
 /// Where a purchase stands.

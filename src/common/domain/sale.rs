@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::admission::Admission;
 use super::ids::{invalid, Invalid, SaleId, MAX_STOCK};
 
 /// The longest sale name accepted.
@@ -109,6 +110,8 @@ pub struct SaleSpec {
     pub durability: Durability,
     /// 0: a purchase is final; otherwise each is a hold paid within this time (`hold.rs`).
     pub hold_seconds: u32,
+    /// `open` (the default), or a waiting room and purchase tokens (`admission.rs`).
+    pub admission: Admission,
 }
 
 impl SaleSpec {
@@ -147,6 +150,7 @@ impl SaleSpec {
             strategy: Strategy::default(),
             durability: Durability::default(),
             hold_seconds: 0,
+            admission: Admission::default(),
         })
     }
 }
@@ -226,6 +230,8 @@ pub struct Sale {
     /// Units of this round offered to waitlisted buyers (each offer is a hold, in `held` until
     /// it ends).
     pub offered: u64,
+    /// Who may buy: anyone (`open`) or buyers admitted by the waiting room.
+    pub admission: Admission,
 }
 
 impl Sale {

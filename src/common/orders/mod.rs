@@ -4,11 +4,12 @@
 //! first needs it: see [`Orders::ensure_migrated`]); every statement is a file in `sql/`.
 
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::PgConnection;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -18,10 +19,17 @@ use crate::common::events::PurchaseEvent;
 use crate::common::settings::DatabaseSettings;
 
 /// The longest a batch insert may take before the worker gives up on it (and, through its
-/// supervisor, retries the batch with a fresh connection). Well under the consumer's
-/// `max.poll.interval.ms` (twice the session timeout), so a slow insert fails here rather than
-/// by the group dropping the consumer mid-batch.
+/// supervisor, retries the batch with a fresh connection), so a hung Postgres cannot hold a
+/// batch for ever.
 pub(crate) const INSERT_TIMEOUT: Duration = Duration::from_secs(10);
+/// PostgreSQL ends a session of ours whose transaction sits idle longer than this, and with it
+/// the transaction and its row locks. Our transactions send their statements back to back, so
+/// only a process frozen mid-transaction (SIGSTOP, a paused VM, a stalled network) gets there:
+/// without it, a worker frozen inside a batch keeps its partition leases locked for as long
+/// as it stays frozen (other workers skip locked leases), and an API frozen inside a `locking`
+/// purchase keeps the sale's stock row locked. Below the default lease TTL (6 s), so a frozen
+/// worker's partitions are free when its leases expire.
+const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest the API waits for the migrations (an admin call waits for them once).
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -174,10 +182,14 @@ impl Orders {
     /// Builds the pool without connecting, so a process starts (and reports not ready) while
     /// Postgres is down.
     pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Self, sqlx::Error> {
+        let options = PgConnectOptions::from_str(settings.url.expose())?.options([(
+            "idle_in_transaction_session_timeout",
+            IDLE_IN_TRANSACTION_TIMEOUT.as_millis().to_string(),
+        )]);
         let pool = PgPoolOptions::new()
             .max_connections(settings.pool_size)
             .acquire_timeout(settings.timeout)
-            .connect_lazy(settings.url.expose())?;
+            .connect_lazy_with(options);
         Ok(Self {
             pool,
             timeout: settings.timeout,

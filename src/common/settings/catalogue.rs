@@ -230,11 +230,66 @@ pub const STREAM_HEARTBEAT_MS: Setting = setting(
     "Time between heartbeats on a quiet stock stream (less than 100 counts as 100); a client \
      that left is noticed within two.",
 );
+pub const RATE_LIMIT_IP_PER_SECOND: Setting = unset(
+    "FLASHSALE_RATE_LIMIT_IP_PER_SECOND",
+    Api,
+    "Purchases one client address may send per second, once its burst is spent: a number above \
+     0 (`0.5` is one every 2 s). Unset or blank: no limit per address. Over it: 429 \
+     `rate_limited` with `Retry-After`. Counted per API process (docs/OPERATIONS.md, section 6): \
+     with N processes behind a balancer, set the total divided by N.",
+);
+pub const RATE_LIMIT_IP_BURST: Setting = setting(
+    "FLASHSALE_RATE_LIMIT_IP_BURST",
+    "20",
+    Api,
+    "Purchases one client address may send at once before its per-second rate applies; at \
+     least 1. Read only when `FLASHSALE_RATE_LIMIT_IP_PER_SECOND` is set.",
+);
+pub const RATE_LIMIT_USER_PER_SECOND: Setting = unset(
+    "FLASHSALE_RATE_LIMIT_USER_PER_SECOND",
+    Api,
+    "Purchases one `user_id` may send per second, once its burst is spent: a number above 0. \
+     Unset or blank: no limit per user. Over it: 429 `rate_limited` with `Retry-After`. Per API \
+     process, like the address's.",
+);
+pub const RATE_LIMIT_USER_BURST: Setting = setting(
+    "FLASHSALE_RATE_LIMIT_USER_BURST",
+    "5",
+    Api,
+    "Purchases one `user_id` may send at once before its per-second rate applies; at least 1. \
+     Read only when `FLASHSALE_RATE_LIMIT_USER_PER_SECOND` is set.",
+);
+pub const RATE_LIMIT_MAX_KEYS: Setting = setting(
+    "FLASHSALE_RATE_LIMIT_MAX_KEYS",
+    "100000",
+    Api,
+    "Addresses (and, separately, users) whose recent requests one API process remembers; at \
+     least 1. Past it the idle ones are forgotten, and if that is not enough (a flood of new \
+     addresses or user ids) all of that kind are: memory stays bounded, and a key forgotten \
+     starts again with its full burst.",
+);
+pub const RATE_LIMIT_TRUSTED_PROXIES: Setting = unset(
+    "FLASHSALE_RATE_LIMIT_TRUSTED_PROXIES",
+    Api,
+    "Comma-separated addresses or networks (`10.0.0.7`, `10.0.0.0/8`, `fd00::/8`) of the \
+     reverse proxies in front of the API. A request from one of them is limited by the \
+     address its `X-Forwarded-For` names: the rightmost one that is not itself a trusted \
+     proxy. Unset or blank: the header is ignored and the limit is per connecting address.",
+);
 pub const PAYMENT_SECRET: Setting = unset(
     "FLASHSALE_PAYMENT_SECRET",
     Api,
     "Shared secret of the payment webhook (`POST /api/v1/purchases/{id}/payment`): the shop \
      signs each call with HMAC-SHA256 under it. Unset, empty or blank: every payment gets 401.",
+);
+pub const TOKEN_SECRET: Setting = unset(
+    "FLASHSALE_TOKEN_SECRET",
+    Api,
+    "Key of the purchase tokens the waiting room of a `fifo` or `random` sale hands admitted \
+     buyers (HMAC-SHA256); every API process must share it, so a token made by one is accepted \
+     by all. Use 32 or more random bytes. Unset, empty or blank: sales with a waiting room \
+     cannot be created (409 `admission_not_configured`) and tokens are refused as \
+     `token_invalid`.",
 );
 pub const REAPER_INTERVAL_MS: Setting = setting(
     "FLASHSALE_REAPER_INTERVAL_MS",
@@ -408,7 +463,14 @@ pub const ALL: &[Setting] = &[
     OUTBOX_RELAY_BATCH,
     STREAM_MAX_CLIENTS,
     STREAM_HEARTBEAT_MS,
+    RATE_LIMIT_IP_PER_SECOND,
+    RATE_LIMIT_IP_BURST,
+    RATE_LIMIT_USER_PER_SECOND,
+    RATE_LIMIT_USER_BURST,
+    RATE_LIMIT_MAX_KEYS,
+    RATE_LIMIT_TRUSTED_PROXIES,
     PAYMENT_SECRET,
+    TOKEN_SECRET,
     REAPER_INTERVAL_MS,
     REAPER_BATCH,
     DATABASE_URL,

@@ -5,10 +5,12 @@
 pub mod catalogue;
 mod url;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use secrecy::SecretString;
 
 use super::kafka::KafkaSettings;
@@ -58,6 +60,24 @@ pub struct SeedSettings {
     pub stock: u64,
 }
 
+/// One rate limit: a key may send `burst` requests at once, and one more each `replenish`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub replenish: Duration,
+    pub burst: NonZeroU32,
+}
+
+/// The API's rate limits (`FLASHSALE_RATE_LIMIT_*`); `None`: that limit is off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    pub per_client_address: Option<RateLimit>,
+    pub per_user: Option<RateLimit>,
+    /// Keys of each kind one process remembers at most.
+    pub max_keys: usize,
+    /// The reverse proxies whose `X-Forwarded-For` is believed; empty: none.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
 /// How a process reaches PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
@@ -94,7 +114,10 @@ pub struct Settings {
     pub stream_heartbeat: Duration,
     /// The payment webhook's HMAC key; `None`: every payment is refused.
     pub payment_secret: Option<SecretString>,
+    /// The purchase tokens' HMAC key; `None`: no sale may have a waiting room.
+    pub token_secret: Option<SecretString>,
     pub reaper: ReaperConfig,
+    pub rate_limits: RateLimitSettings,
 }
 
 /// How each API process's hold reaper paces itself.
@@ -132,10 +155,10 @@ impl Settings {
         Ok(Self {
             http_addr: env.parse(&HTTP_ADDR)?,
             http_workers: env.parse_or(&HTTP_WORKERS, cpus)?,
-            http_backlog: env.size(&HTTP_BACKLOG)?,
+            http_backlog: env.size(&HTTP_BACKLOG)?.get(),
             http_body_timeout: env.millis(&HTTP_BODY_TIMEOUT_MS)?,
             redis_url: env.get(&REDIS_URL).into(),
-            redis_pool_size: env.size(&REDIS_POOL_SIZE)?,
+            redis_pool_size: env.size(&REDIS_POOL_SIZE)?.get(),
             redis_timeout: env.millis(&REDIS_TIMEOUT_MS)?,
             admin_token: env.optional(&ADMIN_TOKEN).map(SecretString::from),
             pool: PoolConfig {
@@ -170,11 +193,19 @@ impl Settings {
             stream_max_clients: env.parse(&STREAM_MAX_CLIENTS)?,
             stream_heartbeat: env.millis(&STREAM_HEARTBEAT_MS)?,
             payment_secret: env.optional(&PAYMENT_SECRET).map(SecretString::from),
+            token_secret: env.optional(&TOKEN_SECRET).map(SecretString::from),
             reaper: ReaperConfig {
                 interval: env
                     .millis(&REAPER_INTERVAL_MS)?
                     .max(Duration::from_millis(1)),
                 batch: env.parse::<usize>(&REAPER_BATCH)?.max(1),
+            },
+            rate_limits: RateLimitSettings {
+                per_client_address: env
+                    .rate_limit(&RATE_LIMIT_IP_PER_SECOND, &RATE_LIMIT_IP_BURST)?,
+                per_user: env.rate_limit(&RATE_LIMIT_USER_PER_SECOND, &RATE_LIMIT_USER_BURST)?,
+                max_keys: env.size(&RATE_LIMIT_MAX_KEYS)?.get() as usize,
+                trusted_proxies: env.networks(&RATE_LIMIT_TRUSTED_PROXIES)?,
             },
         })
     }
@@ -249,25 +280,75 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// A size that must be at least 1 (a pool of no connections cannot work).
-    fn size(&self, setting: &Setting) -> Result<u32, ConfigError> {
-        match self.parse(setting)? {
-            0 => Err(ConfigError {
-                name: setting.name,
-                problem: "must be at least 1".into(),
-            }),
-            size => Ok(size),
-        }
+    fn size(&self, setting: &Setting) -> Result<NonZeroU32, ConfigError> {
+        NonZeroU32::new(self.parse(setting)?).ok_or_else(|| ConfigError {
+            name: setting.name,
+            problem: "must be at least 1".into(),
+        })
     }
 
     fn millis(&self, setting: &Setting) -> Result<Duration, ConfigError> {
         self.parse::<u64>(setting).map(Duration::from_millis)
     }
 
+    /// A rate limit of `per_second` requests a second after a burst of `burst`; `None` when
+    /// `per_second` is unset. A rate too small or too large to be a replenish interval of
+    /// whole nanoseconds (over a year, under a nanosecond) is refused.
+    fn rate_limit(
+        &self,
+        per_second: &Setting,
+        burst: &Setting,
+    ) -> Result<Option<RateLimit>, ConfigError> {
+        let Some(raw) = self.optional(per_second) else {
+            return Ok(None);
+        };
+        const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+        let replenish = raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|rate| rate.is_finite() && *rate > 0.0)
+            .and_then(|rate| Duration::try_from_secs_f64(1.0 / rate).ok())
+            .filter(|replenish| !replenish.is_zero() && *replenish <= YEAR)
+            .ok_or_else(|| ConfigError {
+                name: per_second.name,
+                problem: format!(
+                    "cannot use {raw:?}: must be a number of requests per second above 0 \
+                     (such as 0.5 or 20), at most 1000000000 and at least one a year"
+                ),
+            })?;
+        Ok(Some(RateLimit {
+            replenish,
+            burst: self.size(burst)?,
+        }))
+    }
+
+    /// A comma-separated list of addresses (`10.0.0.7`) and networks (`10.0.0.0/8`).
+    fn networks(&self, setting: &Setting) -> Result<Vec<IpNet>, ConfigError> {
+        self.get(setting)
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| ConfigError {
+                        name: setting.name,
+                        problem: format!(
+                            "cannot use {entry:?}: not an IP address or network (such as \
+                             10.0.0.7 or 10.0.0.0/8)"
+                        ),
+                    })
+            })
+            .collect()
+    }
+
     fn database(&self) -> Result<DatabaseSettings, ConfigError> {
         use catalogue::*;
         Ok(DatabaseSettings {
             url: self.get(&DATABASE_URL).into(),
-            pool_size: self.size(&DB_POOL_SIZE)?,
+            pool_size: self.size(&DB_POOL_SIZE)?.get(),
             timeout: self.millis(&DB_TIMEOUT_MS)?,
         })
     }
@@ -362,6 +443,77 @@ mod tests {
             let error = Settings::from_lookup(|name| (name == pool).then(|| "0".into()))
                 .expect_err("an empty pool is refused");
             assert_eq!(error.to_string(), format!("{pool}: must be at least 1"));
+        }
+    }
+
+    #[test]
+    fn rate_limits_are_off_unless_set_and_bad_ones_are_named() {
+        let defaults = Settings::from_lookup(|_| None).expect("defaults are valid");
+        assert_eq!(defaults.rate_limits.per_client_address, None);
+        assert_eq!(defaults.rate_limits.per_user, None);
+        assert!(defaults.rate_limits.trusted_proxies.is_empty());
+
+        let settings = Settings::from_lookup(|name| match name {
+            "FLASHSALE_RATE_LIMIT_IP_PER_SECOND" => Some(" 0.5 ".into()),
+            "FLASHSALE_RATE_LIMIT_IP_BURST" => Some("3".into()),
+            "FLASHSALE_RATE_LIMIT_USER_PER_SECOND" => Some("20".into()),
+            "FLASHSALE_RATE_LIMIT_TRUSTED_PROXIES" => Some("10.0.0.7, fd00::/8,".into()),
+            _ => None,
+        })
+        .expect("valid settings");
+        let limits = settings.rate_limits;
+        assert_eq!(
+            limits.per_client_address,
+            Some(RateLimit {
+                replenish: Duration::from_secs(2),
+                burst: NonZeroU32::new(3).expect("not zero"),
+            })
+        );
+        assert_eq!(
+            limits
+                .per_user
+                .map(|limit| (limit.replenish, limit.burst.get())),
+            Some((Duration::from_millis(50), 5))
+        );
+        let proxies: Vec<String> = limits
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(proxies, ["10.0.0.7/32", "fd00::/8"]);
+
+        let refused = [
+            ("FLASHSALE_RATE_LIMIT_IP_PER_SECOND", "0"),
+            ("FLASHSALE_RATE_LIMIT_IP_PER_SECOND", "-1"),
+            ("FLASHSALE_RATE_LIMIT_IP_PER_SECOND", "fast"),
+            ("FLASHSALE_RATE_LIMIT_IP_PER_SECOND", "NaN"),
+            ("FLASHSALE_RATE_LIMIT_USER_PER_SECOND", "inf"),
+            ("FLASHSALE_RATE_LIMIT_USER_PER_SECOND", "1e-12"),
+            ("FLASHSALE_RATE_LIMIT_USER_PER_SECOND", "1e10"),
+            ("FLASHSALE_RATE_LIMIT_MAX_KEYS", "0"),
+            (
+                "FLASHSALE_RATE_LIMIT_TRUSTED_PROXIES",
+                "10.0.0.1, proxy.local",
+            ),
+            ("FLASHSALE_RATE_LIMIT_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ];
+        for (variable, value) in refused {
+            let error = Settings::from_lookup(|name| (name == variable).then(|| value.into()))
+                .expect_err("refused");
+            assert!(error.to_string().starts_with(variable), "{value}: {error}");
+        }
+        for burst in [
+            "FLASHSALE_RATE_LIMIT_IP_BURST",
+            "FLASHSALE_RATE_LIMIT_USER_BURST",
+        ] {
+            let error = Settings::from_lookup(|name| match name {
+                "FLASHSALE_RATE_LIMIT_IP_PER_SECOND" | "FLASHSALE_RATE_LIMIT_USER_PER_SECOND" => {
+                    Some("1".into())
+                }
+                _ => (name == burst).then(|| "0".into()),
+            })
+            .expect_err("a burst of 0 is refused");
+            assert_eq!(error.to_string(), format!("{burst}: must be at least 1"));
         }
     }
 

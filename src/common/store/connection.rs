@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bb8_redis::bb8::ManageConnection;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::AsyncConnectionConfig;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 /// Makes the pool's connections.
@@ -40,10 +41,18 @@ impl ManageConnection for Connections {
     type Error = RedisError;
 
     async fn connect(&self) -> Result<Connection, RedisError> {
-        let redis =
-            tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection())
-                .await
-                .unwrap_or_else(|_| Err(timed_out()))?;
+        // redis-rs bounds each answer by 500 ms and each connect by 1 s unless told otherwise,
+        // which would override `FLASHSALE_REDIS_TIMEOUT_MS` whenever it is longer: the
+        // timeout here (and in `req_packed_command`) is the one that applies.
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(None);
+        let connect = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config);
+        let redis = tokio::time::timeout(self.timeout, connect)
+            .await
+            .unwrap_or_else(|_| Err(timed_out()))?;
         Ok(Connection {
             redis,
             timeout: self.timeout,

@@ -9,6 +9,8 @@ use crate::common::domain::SaleId;
 pub(super) const ROUNDS_CHANNEL: &str = "fs:sale-rounds";
 /// A set of every sale id ever created, so the pipeline can find every outbox.
 pub(super) const SALES_SET: &str = "fs:sales";
+/// A set of every sale id whose round ever had a waiting room: the sales the admitters look at.
+pub(super) const ADMISSION_SALES_SET: &str = "fs:admission-sales";
 /// A set of every sale id whose round ever had holds: the sales the hold reapers look at.
 pub(super) const HOLD_SALES_SET: &str = "fs:hold-sales";
 /// The consumer group of every outbox stream: each API process's producer is one consumer.
@@ -42,6 +44,21 @@ pub(super) struct SaleKeys {
     pub waitlist_entries: String,
     /// Hash: user id -> entry id, of the current round.
     pub waitlisted: String,
+    /// Set: the nonces (ticket ids) of the purchase tokens that bought, this round.
+    pub tokens_used: String,
+    /// Hash: ticket id -> `place|user_id` of this round's waiting room (`place` empty until a
+    /// `random` room's draw); see `queue.rs`.
+    pub queue_tickets: String,
+    /// Hash: user id -> ticket id, this round.
+    pub queue_users: String,
+    /// List: ticket ids taken before a `random` sale's start, in arrival order (the draw's
+    /// entrants).
+    pub queue_lobby: String,
+    /// Hash: the waiting room's counters (`issued`, `admitted`, `credit`, `last_ms`, `drawn`).
+    pub queue_state: String,
+    /// Sorted set: `"<admitted>:<at_ms>"` scored by `admitted`, one per admission step, so a
+    /// ticket's admission time is found by its place.
+    pub queue_admissions: String,
 }
 
 impl SaleKeys {
@@ -59,6 +76,12 @@ impl SaleKeys {
             waitlist: format!("{tag}:waitlist"),
             waitlist_entries: format!("{tag}:waitlist-entries"),
             waitlisted: format!("{tag}:waitlisted"),
+            tokens_used: format!("{tag}:tokens-used"),
+            queue_tickets: format!("{tag}:queue-tickets"),
+            queue_users: format!("{tag}:queue-users"),
+            queue_lobby: format!("{tag}:queue-lobby"),
+            queue_state: format!("{tag}:queue-state"),
+            queue_admissions: format!("{tag}:queue-admissions"),
         }
     }
 }
@@ -87,6 +110,12 @@ mod tests {
             keys.waitlist,
             keys.waitlist_entries,
             keys.waitlisted,
+            keys.tokens_used,
+            keys.queue_tickets,
+            keys.queue_users,
+            keys.queue_lobby,
+            keys.queue_state,
+            keys.queue_admissions,
         ] {
             assert!(key.starts_with("fs:{phones}:"), "{key}");
         }

@@ -13,7 +13,7 @@ use super::index::index_purchases;
 use super::keys::{purchase_index_key, SaleKeys};
 use super::sales::parse_durability;
 use crate::common::decision::ReserveOutcome;
-use crate::common::domain::{Durability, Purchase, Reservation, SaleId, UserId};
+use crate::common::domain::{Durability, Purchase, Reservation, SaleId, TokenRefusal, UserId};
 
 static RESERVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("purchase_reserve.lua")));
@@ -39,7 +39,8 @@ impl Store {
             .key(&keys.purchases)
             .key(&keys.outbox)
             .key(&keys.holds)
-            .key(&keys.deadlines);
+            .key(&keys.deadlines)
+            .key(&keys.tokens_used);
         for r in batch {
             invocation
                 .arg(r.purchase_id.to_string())
@@ -47,7 +48,11 @@ impl Store {
                 .arg(r.quantity.get())
                 .arg(r.idempotency_key.as_ref().map_or("", |k| k.as_str()))
                 // Kept only if the sale has holds.
-                .arg(new_hold_token());
+                .arg(new_hold_token())
+                // Looked at only if the sale has a waiting room.
+                .arg(r.token.as_ref().map_or(String::new(), |t| {
+                    format!("{}|{}|{}", t.nonce, t.round, t.expires_at_ms)
+                }));
         }
         self.with_conn(|mut conn| async move {
             let (durability, replies): (String, Vec<ReserveReply>) =
@@ -141,6 +146,9 @@ fn reserve_outcome(
         "limit_reached" => ReserveOutcome::LimitReached,
         "sold_out" => ReserveOutcome::SoldOut { round, remaining },
         "moved" => ReserveOutcome::StrategyChanged,
+        "token_missing" => ReserveOutcome::TokenRefused(TokenRefusal::Missing),
+        "token_expired" => ReserveOutcome::TokenRefused(TokenRefusal::Expired),
+        "token_used" => ReserveOutcome::TokenRefused(TokenRefusal::Used),
         other => {
             return Err(StoreError::Corrupt(format!(
                 "purchase_reserve answered {other:?}"

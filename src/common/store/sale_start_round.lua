@@ -9,6 +9,9 @@
 -- KEYS: 1 sale hash, 2 user counts, 3 idempotency records (same layout as purchase_reserve.lua),
 --       4 round history: hash round -> stock and "<round>:strategy" -> strategy, what the audit
 --         checks a past round against
+--       5.. the round's keys that end with it: the waitlist and its users (waitlist.rs; its
+--         entries stay readable, and read as ended), and the admission keys (queue.rs): tokens
+--         used, the waiting room's tickets, users, lobby, counters and admission steps
 -- ARGV: 1 mode: 'put' (create or replace), 'create' (only if absent), 'reset' (only if present)
 --       2 pub/sub channel for round announcements
 --       3 the sale id, for the announcement
@@ -17,7 +20,6 @@
 -- Returns {outcome, round}; outcome: created | replaced | reset | exists | not_found
 
 local sale_key, users_key, idem_key, rounds_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local waitlist_key, waitlisted_key = KEYS[5], KEYS[6]
 local mode, channel, sale_id = ARGV[1], ARGV[2], ARGV[3]
 
 local exists = redis.call('EXISTS', sale_key) == 1
@@ -38,7 +40,7 @@ redis.call('HSET', sale_key, 'remaining', stock)
 redis.call('HDEL', sale_key, 'held', 'paid', 'waiting', 'offered')
 redis.call('HSET', rounds_key, round, stock,
   round .. ':strategy', redis.call('HGET', sale_key, 'strategy') or 'async')
-redis.call('UNLINK', users_key, idem_key, waitlist_key, waitlisted_key)
+redis.call('UNLINK', users_key, idem_key, unpack(KEYS, 5))
 redis.call('PUBLISH', channel, round .. ' ' .. sale_id)
 
 local outcome = 'created'

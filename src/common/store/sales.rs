@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
 
 use super::client::{corrupt, from_millis, Store, StoreError};
-use super::keys::{SaleKeys, HOLD_SALES_SET, ROUNDS_CHANNEL, SALES_SET};
-use crate::common::domain::{Durability, Sale, SaleId, SaleSpec, Strategy};
+use super::keys::{SaleKeys, ADMISSION_SALES_SET, HOLD_SALES_SET, ROUNDS_CHANNEL, SALES_SET};
+use crate::common::domain::{
+    Admission, AdmissionMode, Durability, Sale, SaleId, SaleSpec, Strategy,
+};
 
 static START_ROUND: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("sale_start_round.lua")));
@@ -58,6 +60,14 @@ impl Store {
             change,
             RoundChange::Put(spec) | RoundChange::CreateIfAbsent(spec) if spec.hold_seconds > 0
         );
+        // A reset keeps the sale's admission, which is not known here: the admitters look, and
+        // forget the sale again if it has no waiting room.
+        let has_waiting_room = match change {
+            RoundChange::Put(spec) | RoundChange::CreateIfAbsent(spec) => {
+                spec.admission.mode.is_gated()
+            }
+            RoundChange::Reset { .. } => true,
+        };
         let mut invocation = START_ROUND.prepare_invoke();
         invocation
             .key(&keys.sale)
@@ -66,6 +76,12 @@ impl Store {
             .key(&keys.rounds)
             .key(&keys.waitlist)
             .key(&keys.waitlisted)
+            .key(&keys.tokens_used)
+            .key(&keys.queue_tickets)
+            .key(&keys.queue_users)
+            .key(&keys.queue_lobby)
+            .key(&keys.queue_state)
+            .key(&keys.queue_admissions)
             .arg(mode)
             .arg(ROUNDS_CHANNEL)
             .arg(sale_id.as_str());
@@ -81,6 +97,11 @@ impl Store {
                 // Likewise for the reapers, which look only at sales that may have holds.
                 if has_holds {
                     conn.sadd::<_, _, ()>(HOLD_SALES_SET, sale_id.as_str())
+                        .await?;
+                }
+                // And for the admitters, which look only at sales that may have a waiting room.
+                if has_waiting_room {
+                    conn.sadd::<_, _, ()>(ADMISSION_SALES_SET, sale_id.as_str())
                         .await?;
                 }
                 Ok(invocation.invoke_async(&mut *conn).await?)
@@ -137,17 +158,25 @@ impl Store {
     /// Every sale id whose round ever had holds (the sales the hold reapers look at).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn hold_sale_ids(&self) -> Result<Vec<SaleId>, StoreError> {
-        let ids: Vec<String> = self
-            .with_conn(|mut conn| async move { Ok(conn.smembers(HOLD_SALES_SET).await?) })
-            .await?;
-        Ok(ids.iter().filter_map(|id| SaleId::parse(id).ok()).collect())
+        self.sale_ids_in(HOLD_SALES_SET).await
+    }
+
+    /// Every sale id whose round ever had a waiting room (the sales the admitters look at).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn admission_sale_ids(&self) -> Result<Vec<SaleId>, StoreError> {
+        self.sale_ids_in(ADMISSION_SALES_SET).await
     }
 
     /// Every sale id ever created (the sales whose outboxes the relay watches).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn sale_ids(&self) -> Result<Vec<SaleId>, StoreError> {
+        self.sale_ids_in(SALES_SET).await
+    }
+
+    /// The sale ids in the set `set` (ids that no longer parse are skipped).
+    async fn sale_ids_in(&self, set: &'static str) -> Result<Vec<SaleId>, StoreError> {
         let ids: Vec<String> = self
-            .with_conn(|mut conn| async move { Ok(conn.smembers(SALES_SET).await?) })
+            .with_conn(|mut conn| async move { Ok(conn.smembers(set).await?) })
             .await?;
         Ok(ids.iter().filter_map(|id| SaleId::parse(id).ok()).collect())
     }
@@ -166,6 +195,12 @@ fn spec_fields(spec: &SaleSpec) -> Vec<(&'static str, String)> {
         ("strategy", spec.strategy.as_str().to_owned()),
         ("durability", spec.durability.as_str().to_owned()),
         ("hold_seconds", spec.hold_seconds.to_string()),
+        ("admission_mode", spec.admission.mode.as_str().to_owned()),
+        ("admission_rate", spec.admission.rate_per_second.to_string()),
+        (
+            "admission_token_seconds",
+            spec.admission.token_seconds.to_string(),
+        ),
     ]
 }
 
@@ -231,5 +266,19 @@ fn parse_sale(sale_id: &SaleId, fields: &HashMap<String, String>) -> Result<Sale
         // Absent until the round's first waitlist entry and offer.
         waiting: optional_number("waiting")?,
         offered: optional_number("offered")?,
+        // Absent on sales made before admission: they are `open`.
+        admission: Admission {
+            mode: fields
+                .get("admission_mode")
+                .map_or(Ok(AdmissionMode::Open), |mode| {
+                    AdmissionMode::parse(mode).map_err(|_| corrupt("unknown admission mode"))
+                })?,
+            rate_per_second: optional_number("admission_rate")?
+                .try_into()
+                .map_err(|_| corrupt("admission_rate too large"))?,
+            token_seconds: optional_number("admission_token_seconds")?
+                .try_into()
+                .map_err(|_| corrupt("admission_token_seconds too large"))?,
+        },
     })
 }

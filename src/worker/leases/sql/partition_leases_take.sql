@@ -1,5 +1,6 @@
--- Takes up to $5 free or expired leases for this worker ($3) until now + $4 ms. The row lock
--- waits for a holder's batch transaction in progress, whose offsets are then what we read.
+-- Takes up to $5 free or expired leases for this worker ($3) until now + $4 ms. A lease whose
+-- row a holder's batch transaction has locked is skipped, and taken at a later renewal once
+-- that transaction ended, so the offset read is that of the last batch committed.
 UPDATE partition_leases SET holder = $3, expires_at = clock_timestamp() + $4 * interval '1 millisecond'
 WHERE (group_id, topic, partition) IN (
     SELECT group_id, topic, partition FROM partition_leases
