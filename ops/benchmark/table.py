@@ -4,6 +4,8 @@ import os
 import platform
 import sys
 
+from holds_row import holds_rows
+
 out, healthz_rps, lua_rps, peak_rss_kb, p1_seconds = sys.argv[1:6]
 healthz_rps, lua_rps = float(healthz_rps), float(lua_rps)
 peak_rss_mib = int(peak_rss_kb) / 1024
@@ -114,6 +116,7 @@ if os.path.exists(producer_file):
             row(f"Producer alone, 100k events ({p['way'].replace('_', ' ')})",
                 f"{p['producer_cpu_us_per_event']:.1f} us CPU/event (broker {p['broker_cpu_us_per_event']:.1f} us), "
                 f"{p['events_per_second']:,.0f} events/s", "", "", "", True)
+rows.extend(holds_rows(out))
 for sale, audit in audits.items():
     ok = audit["oversold"] == 0 and audit["missing"] == 0 and audit["duplicated"] == 0
     row(f"Audit {sale}", f"sold {audit['sold']}, persisted {audit['persisted']}, oversold {audit['oversold']}, "

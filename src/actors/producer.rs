@@ -7,9 +7,9 @@
 //! acknowledgements make room: the reserve -> persisted latency grows with the backlog, with
 //! no step, and the backlog drains at the broker's pace.
 //!
-//! What makes it read: a reservation of this process nudges it for its sale ([`Nudge`]); every
-//! relay interval it looks at every sale, which picks up entries whose process died before it
-//! read them. Entries it read but never got acknowledged (the broker was down past the message
+//! What makes it read: a reservation, a payment, a cancel, an expiry or an offer of this
+//! process nudges it for its sale ([`Nudge`]); every relay interval it looks at every sale,
+//! which picks up entries whose process died before it read them. Entries it read but never got acknowledged (the broker was down past the message
 //! timeout, or this process died) stay pending in the group, and the [`relay`](super::relay)
 //! of any process takes them over and hands them back here ([`Publish`]).
 //!
@@ -41,10 +41,21 @@ use crate::common::telemetry::names;
 static READ: OutageLog = OutageLog::new("producer: read the outboxes in Redis");
 static OUTBOX_ACK: OutageLog = OutageLog::new("producer: remove published entries from the outbox");
 
-/// A sale of this process just reserved: its outbox has new entries.
+/// A sale of this process just reserved, or ended or offered a hold: its outbox has new
+/// entries.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Nudge(pub SaleId);
+
+impl Nudge {
+    /// Nudges `producer` for `sale_id`. A full mailbox only delays the events until its next
+    /// sweep: they are in the outbox.
+    pub fn send(producer: &Recipient<Nudge>, sale_id: &SaleId) {
+        if producer.try_send(Nudge(sale_id.clone())).is_err() {
+            tracing::debug!(%sale_id, "producer busy; its sweep will read the outbox");
+        }
+    }
+}
 
 /// Publish these entries, which the relay took over (they waited too long unacknowledged).
 #[derive(Message)]

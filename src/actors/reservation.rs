@@ -154,65 +154,69 @@ async fn reserve_batch(
             None => by_sale.push((reservation.sale_id.clone(), vec![reservation], vec![reply])),
         }
     }
-    join_all(by_sale.into_iter().map(|(sale_id, reservations, replies)| async move {
-        let started = tokio::time::Instant::now();
-        let decided = store.reserve(&sale_id, &reservations).await;
-        metrics.handling.record(started.elapsed().as_secs_f64());
-        metrics.messages.increment(reservations.len() as u64);
-        metrics::histogram!(names::RESERVATION_BATCH_SIZE).record(reservations.len() as f64);
-        match decided {
-            Ok((Durability::Fast, outcomes)) => {
-                RESERVE.succeeded();
-                let reserved = outcomes
-                    .iter()
-                    .any(|outcome| matches!(outcome, ReserveOutcome::Reserved { .. }));
-                // A full producer mailbox only delays these events until its next sweep:
-                // they are in the outbox.
-                if reserved && next.publisher.try_send(Nudge(sale_id.clone())).is_err() {
-                    tracing::debug!(%sale_id, "producer busy; its sweep will read the outbox");
-                }
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    next.sold_out.observe(&sale_id, &outcome);
-                    let decided = Decided {
-                        outcome,
-                        acknowledged: None,
-                    };
-                    // The caller may have timed out and left; its answer has nowhere to go.
-                    let _ = reply.send(Ok(decided));
-                }
-            }
-            Ok((Durability::Broker, outcomes)) => {
-                RESERVE.succeeded();
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    next.sold_out.observe(&sale_id, &outcome);
-                    let acknowledged = match &outcome {
-                        ReserveOutcome::Reserved { purchase, outbox_id } => {
-                            Some(next.producer.publish_awaited(purchase, Some(outbox_id)))
+    join_all(
+        by_sale
+            .into_iter()
+            .map(|(sale_id, reservations, replies)| async move {
+                let started = tokio::time::Instant::now();
+                let decided = store.reserve(&sale_id, &reservations).await;
+                metrics.handling.record(started.elapsed().as_secs_f64());
+                metrics.messages.increment(reservations.len() as u64);
+                metrics::histogram!(names::RESERVATION_BATCH_SIZE)
+                    .record(reservations.len() as f64);
+                match decided {
+                    Ok((Durability::Fast, outcomes)) => {
+                        RESERVE.succeeded();
+                        let reserved = outcomes
+                            .iter()
+                            .any(|outcome| matches!(outcome, ReserveOutcome::Reserved { .. }));
+                        if reserved {
+                            Nudge::send(next.publisher, &sale_id);
                         }
-                        // Its 202 promises what the original's did: a copy of the event is
-                        // published (the worker drops it) and acknowledged first.
-                        ReserveOutcome::Replayed(purchase) => {
-                            Some(next.producer.publish_awaited(purchase, None))
+                        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                            next.sold_out.observe(&sale_id, &outcome);
+                            let decided = Decided {
+                                outcome,
+                                acknowledged: None,
+                            };
+                            // The caller may have timed out and left; its answer has nowhere to go.
+                            let _ = reply.send(Ok(decided));
                         }
-                        _ => None,
-                    };
-                    let _ = reply.send(Ok(Decided {
-                        outcome,
-                        acknowledged,
-                    }));
+                    }
+                    Ok((Durability::Broker, outcomes)) => {
+                        RESERVE.succeeded();
+                        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                            next.sold_out.observe(&sale_id, &outcome);
+                            let acknowledged = match &outcome {
+                                ReserveOutcome::Reserved {
+                                    purchase,
+                                    outbox_id,
+                                } => Some(next.producer.publish_awaited(purchase, Some(outbox_id))),
+                                // Its 202 promises what the original's did: a copy of the event is
+                                // published (the worker drops it) and acknowledged first.
+                                ReserveOutcome::Replayed(purchase) => {
+                                    Some(next.producer.publish_awaited(purchase, None))
+                                }
+                                _ => None,
+                            };
+                            let _ = reply.send(Ok(Decided {
+                                outcome,
+                                acknowledged,
+                            }));
+                        }
+                    }
+                    Err(error) => {
+                        metrics.errors.increment(1);
+                        // The cause ends here: each buyer only learns to retry. Logged once per
+                        // outage (Redis down or loading its AOF fails every batch alike).
+                        RESERVE.failed(&error);
+                        for reply in replies {
+                            let _ = reply.send(Err(ReserveError::Unavailable));
+                        }
+                    }
                 }
-            }
-            Err(error) => {
-                metrics.errors.increment(1);
-                // The cause ends here: each buyer only learns to retry. Logged once per
-                // outage (Redis down or loading its AOF fails every batch alike).
-                RESERVE.failed(&error);
-                for reply in replies {
-                    let _ = reply.send(Err(ReserveError::Unavailable));
-                }
-            }
-        }
-    }))
+            }),
+    )
     .await;
 }
 

@@ -141,6 +141,7 @@ impl Application {
         actix_web::rt::spawn(reap_holds(
             store.clone(),
             settings.reaper,
+            producer.clone().recipient(),
             background.child_token(),
         ));
         // Every process admits: the rate is a budget shared in Redis (see `admitter.rs`).

@@ -7,9 +7,10 @@ use chrono::Utc;
 use super::rounds::FollowsRounds;
 use super::sold_out::SoldOutCache;
 use super::strategies::{SaleStock, StrategyCache};
+use crate::common::domain::StockChange;
 use crate::common::domain::{Sale, SaleId, SaleSpec, Strategy};
 use crate::common::orders::Orders;
-use crate::common::store::{RoundChange, RoundOutcome, Store, StoreError};
+use crate::common::store::{RoundChange, RoundOutcome, StockOutcome, Store, StoreError};
 
 /// Why a sale could not be read or changed. None of it is the client's fault.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,21 @@ impl SaleService {
             RoundOutcome::NotFound => Ok(None),
             _ => self.complete_round(sale_id, None).await,
         }
+    }
+
+    /// Adds units to or removes units from the sale's current round. Units added clear this
+    /// process's sold-out flag at once; other processes trust theirs for at most
+    /// `FLASHSALE_SOLD_OUT_TTL_MS`, then ask Redis again.
+    pub async fn change_stock(
+        &self,
+        sale_id: &SaleId,
+        change: StockChange,
+    ) -> Result<StockOutcome, SaleError> {
+        let outcome = self.store.change_stock(sale_id, change).await?;
+        if matches!(outcome, StockOutcome::Changed { .. }) {
+            self.sold_out.rounds().forget(sale_id);
+        }
+        Ok(outcome)
     }
 
     /// Creates the sale unless it exists (then it is left as it is, whatever its settings).

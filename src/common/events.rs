@@ -17,7 +17,7 @@ use crate::common::domain::{HoldState, Purchase, Quantity, SaleId, UserId};
 pub const SCHEMA_VERSION: u32 = 2;
 /// The version earlier builds wrote (a plain reservation), still read.
 pub const SCHEMA_VERSION_RESERVATION: u32 = 1;
-/// The per-purchase version of the event that made it (`reserved` or `held`).
+/// The per-purchase version of the event that made it (`reserved`, `held` or `offered`).
 pub const FIRST_VERSION: u32 = 1;
 /// The per-purchase version of the event that ended a hold (`paid`, `cancelled`, `expired`).
 pub const SETTLED_VERSION: u32 = 2;
@@ -30,6 +30,8 @@ pub enum EventKind {
     Reserved,
     /// A hold was made.
     Held,
+    /// A hold was made for a waitlisted buyer, from a unit released or added (an offer).
+    Offered,
     /// A hold was paid.
     Paid,
     /// A hold was cancelled (its units went back to the stock).
@@ -39,9 +41,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         Self::Reserved,
         Self::Held,
+        Self::Offered,
         Self::Paid,
         Self::Cancelled,
         Self::Expired,
@@ -52,6 +55,7 @@ impl EventKind {
         match self {
             Self::Reserved => "reserved",
             Self::Held => "held",
+            Self::Offered => "offered",
             Self::Paid => "paid",
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
@@ -65,7 +69,7 @@ impl EventKind {
     /// The per-purchase version an event of this kind carries.
     pub fn version(self) -> u32 {
         match self {
-            Self::Reserved | Self::Held => FIRST_VERSION,
+            Self::Reserved | Self::Held | Self::Offered => FIRST_VERSION,
             Self::Paid | Self::Cancelled | Self::Expired => SETTLED_VERSION,
         }
     }

@@ -107,6 +107,13 @@ pub mod names {
     pub const RATE_LIMIT_RESETS: &str = "flashsale_rate_limit_resets_total";
     pub const STREAM_CLIENTS: &str = "flashsale_stream_clients";
     pub const STREAM_POLLED_SALES: &str = "flashsale_stream_polled_sales";
+    // Holds and the waitlist (API process).
+    pub const HOLDS_ENDED: &str = "flashsale_holds_ended_total";
+    pub const HOLDS_ACTIVE: &str = "flashsale_holds_active";
+    pub const WAITLIST_LENGTH: &str = "flashsale_waitlist_length";
+    pub const WAITLIST_OFFERS: &str = "flashsale_waitlist_offers_total";
+    pub const REAPER_LAG_SECONDS: &str = "flashsale_reaper_lag_seconds";
+    pub const LATE_PAYMENTS_REFUSED: &str = "flashsale_late_payments_refused_total";
     // Admission (API process): the waiting rooms and purchase tokens.
     pub const QUEUE_WAITING: &str = "flashsale_queue_waiting";
     pub const QUEUE_STREAM_CLIENTS: &str = "flashsale_queue_stream_clients";
@@ -267,6 +274,35 @@ fn describe() {
     describe_gauge!(
         STREAM_POLLED_SALES,
         "Sales this process polls for its stock streams (one poll per sale, whatever the clients)"
+    );
+    describe_counter!(
+        HOLDS_ENDED,
+        "Holds this process ended, by state: paid, cancelled, expired (by its reaper, or by a \
+         payment that came after the deadline)"
+    );
+    describe_gauge!(
+        HOLDS_ACTIVE,
+        "Units held and not yet paid in a sale's current round (offers included), by sale (label sale_id), as \
+         this process's reaper last read them"
+    );
+    describe_gauge!(
+        WAITLIST_LENGTH,
+        "Buyers waiting on a sale's waitlist in its current round (label sale_id), as this process's \
+         reaper last read them"
+    );
+    describe_counter!(
+        WAITLIST_OFFERS,
+        "Units this process offered to waitlisted buyers (released by a cancel or an expiry, or \
+         added to the stock)"
+    );
+    describe_histogram!(
+        REAPER_LAG_SECONDS,
+        Unit::Seconds,
+        "How long after its deadline the reaper released a hold (by the Redis clock)"
+    );
+    describe_counter!(
+        LATE_PAYMENTS_REFUSED,
+        "Payments refused with hold_expired: they came after the hold's deadline"
     );
     describe_gauge!(
         QUEUE_WAITING,

@@ -14,11 +14,13 @@ use subtle::ConstantTimeEq;
 use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJsonBody};
 use super::state::AppState;
+use crate::actors::producer::Nudge;
 use crate::common::domain::{
     parse_hold_seconds, parse_stock, Admission, AdmissionMode, Durability, Sale, SaleId, SaleSpec,
-    Strategy,
+    StockChange, Strategy, MAX_STOCK,
 };
-use crate::common::store::RoundOutcome;
+use crate::common::store::{RoundOutcome, StockOutcome};
+use crate::common::telemetry::names;
 
 /// Every path under this prefix is the admin's: without a valid token it is 401, whether or
 /// not a route is there (so the answer does not reveal which admin routes exist).
@@ -169,6 +171,79 @@ impl FromJsonObject for ResetBody {
             stock: object.optional_whole_number("stock")?,
         })
     }
+}
+
+/// Read field by field (`FromJsonObject`); the `serde` attributes only shape its schema.
+/// Exactly one of the two.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockBody {
+    /// Units to add: they go to the waitlist first, then on sale.
+    #[schema(minimum = 1, maximum = 10_000_000)]
+    add: Option<u64>,
+    /// Units to take off sale: at most `remaining` (never what is held or paid).
+    #[schema(minimum = 1, maximum = 10_000_000)]
+    remove: Option<u64>,
+}
+
+impl FromJsonObject for StockBody {
+    fn from_object(object: &mut JsonObject) -> Result<Self, ApiError> {
+        Ok(Self {
+            add: object.optional_whole_number("add")?,
+            remove: object.optional_whole_number("remove")?,
+        })
+    }
+}
+
+/// `POST /api/v1/admin/sales/{sale_id}/stock`: adds units to the current round or removes
+/// some, atomically with purchases, without a new round.
+#[utoipa::path(post, path = "/api/v1/admin/sales/{sale_id}/stock", tag = "admin",
+    params(("sale_id" = String, Path, description = "The sale")),
+    request_body(content = StockBody, content_type = "application/json", description = "`{\"add\": n}` or `{\"remove\": n}`"),
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The sale as it now stands (units added went to waitlisted buyers first: `offered`)", body = Sale),
+        super::schemas::AdminErrors,
+        super::schemas::BodyErrors,
+        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 409, description = "`stock_below_taken`: fewer units left on sale than asked to remove; the message gives stock, remaining, held and paid; nothing changed", body = super::schemas::ErrorBody),
+        (status = 422, description = "`invalid_strategy`: the sale's stock lives in Postgres (`naive`, `locking`)", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: the change may have happened", body = super::schemas::ErrorBody),
+    ))]
+pub async fn change_stock(
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<StockBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sale_id = sale_id(&path)?;
+    let change = StockChange::parse(body.add, body.remove)?;
+    match state.sales.change_stock(&sale_id, change).await? {
+        StockOutcome::Changed { offered, .. } => {
+            if offered > 0 {
+                Nudge::send(&state.producer.clone().recipient(), &sale_id);
+                metrics::counter!(names::WAITLIST_OFFERS).increment(offered as u64);
+            }
+        }
+        StockOutcome::NotFound => return Err(ApiError::sale_not_found()),
+        StockOutcome::StockInPostgres => {
+            return Err(ApiError::invalid_strategy(
+                "stock changes need a sale whose stock is in Redis: the redis or async strategy",
+            ))
+        }
+        StockOutcome::TooMuch(figures) => {
+            return Err(ApiError::invalid_request(format!(
+                "the stock would pass {MAX_STOCK}: it is {} now",
+                figures.stock
+            )))
+        }
+        StockOutcome::BelowTaken(figures) => return Err(ApiError::stock_below_taken(&figures)),
+    }
+    let sale = state
+        .sales
+        .current(&sale_id)
+        .await?
+        .ok_or_else(ApiError::sale_not_found)?;
+    Ok(HttpResponse::Ok().json(sale))
 }
 
 /// `PUT /api/v1/admin/sales/{sale_id}`: creates the sale (201) or replaces it (200). Replacing

@@ -20,7 +20,7 @@ use crate::api::sales::SaleError;
 use crate::common::decision::ReserveError;
 use crate::common::domain::{Invalid, TokenRefusal};
 use crate::common::log_throttle::LogThrottle;
-use crate::common::store::StoreError;
+use crate::common::store::{StockFigures, StoreError};
 
 /// The code of a request a rate limit refused (429), also its purchase outcome label.
 pub const RATE_LIMITED: &str = "rate_limited";
@@ -196,6 +196,56 @@ impl ApiError {
             StatusCode::CONFLICT,
             "not_a_hold",
             "this purchase is final: its sale has no holds",
+        )
+    }
+    pub fn not_sold_out() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "not_sold_out",
+            "the sale has units left: buy one instead of waiting",
+        )
+    }
+    pub fn waitlist_unavailable() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "waitlist_unavailable",
+            "this sale has no waitlist: its purchases are not holds",
+        )
+    }
+    pub fn already_waitlisted() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "already_waitlisted",
+            "this user is on the sale's waitlist already, or was offered a unit, in this round",
+        )
+    }
+    pub fn waitlist_entry_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "waitlist_entry_not_found",
+            "this sale has no waitlist entry with this id",
+        )
+    }
+    pub fn not_waiting() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "not_waiting",
+            "the entry no longer waits: it was offered a unit (cancel its hold instead), passed over, or its round ended",
+        )
+    }
+    pub fn stock_below_taken(figures: &StockFigures) -> Self {
+        let StockFigures {
+            stock,
+            remaining,
+            held,
+            paid,
+        } = figures;
+        Self::new(
+            StatusCode::CONFLICT,
+            "stock_below_taken",
+            format!(
+                "at most {remaining} units can be removed: stock {stock}, remaining {remaining}, held {held}, paid {paid}"
+            ),
         )
     }
     pub fn invalid_signature(message: impl Into<Cow<'static, str>>) -> Self {

@@ -5,7 +5,8 @@
 //! | `POST /api/v1/sales/{sale_id}/purchases`, `GET /api/v1/purchases/{purchase_id}` | `purchases.rs` |
 //! | `POST /api/v1/purchases/{purchase_id}/payment`, `POST .../cancel` (holds) | `holds.rs` |
 //! | `GET /api/v1/sales/{sale_id}` | `sales.rs` |
-//! | `PUT /api/v1/admin/sales/{sale_id}`, `POST .../reset`, `POST /reset` | `admin.rs` |
+//! | `POST /api/v1/sales/{sale_id}/waitlist`, `GET`/`DELETE .../waitlist/{entry_id}` | `waitlist.rs` |
+//! | `PUT /api/v1/admin/sales/{sale_id}`, `POST .../reset`, `POST .../stock`, `POST /reset` | `admin.rs` |
 //! | `POST /purchase`, `/purchase-lock`, `/purchase-redis`, `/purchase-async`, `GET /stream` (the seed's) | `seed.rs` |
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //! | `GET /metrics` | `metrics.rs` (the handler is `common::probes`, shared with the worker) |
@@ -38,6 +39,7 @@ pub mod schemas;
 pub mod seed;
 pub mod state;
 pub mod stream;
+pub mod waitlist;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -64,6 +66,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/reset", Access::Admin).post(admin::reset_seed_sales))
     .service(resource("/api/v1/admin/sales/{sale_id}", Access::Admin).put(admin::put_sale))
     .service(resource("/api/v1/admin/sales/{sale_id}/reset", Access::Admin).post(admin::reset_sale))
+    .service(
+        resource("/api/v1/admin/sales/{sale_id}/stock", Access::Admin).post(admin::change_stock),
+    )
     .service(resource("/api/v1/sales/{sale_id}", Access::Public).get(sales::get_sale))
     .service(resource("/api/v1/sales/{sale_id}/stream", Access::Public).get(stream::stream_sale))
     .service(resource("/api/v1/sales/{sale_id}/queue", Access::Public).post(queue::join_queue))
@@ -77,6 +82,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             Access::Public,
         )
         .get(queue::stream_ticket),
+    )
+    .service(
+        resource("/api/v1/sales/{sale_id}/waitlist", Access::Public).post(waitlist::join_waitlist),
+    )
+    .service(
+        resource(
+            "/api/v1/sales/{sale_id}/waitlist/{entry_id}",
+            Access::Public,
+        )
+        .get(waitlist::get_waitlist_entry)
+        .delete(waitlist::leave_waitlist),
     )
     .service(
         resource("/api/v1/purchases/{purchase_id}", Access::Public).get(purchases::get_purchase),

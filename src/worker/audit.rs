@@ -16,8 +16,10 @@
 //!
 //! | figure | meaning |
 //! |---|---|
-//! | held, paid, released | units of the round's holds in Redis now held, paid, and released (cancelled or expired) |
-//! | unaccounted | the current round only: how far `stock` is from `remaining + held + paid` (and the units of purchases that are not holds) in Redis, either way; a unit released twice, or taken and never counted, shows here |
+//! | held, paid, released | units of the round's holds in Redis now held, paid, and released (cancelled or expired); offers are holds, so they are in these too |
+//! | offered | units of the round offered to waitlisted buyers (each offer a hold of one unit) |
+//! | offers_orphaned | offers a waitlist entry names that are not a purchase of the round, or that more than one entry names: a unit offered and lost, or offered twice |
+//! | unaccounted | the current round only: how far `stock` (the round's, with its stock changes) is from `remaining + held + paid` (and the units of purchases that are not holds) in Redis, either way; held counts the offers outstanding; a unit released twice, offered and given back both, or taken and never counted, shows here |
 //! | state_mismatched | purchases whose state in Postgres (`orders.state`) is not the one Redis decided, counted once none of their events is still in the outbox |
 //! | released_and_paid | purchases whose history in Postgres has both `paid` and a release |
 //! | released_twice | purchases whose history has more than one release |
@@ -87,6 +89,8 @@ pub struct Audit {
     pub held: u64,
     pub paid: u64,
     pub released: u64,
+    pub offered: u64,
+    pub offers_orphaned: u64,
     pub unaccounted: u64,
     pub state_mismatched: u64,
     pub released_and_paid: u64,
@@ -126,6 +130,7 @@ impl Audit {
         }
         let reserved = store.purchases_of_round(sale_id, round).await?;
         let holds = store.holds_of_sale(sale_id).await?;
+        let offers = store.offers_of_round(sale_id, round).await?;
         let outbox = store.outbox_of_round(sale_id, round).await?;
         let pending: HashSet<Uuid> = outbox.iter().map(|e| e.event.purchase_id).collect();
         let persisted = orders.orders_of_round(sale_id.as_str(), round).await?;
@@ -136,16 +141,26 @@ impl Audit {
             .await?
             .filter(|sale| sale.round == round);
 
-        // What Redis decided for each purchase of the round: its hold's state, or `reserved`.
+        let offer_ids: HashSet<Uuid> = offers.iter().copied().collect();
+        // What Redis decided for each purchase of the round: its hold's state (`offered` for an
+        // offer still held), or `reserved`.
         let decided: HashMap<Uuid, (u64, EventKind)> = reserved
             .iter()
             .map(|p| {
                 let kind = holds
                     .get(&p.purchase_id)
-                    .map_or(EventKind::Reserved, |hold| hold.state.into());
+                    .map_or(EventKind::Reserved, |hold| match hold.state.into() {
+                        EventKind::Held if offer_ids.contains(&p.purchase_id) => EventKind::Offered,
+                        kind => kind,
+                    });
                 (p.purchase_id, (u64::from(p.quantity), kind))
             })
             .collect();
+        let offers_orphaned = offers.len() - offer_ids.len()
+            + offer_ids
+                .iter()
+                .filter(|id| !decided.contains_key(id))
+                .count();
         let units_in = |kinds: &[EventKind]| -> u64 {
             decided
                 .values()
@@ -155,7 +170,8 @@ impl Audit {
         };
         let sold: u64 = decided.values().map(|(units, _)| units).sum();
         let released = units_in(&[EventKind::Cancelled, EventKind::Expired]);
-        let (held, paid) = (units_in(&[EventKind::Held]), units_in(&[EventKind::Paid]));
+        let held = units_in(&[EventKind::Held, EventKind::Offered]);
+        let paid = units_in(&[EventKind::Paid]);
         let unaccounted = current.map_or(0, |sale| {
             let counted = sale.remaining + units_in(&[EventKind::Reserved]) + held + paid;
             counted.abs_diff(stock)
@@ -200,6 +216,8 @@ impl Audit {
             held,
             paid,
             released,
+            offered: offers.len() as u64,
+            offers_orphaned: offers_orphaned as u64,
             unaccounted,
             state_mismatched: state_mismatched as u64,
             released_and_paid: released_and_paid as u64,
@@ -231,6 +249,8 @@ impl Audit {
             held: 0,
             paid: 0,
             released: 0,
+            offered: 0,
+            offers_orphaned: 0,
             unaccounted: 0,
             state_mismatched: 0,
             released_and_paid: 0,
@@ -269,12 +289,13 @@ impl Audit {
         self.pending == 0 && self.missing == 0 && self.state_mismatched == 0
     }
 
-    /// Nothing oversold, duplicated, unaccounted, released and paid or released twice, and
+    /// Nothing oversold, duplicated, unaccounted, orphaned, released and paid or released twice, and
     /// nothing missing or in another state with the outbox drained.
     pub fn passed(&self) -> bool {
         self.oversold == 0
             && self.duplicated == 0
             && self.unaccounted == 0
+            && self.offers_orphaned == 0
             && self.released_and_paid == 0
             && self.released_twice == 0
             && !(self.pending == 0 && (self.missing > 0 || self.state_mismatched > 0))
@@ -312,10 +333,12 @@ impl std::fmt::Display for Audit {
         if self.held + self.paid + self.released > 0 {
             write!(
                 f,
-                "; holds: held {}, paid {}, released {}, unaccounted {}, state_mismatched {}, released_and_paid {}, released_twice {}",
+                "; holds: held {}, paid {}, released {}, offered {}, offers_orphaned {}, unaccounted {}, state_mismatched {}, released_and_paid {}, released_twice {}",
                 self.held,
                 self.paid,
                 self.released,
+                self.offered,
+                self.offers_orphaned,
                 self.unaccounted,
                 self.state_mismatched,
                 self.released_and_paid,

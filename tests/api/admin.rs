@@ -67,6 +67,7 @@ async fn putting_a_sale_creates_it_then_replaces_it_in_a_new_round() {
         json!({"sale_id": sale, "name": "phones", "round": 1, "stock": 100, "remaining": 100, "sold": 0,
                "per_user_limit": 1, "starts_at": null, "ends_at": null, "status": "active",
                "strategy": "async", "durability": "fast", "hold_seconds": 0, "held": 0, "paid": 0,
+               "waiting": 0, "offered": 0,
                "admission": {"mode": "open", "rate_per_second": 0, "token_seconds": 0}})
     );
     assert_eq!(

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flashsale::common::domain::{Quantity, Reservation, SaleId, SaleSpec, UserId};
+use flashsale::common::domain::{SaleId, SaleSpec};
 use flashsale::common::store::{RoundChange, Store};
 use futures_util::future::join_all;
 use redis::AsyncCommands;
@@ -14,8 +14,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{
-    cancel, error_code, free_port, now_secs, pay, pay_signed, raw_redis, sign, spawn_app,
-    spawn_app_with, test_settings, unique_sale_id, PrivateRedis, Process, TestApp, PAYMENT_SECRET,
+    cancel, error_code, free_port, now_secs, pay, pay_signed, raw_redis, reserve_directly, sign,
+    spawn_app, spawn_app_with, test_settings, unique_sale_id, until_answered, PrivateRedis,
+    Process, TestApp, PAYMENT_SECRET,
 };
 
 /// A sale of `stock` units, `limit` per user, whose purchases are holds of `hold_seconds`.
@@ -409,8 +410,11 @@ async fn cancels_racing_payments_end_each_hold_one_way() {
     let answers = join_all(purchases.iter().map(|(id, token)| {
         let app = &app;
         async move {
-            let (paid, cancelled) =
-                tokio::join!(pay(app, id, "p"), cancel(app, id, Some(token), false));
+            // A 503 (outcome unknown) is sent again, as the shop and the buyer would.
+            let (paid, cancelled) = tokio::join!(
+                until_answered(|| pay(app, id, "p")),
+                until_answered(|| cancel(app, id, Some(token), false))
+            );
             (id, paid.status(), cancelled.status())
         }
     }))
@@ -453,20 +457,7 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
         .await
         .expect("created");
     // Holds made straight through the reservation script, for speed.
-    for chunk in (0..HOLDS).collect::<Vec<_>>().chunks(1_000) {
-        let batch: Vec<Reservation> = chunk
-            .iter()
-            .map(|i| Reservation {
-                purchase_id: Uuid::new_v4(),
-                sale_id: sale.clone(),
-                user_id: UserId::parse(&format!("k{i}")).expect("valid user"),
-                quantity: Quantity::parse(1).expect("valid quantity"),
-                idempotency_key: None,
-                token: None,
-            })
-            .collect();
-        store.reserve(&sale, &batch).await.expect("reserved");
-    }
+    reserve_directly(&store, &sale, HOLDS).await;
     let held = || async {
         store
             .sale(&sale)

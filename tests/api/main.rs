@@ -17,4 +17,7 @@ mod outage;
 mod outbox;
 mod purchases;
 mod rate_limits;
+mod reap_cost;
+mod stock;
 mod stream;
+mod waitlist;

@@ -218,6 +218,25 @@ impl TestApp {
             .expect("remaining is a number")
     }
 
+    /// `POST /api/v1/sales/{sale_id}/waitlist` with `body`.
+    pub async fn join_waitlist(&self, sale_id: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(&format!("/api/v1/sales/{sale_id}/waitlist")))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A waitlist entry as it stands; panics unless 200.
+    pub async fn waitlist_entry(&self, sale_id: &str, entry_id: &str) -> Value {
+        let response = self
+            .get(&format!("/api/v1/sales/{sale_id}/waitlist/{entry_id}"))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("an entry")
+    }
+
     pub async fn outbox_len(&self, sale_id: &str) -> u64 {
         let sale_id = SaleId::parse(sale_id).expect("valid id");
         self.store
@@ -367,6 +386,26 @@ impl PrivateRedis {
     }
 }
 
+/// Makes `count` purchases of one unit each, by distinct buyers, straight through the
+/// reservation script in batches of 1,000 (for speed: no HTTP).
+pub async fn reserve_directly(store: &Store, sale: &SaleId, count: usize) {
+    use flashsale::common::domain::{Quantity, Reservation, UserId};
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
+        let batch: Vec<Reservation> = chunk
+            .iter()
+            .map(|i| Reservation {
+                purchase_id: uuid::Uuid::new_v4(),
+                sale_id: sale.clone(),
+                user_id: UserId::parse(&format!("k{i}")).expect("valid user"),
+                quantity: Quantity::parse(1).expect("valid quantity"),
+                idempotency_key: None,
+                token: None,
+            })
+            .collect();
+        store.reserve(sale, &batch).await.expect("reserved");
+    }
+}
+
 /// One sample of a scrape: its family, labels and value (for a histogram, its count).
 pub struct MetricSample {
     pub family: String,
@@ -467,6 +506,23 @@ pub async fn pay_signed(
 pub async fn pay(app: &TestApp, purchase_id: &str, payment_ref: &str) -> Response {
     let body = json!({ "payment_ref": payment_ref }).to_string();
     pay_signed(app, purchase_id, &body, PAYMENT_SECRET, now_secs()).await
+}
+
+/// Sends a call again while it answers 503 (its outcome unknown), as a client would: a retried
+/// payment or cancel is idempotent. At most 20 times.
+pub async fn until_answered<F, Fut>(mut call: F) -> Response
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    for _ in 0..20 {
+        let response = call().await;
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+            return response;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("still 503 after 20 tries");
 }
 
 pub async fn cancel(

@@ -188,7 +188,9 @@ async fn the_audit_checks_holds_and_catches_a_state_apart_a_unit_released_twice_
     let (code, printed) = audit_command(&pipeline, &sale, &[]);
     assert_eq!(code, Some(0), "{printed}");
     assert!(
-        printed.contains("holds: held 2, paid 1, released 1, unaccounted 0"),
+        printed.contains(
+            "holds: held 2, paid 1, released 1, offered 0, offers_orphaned 0, unaccounted 0"
+        ),
         "{printed}"
     );
     let audit = || async {

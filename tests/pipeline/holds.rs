@@ -1,12 +1,15 @@
 //! Checkout holds through the pipeline: every transition of a hold (held, then paid, cancelled
 //! or expired) is an event from the sale's outbox to Postgres, which keeps each purchase's
 //! current state and its history, and never moves a state back, whatever order the events
-//! arrive in and however often.
+//! arrive in and however often. Offers to waitlisted buyers travel the same way.
 
 use std::time::Duration;
 
 use chrono::Utc;
+use flashsale::common::domain::SaleId;
 use flashsale::common::events::{EventKind, PurchaseEvent, SCHEMA_VERSION};
+use flashsale::common::orders::Orders;
+use flashsale::worker::audit::Audit;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -163,5 +166,141 @@ async fn duplicate_late_and_reordered_events_never_move_a_state_back_or_apply_tw
     assert_eq!(pipeline.orders("reordered", 1).await.1, 3);
     // 13 events, 5 distinct (purchase, version): every other one was dropped as a duplicate.
     assert_eq!(worker.stats.duplicates(), 8);
+    worker.stop().await.expect("the worker stops cleanly");
+}
+
+/// Joins the sale's waitlist as `user`; the entry's id.
+async fn join_waitlist(app: &TestApp, sale_id: &str, user: &str) -> String {
+    let response = app.join_waitlist(sale_id, json!({ "user_id": user })).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let entry: Value = response.json().await.expect("an entry");
+    entry["entry_id"].as_str().expect("an id").to_owned()
+}
+
+/// Waits until a waitlist entry was offered a unit; the offer's purchase id.
+async fn wait_for_offer(app: &TestApp, sale_id: &str, entry_id: &str) -> Uuid {
+    let offer = wait_for("the entry's offer", Duration::from_secs(10), || async {
+        let entry = app.waitlist_entry(sale_id, entry_id).await;
+        (entry["state"] == "offered").then(|| entry["offer"]["purchase_id"].clone())
+    })
+    .await;
+    Uuid::parse_str(offer.as_str().expect("an id")).expect("a uuid")
+}
+
+#[actix_web::test]
+async fn waitlist_offers_reach_postgres_as_holds_of_their_own_and_the_audit_passes() {
+    let pipeline = Pipeline::new().await;
+    let worker = spawn_worker(pipeline.worker_settings()).await;
+    let app = spawn_app_with(pipeline.api_settings()).await;
+    let sale = hold_sale(&app, 2, 2).await;
+    let sale_id = SaleId::parse(&sale).expect("valid id");
+    let orders = Orders::connect_lazy(&pipeline.database_settings()).expect("valid url");
+    let (paid, _) = hold(&app, &sale, "payer").await;
+    let (forgotten, _) = hold(&app, &sale, "forgetter").await;
+    assert_eq!(
+        pay(&app, &paid.to_string(), "pay-1").await.status(),
+        StatusCode::OK
+    );
+    let first = join_waitlist(&app, &sale, "first").await;
+    let second = join_waitlist(&app, &sale, "second").await;
+    let third = join_waitlist(&app, &sale, "third").await;
+
+    // The forgotten hold expires: its unit is offered to the first buyer waiting, and the
+    // offer is in Postgres as a purchase of its own, 'offered'.
+    let offer_1 = wait_for_offer(&app, &sale, &first).await;
+    let order = pipeline.wait_for_state(offer_1, "offered").await;
+    assert_eq!(order.history, history(&[(1, "offered")]));
+    let audit = Audit::settled(&app.store, &orders, &sale_id, None, Duration::from_secs(20))
+        .await
+        .expect("the audit runs");
+    assert!(audit.passed(), "{audit}");
+    assert_eq!(
+        (audit.held, audit.paid, audit.released, audit.offered),
+        (1, 1, 1, 1),
+        "{audit}"
+    );
+    assert_eq!(audit.state_mismatched, 0, "{audit}");
+
+    // The first buyer lets the offer lapse: it expires and goes on to the second, who pays.
+    let offer_2 = wait_for_offer(&app, &sale, &second).await;
+    assert_eq!(
+        pay(&app, &offer_2.to_string(), "pay-2").await.status(),
+        StatusCode::OK
+    );
+    let lapsed = pipeline.wait_for_state(offer_1, "expired").await;
+    assert_eq!(lapsed.history, history(&[(1, "offered"), (2, "expired")]));
+    let bought = pipeline.wait_for_state(offer_2, "paid").await;
+    assert_eq!(bought.history, history(&[(1, "offered"), (2, "paid")]));
+    pipeline.wait_for_state(forgotten, "expired").await;
+    assert_eq!(app.waitlist_entry(&sale, &third).await["position"], 1);
+
+    let audit = Audit::settled(&app.store, &orders, &sale_id, None, Duration::from_secs(20))
+        .await
+        .expect("the audit runs");
+    assert!(audit.passed(), "{audit}");
+    assert_eq!(
+        (
+            audit.stock,
+            audit.held,
+            audit.paid,
+            audit.released,
+            audit.offered
+        ),
+        (2, 0, 2, 2, 2),
+        "{audit}"
+    );
+    assert_eq!((audit.persisted, audit.offers_orphaned), (4, 0), "{audit}");
+    worker.stop().await.expect("the worker stops cleanly");
+}
+
+#[actix_web::test]
+async fn the_audit_balances_a_round_whose_stock_changed_while_it_was_sold() {
+    let pipeline = Pipeline::new().await;
+    let worker = spawn_worker(pipeline.worker_settings()).await;
+    let app = spawn_app_with(pipeline.api_settings()).await;
+    let sale = hold_sale(&app, 2, 60).await;
+    let sale_id = SaleId::parse(&sale).expect("valid id");
+    let orders = Orders::connect_lazy(&pipeline.database_settings()).expect("valid url");
+    let (paid, _) = hold(&app, &sale, "a").await;
+    hold(&app, &sale, "b").await;
+    let waiting = join_waitlist(&app, &sale, "w").await;
+    let change = |body: Value| {
+        app.client
+            .post(app.url(&format!("/api/v1/admin/sales/{sale}/stock")))
+            .bearer_auth(crate::helpers::TOKEN)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        change(json!({"add": 4})).await.expect("sent").status(),
+        StatusCode::OK
+    );
+    let offer = wait_for_offer(&app, &sale, &waiting).await;
+    assert_eq!(
+        change(json!({"remove": 2})).await.expect("sent").status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        pay(&app, &paid.to_string(), "p").await.status(),
+        StatusCode::OK
+    );
+    hold(&app, &sale, "c").await;
+    pipeline.wait_for_state(offer, "offered").await;
+    let audit = Audit::settled(&app.store, &orders, &sale_id, None, Duration::from_secs(20))
+        .await
+        .expect("the audit runs");
+    // 2 + 4 - 2: a, b, the offer and c hold or paid 4 units; 0 left.
+    assert_eq!(
+        (
+            audit.stock,
+            audit.held,
+            audit.paid,
+            audit.offered,
+            audit.unaccounted
+        ),
+        (4, 3, 1, 1, 0),
+        "{audit}"
+    );
+    assert!(audit.passed(), "{audit}");
     worker.stop().await.expect("the worker stops cleanly");
 }

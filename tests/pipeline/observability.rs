@@ -32,6 +32,9 @@ const API_FAMILIES: &[&str] = &[
     "flashsale_producer_errors_total",
     "flashsale_outbox_length",
     "flashsale_relay_republished_total",
+    "flashsale_holds_ended_total",
+    "flashsale_waitlist_offers_total",
+    "flashsale_late_payments_refused_total",
 ];
 const WORKER_FAMILIES: &[&str] = &[
     "flashsale_actor_messages_total",

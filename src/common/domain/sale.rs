@@ -164,6 +164,32 @@ pub fn parse_stock(stock: u64) -> Result<u64, Invalid> {
     }
 }
 
+/// A change of a live round's stock (`POST /api/v1/admin/sales/{id}/stock`): units added go to
+/// the waitlist first, then on sale; units removed come out of what is left on sale only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockChange {
+    Add(u64),
+    Remove(u64),
+}
+
+impl StockChange {
+    /// Exactly one of `add` and `remove`, 1 to [`MAX_STOCK`] units.
+    pub fn parse(add: Option<u64>, remove: Option<u64>) -> Result<Self, Invalid> {
+        let change = match (add, remove) {
+            (Some(units), None) => Self::Add(units),
+            (None, Some(units)) => Self::Remove(units),
+            _ => return Err(invalid("send exactly one of `add` and `remove`")),
+        };
+        let (Self::Add(units) | Self::Remove(units)) = change;
+        if units == 0 || units > MAX_STOCK {
+            return Err(invalid(format!(
+                "the units to add or remove must be between 1 and {MAX_STOCK}"
+            )));
+        }
+        Ok(change)
+    }
+}
+
 /// Where a sale stands at a given moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -199,6 +225,11 @@ pub struct Sale {
     pub held: u64,
     /// Units of this round whose holds were paid (in `sold`).
     pub paid: u64,
+    /// Buyers on the waitlist of this round still waiting for a unit.
+    pub waiting: u64,
+    /// Units of this round offered to waitlisted buyers (each offer is a hold, in `held` until
+    /// it ends).
+    pub offered: u64,
     /// Who may buy: anyone (`open`) or buyers admitted by the waiting room.
     pub admission: Admission,
 }
@@ -235,6 +266,26 @@ mod tests {
         assert!(SaleSpec::parse(" ".into(), 1, 1, None, None).is_err());
         assert!(SaleSpec::parse("x".into(), MAX_STOCK + 1, 1, None, None).is_err());
         assert!(SaleSpec::parse("x".into(), 1, 0, None, None).is_err());
+    }
+
+    #[test]
+    fn a_stock_change_adds_or_removes_some_units() {
+        assert_eq!(StockChange::parse(Some(3), None), Ok(StockChange::Add(3)));
+        assert_eq!(
+            StockChange::parse(None, Some(MAX_STOCK)),
+            Ok(StockChange::Remove(MAX_STOCK))
+        );
+        for (add, remove) in [
+            (None, None),
+            (Some(1), Some(1)),
+            (Some(0), None),
+            (None, Some(MAX_STOCK + 1)),
+        ] {
+            assert!(
+                StockChange::parse(add, remove).is_err(),
+                "{add:?} {remove:?}"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::keys::SaleKeys;
 use super::outbox::OutboxEntry;
 use super::reservation::parse_purchase_record;
 use super::sales::parse_strategy;
+use super::waitlist::{offer_of, parse_entry};
 use crate::common::domain::{Hold, Purchase, SaleId, Strategy};
 
 impl Store {
@@ -77,6 +78,27 @@ impl Store {
                 Ok((id, parse_hold(&record)?))
             })
             .collect()
+    }
+
+    /// The purchase ids of the offers a round's waitlist entries were made.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn offers_of_round(
+        &self,
+        sale_id: &SaleId,
+        round: u64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let records = self
+            .hash_all(SaleKeys::new(sale_id).waitlist_entries)
+            .await?;
+        let mut offers = Vec::new();
+        for (id, record) in records {
+            let entry_id = Uuid::parse_str(&id).map_err(|_| corrupt("entry id is not a uuid"))?;
+            let entry = parse_entry(entry_id, sale_id, &record, round, 0)?;
+            if entry.round == round {
+                offers.extend(offer_of(&record)?);
+            }
+        }
+        Ok(offers)
     }
 
     /// Every entry of a sale's outbox that belongs to `round`.

@@ -1,6 +1,7 @@
 //! Checkout holds: `hold_settle.lua` ends a hold exactly once (paid, cancelled or expired),
 //! whoever asks first: the shop's payment, the buyer's (or the admin's) cancel, or the reaper
-//! of any API process. `purchase_reserve.lua` makes the holds.
+//! of any API process. `purchase_reserve.lua` makes the holds; the units a cancel or an expiry
+//! releases go to the sale's waitlist first (`waitlist_offer.lua`, put in front of the script).
 
 use std::sync::LazyLock;
 
@@ -8,10 +9,16 @@ use redis::Script;
 use uuid::Uuid;
 
 use super::client::{corrupt, from_millis, Store, StoreError};
+use super::index::index_offers;
 use super::keys::SaleKeys;
 use crate::common::domain::{Hold, HoldState, PaymentRef, SaleId, Settlement};
 
-static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("hold_settle.lua")));
+static SETTLE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("waitlist_offer.lua"),
+        include_str!("hold_settle.lua")
+    ))
+});
 
 /// What is asked of a hold.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +28,16 @@ pub enum HoldAction<'a> {
     Cancel(Option<&'a str>),
 }
 
+/// What a payment or a cancel found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub settlement: Settlement,
+    /// This call ended the hold (as asked, or as expired): a transition, not a repeat.
+    pub ended: bool,
+    /// Units the release went to as offers to waitlisted buyers.
+    pub offered: usize,
+}
+
 /// What one reaper call did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reaped {
@@ -28,6 +45,12 @@ pub struct Reaped {
     pub lags_ms: Vec<u64>,
     /// The batch was full: more holds may be due.
     pub more: bool,
+    /// Units the expiries went to as offers to waitlisted buyers (the rest went back on sale).
+    pub offered: usize,
+    /// The sale's units held (offers included) after the call.
+    pub held: u64,
+    /// Buyers on the sale's waitlist after the call.
+    pub waiting: u64,
 }
 
 impl Store {
@@ -38,23 +61,27 @@ impl Store {
         sale_id: &SaleId,
         purchase_id: Uuid,
         action: HoldAction<'_>,
-    ) -> Result<Settlement, StoreError> {
+    ) -> Result<Settled, StoreError> {
         let (name, argument, admin) = match action {
             HoldAction::Pay(payment_ref) => ("pay", payment_ref.as_str(), ""),
             HoldAction::Cancel(Some(token)) => ("cancel", token, ""),
             HoldAction::Cancel(None) => ("cancel", "", "admin"),
         };
-        let mut invocation = settle_invocation(sale_id);
+        let mut invocation = settle_invocation(sale_id, name);
         invocation
-            .arg(name)
             .arg(purchase_id.to_string())
             .arg(argument)
             .arg(admin);
-        let (result, record): (String, String) = self
-            .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
+        let (result, record, offered, ended) = self
+            .with_conn(|mut conn| async move {
+                let (result, record, offered, ended): (String, String, Vec<String>, u8) =
+                    invocation.invoke_async(&mut *conn).await?;
+                index_offers(&mut conn, sale_id, &offered).await?;
+                Ok((result, record, offered.len(), ended == 1))
+            })
             .await?;
         let hold = || parse_hold(&record);
-        Ok(match result.as_str() {
+        let settlement = match result.as_str() {
             "settled" => Settlement::Settled(hold()?),
             "refused" => Settlement::Refused(hold()?),
             "paid_elsewhere" => Settlement::PaidElsewhere(hold()?),
@@ -65,32 +92,44 @@ impl Store {
                     "hold_settle answered {other:?}"
                 )))
             }
+        };
+        Ok(Settled {
+            settlement,
+            ended,
+            offered,
         })
     }
 
     /// Expires up to `max` holds of `sale_id` whose deadline passed.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn reap_holds(&self, sale_id: &SaleId, max: usize) -> Result<Reaped, StoreError> {
-        let mut invocation = settle_invocation(sale_id);
-        invocation.arg("reap").arg(max.max(1));
-        let reply: Vec<i64> = self
-            .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
+        let mut invocation = settle_invocation(sale_id, "reap");
+        invocation.arg(max.max(1));
+        let (more, lags, offered, held, waiting) = self
+            .with_conn(|mut conn| async move {
+                let (more, lags, offered, held, waiting): (i64, Vec<i64>, Vec<String>, u64, u64) =
+                    invocation.invoke_async(&mut *conn).await?;
+                index_offers(&mut conn, sale_id, &offered).await?;
+                Ok((more, lags, offered.len(), held, waiting))
+            })
             .await?;
-        let (more, lags) = reply
-            .split_first()
-            .ok_or_else(|| corrupt("hold_settle answered nothing"))?;
         Ok(Reaped {
-            more: *more == 1,
+            more: more == 1,
             // A negative lag would be a deadline in the future: the clock went back.
             lags_ms: lags
                 .iter()
                 .map(|lag| u64::try_from(*lag).unwrap_or(0))
                 .collect(),
+            offered,
+            held,
+            waiting,
         })
     }
 }
 
-fn settle_invocation(sale_id: &SaleId) -> redis::ScriptInvocation<'static> {
+/// The script's keys, its action and a seed for the offers it may make; the action's own
+/// arguments follow.
+fn settle_invocation(sale_id: &SaleId, action: &str) -> redis::ScriptInvocation<'static> {
     let keys = SaleKeys::new(sale_id);
     let mut invocation = SETTLE.prepare_invoke();
     invocation
@@ -99,8 +138,18 @@ fn settle_invocation(sale_id: &SaleId) -> redis::ScriptInvocation<'static> {
         .key(keys.purchases)
         .key(keys.holds)
         .key(keys.deadlines)
-        .key(keys.outbox);
+        .key(keys.outbox)
+        .key(keys.waitlist)
+        .key(keys.waitlist_entries)
+        .arg(action)
+        .arg(offer_seed());
     invocation
+}
+
+/// A random secret for a script call that may make offers: the new purchase ids and hold
+/// tokens are derived from it in Lua (see waitlist_offer.lua).
+pub(super) fn offer_seed() -> String {
+    Uuid::new_v4().simple().to_string()
 }
 
 /// A new hold's secret: 122 random bits, as hex.

@@ -36,6 +36,14 @@ pub(super) struct SaleKeys {
     pub holds: String,
     /// Sorted set: purchase id of each hold still `held`, scored by its deadline in ms.
     pub deadlines: String,
+    /// Sorted set: entry id of each waitlist entry still waiting in the current round, scored
+    /// by its arrival number (see `waitlist.rs`).
+    pub waitlist: String,
+    /// Hash: entry id -> `round|arrival|joined_at_ms|state|purchase_id|user_id`, the waitlist
+    /// entries of every round.
+    pub waitlist_entries: String,
+    /// Hash: user id -> entry id, of the current round.
+    pub waitlisted: String,
     /// Set: the nonces (ticket ids) of the purchase tokens that bought, this round.
     pub tokens_used: String,
     /// Hash: ticket id -> `place|user_id` of this round's waiting room (`place` empty until a
@@ -65,6 +73,9 @@ impl SaleKeys {
             rounds: format!("{tag}:rounds"),
             holds: format!("{tag}:holds"),
             deadlines: format!("{tag}:deadlines"),
+            waitlist: format!("{tag}:waitlist"),
+            waitlist_entries: format!("{tag}:waitlist-entries"),
+            waitlisted: format!("{tag}:waitlisted"),
             tokens_used: format!("{tag}:tokens-used"),
             queue_tickets: format!("{tag}:queue-tickets"),
             queue_users: format!("{tag}:queue-users"),
@@ -96,6 +107,9 @@ mod tests {
             keys.rounds,
             keys.holds,
             keys.deadlines,
+            keys.waitlist,
+            keys.waitlist_entries,
+            keys.waitlisted,
             keys.tokens_used,
             keys.queue_tickets,
             keys.queue_users,

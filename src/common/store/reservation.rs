@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::client::{corrupt, from_millis, Store, StoreError};
 use super::holds::{new_hold_token, parse_hold};
+use super::index::index_purchases;
 use super::keys::{purchase_index_key, SaleKeys};
 use super::sales::parse_durability;
 use crate::common::decision::ReserveOutcome;
@@ -72,18 +73,8 @@ impl Store {
             // The index lives outside the sale's slot, so it cannot be part of the script. If the
             // process dies before this line, the buyer got no answer and the purchase is still
             // in the sale's records and outbox; a retry with the same Idempotency-Key writes it.
-            let mut index = redis::pipe();
-            for purchase in outcomes.iter().filter_map(ReserveOutcome::purchase) {
-                index
-                    .set(
-                        purchase_index_key(&purchase.purchase_id),
-                        purchase.sale_id.as_str(),
-                    )
-                    .ignore();
-            }
-            if !index.is_empty() {
-                index.query_async::<()>(&mut *conn).await?;
-            }
+            let reserved = outcomes.iter().filter_map(ReserveOutcome::purchase);
+            index_purchases(&mut conn, sale_id, reserved.map(|p| p.purchase_id)).await?;
             Ok((durability, outcomes))
         })
         .await

@@ -9,8 +9,9 @@
 -- KEYS: 1 sale hash, 2 user counts, 3 idempotency records (same layout as purchase_reserve.lua),
 --       4 round history: hash round -> stock and "<round>:strategy" -> strategy, what the audit
 --         checks a past round against
---       5.. the round's admission keys (see queue.rs): tokens used, the waiting room's tickets,
---         users, lobby, counters and admission steps; all forgotten with the round
+--       5.. the round's keys that end with it: the waitlist and its users (waitlist.rs; its
+--         entries stay readable, and read as ended), and the admission keys (queue.rs): tokens
+--         used, the waiting room's tickets, users, lobby, counters and admission steps
 -- ARGV: 1 mode: 'put' (create or replace), 'create' (only if absent), 'reset' (only if present)
 --       2 pub/sub channel for round announcements
 --       3 the sale id, for the announcement
@@ -35,7 +36,8 @@ end
 local round = redis.call('HINCRBY', sale_key, 'round', 1)
 local stock = redis.call('HGET', sale_key, 'stock')
 redis.call('HSET', sale_key, 'remaining', stock)
-redis.call('HDEL', sale_key, 'held', 'paid')  -- the last round's holds (hold_settle.lua)
+-- The last round's holds (hold_settle.lua) and waitlist (waitlist_change.lua).
+redis.call('HDEL', sale_key, 'held', 'paid', 'waiting', 'offered')
 redis.call('HSET', rounds_key, round, stock,
   round .. ':strategy', redis.call('HGET', sale_key, 'strategy') or 'async')
 redis.call('UNLINK', users_key, idem_key, unpack(KEYS, 5))

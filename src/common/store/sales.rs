@@ -74,6 +74,8 @@ impl Store {
             .key(&keys.users)
             .key(&keys.idempotency)
             .key(&keys.rounds)
+            .key(&keys.waitlist)
+            .key(&keys.waitlisted)
             .key(&keys.tokens_used)
             .key(&keys.queue_tickets)
             .key(&keys.queue_users)
@@ -261,6 +263,9 @@ fn parse_sale(sale_id: &SaleId, fields: &HashMap<String, String>) -> Result<Sale
             .map_err(|_| corrupt("hold_seconds too large"))?,
         held: optional_number("held")?,
         paid: optional_number("paid")?,
+        // Absent until the round's first waitlist entry and offer.
+        waiting: optional_number("waiting")?,
+        offered: optional_number("offered")?,
         // Absent on sales made before admission: they are `open`.
         admission: Admission {
             mode: fields

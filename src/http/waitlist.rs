@@ -1,0 +1,124 @@
+//! A sold-out sale's waitlist: `POST /api/v1/sales/{sale_id}/waitlist` (join),
+//! `GET /api/v1/sales/{sale_id}/waitlist/{entry_id}` (where the entry stands; once offered a
+//! unit, the offer with its `hold_token`) and `DELETE` of the same path (leave). Redis decides
+//! (`store/waitlist.rs`); the units released or added later go to the entries in arrival order.
+//!
+//! The `entry_id` a join answers is the buyer's secret, like a purchase's `hold_token`: whoever
+//! has it reads the offer's token. A second join by the same user in the same round is refused
+//! rather than answered with the entry, so the secret is given out once.
+
+use actix_web::{web, HttpResponse};
+use uuid::Uuid;
+
+use super::errors::ApiError;
+use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject};
+use super::state::AppState;
+use crate::common::domain::{SaleId, UserId, WaitlistEntry, WaitlistJoin, WaitlistLeave};
+
+/// Read field by field (`FromJsonObject`); the `serde` attributes only shape its schema.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitlistBody {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
+    user_id: String,
+}
+
+impl FromJsonObject for WaitlistBody {
+    fn from_object(object: &mut JsonObject) -> Result<Self, ApiError> {
+        Ok(Self {
+            user_id: object.string("user_id")?,
+        })
+    }
+}
+
+/// Joins the waitlist of a sold-out sale: the next unit released or added goes to the first
+/// buyer waiting, as a hold of one unit.
+#[utoipa::path(post, path = "/api/v1/sales/{sale_id}/waitlist", tag = "waitlist",
+    params(("sale_id" = String, Path, description = "The sold-out sale")),
+    request_body(content = WaitlistBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "On the waitlist, at `position`; keep `entry_id`: it is how the offer is read", body = WaitlistEntry,
+            headers(("Location" = String, description = "/api/v1/sales/{sale_id}/waitlist/{entry_id}"))),
+        (status = 400, description = "`invalid_request`: the body or the sale id breaks a rule", body = super::schemas::ErrorBody),
+        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 409, description = "`not_sold_out` (units left: buy one), `waitlist_unavailable` (the sale has no holds), `sale_not_active`, `limit_reached` or `already_waitlisted`", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: the join may have happened", body = super::schemas::ErrorBody),
+        super::schemas::BodyErrors,
+    ))]
+pub async fn join_waitlist(
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<WaitlistBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sale_id = sale_id(&path)?;
+    let user_id = UserId::parse(&body.user_id)?;
+    let entry = match state.store.join_waitlist(&sale_id, &user_id).await? {
+        WaitlistJoin::Joined(entry) => entry,
+        WaitlistJoin::SaleNotFound => return Err(ApiError::sale_not_found()),
+        WaitlistJoin::NoHolds => return Err(ApiError::waitlist_unavailable()),
+        WaitlistJoin::NotActive => return Err(ApiError::sale_not_active()),
+        WaitlistJoin::NotSoldOut => return Err(ApiError::not_sold_out()),
+        WaitlistJoin::LimitReached => return Err(ApiError::limit_reached()),
+        WaitlistJoin::AlreadyWaitlisted => return Err(ApiError::already_waitlisted()),
+    };
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/api/v1/sales/{sale_id}/waitlist/{}", entry.entry_id),
+        ))
+        .json(entry))
+}
+
+/// Where an entry stands: its position while waiting; once offered a unit, the offer (a held
+/// purchase with its `hold_token`, to pay or cancel like any hold).
+#[utoipa::path(get, path = "/api/v1/sales/{sale_id}/waitlist/{entry_id}", tag = "waitlist",
+    params(("sale_id" = String, Path, description = "The sale"),
+        ("entry_id" = uuid::Uuid, Path, description = "The entry, as the join answered it")),
+    responses(
+        (status = 200, description = "The entry", body = WaitlistEntry),
+        (status = 400, description = "`invalid_request`: a bad sale or entry id", body = super::schemas::ErrorBody),
+        (status = 404, description = "`waitlist_entry_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`", body = super::schemas::ErrorBody),
+    ))]
+pub async fn get_waitlist_entry(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (sale_id, entry_id) = entry_path(&path)?;
+    let entry = state
+        .store
+        .waitlist_entry(&sale_id, entry_id)
+        .await?
+        .ok_or_else(ApiError::waitlist_entry_not_found)?;
+    Ok(HttpResponse::Ok().json(entry))
+}
+
+/// Leaves the waitlist. Idempotent while the entry waits or has left.
+#[utoipa::path(delete, path = "/api/v1/sales/{sale_id}/waitlist/{entry_id}", tag = "waitlist",
+    params(("sale_id" = String, Path, description = "The sale"),
+        ("entry_id" = uuid::Uuid, Path, description = "The entry, as the join answered it")),
+    responses(
+        (status = 200, description = "Left (now, or before)", body = WaitlistEntry),
+        (status = 400, description = "`invalid_request`: a bad sale or entry id", body = super::schemas::ErrorBody),
+        (status = 404, description = "`waitlist_entry_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
+        (status = 409, description = "`not_waiting`: offered a unit (cancel its hold instead), passed over, or its round ended", body = super::schemas::ErrorBody),
+        (status = 503, description = "`unavailable`: the leave may have happened", body = super::schemas::ErrorBody),
+    ))]
+pub async fn leave_waitlist(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (sale_id, entry_id) = entry_path(&path)?;
+    match state.store.leave_waitlist(&sale_id, entry_id).await? {
+        WaitlistLeave::Left(entry) => Ok(HttpResponse::Ok().json(entry)),
+        WaitlistLeave::NotFound => Err(ApiError::waitlist_entry_not_found()),
+        WaitlistLeave::NotWaiting(_) => Err(ApiError::not_waiting()),
+    }
+}
+
+/// Parses the `{sale_id}` and `{entry_id}` segments.
+fn entry_path((sale, entry): &(String, String)) -> Result<(SaleId, Uuid), ApiError> {
+    let entry_id =
+        Uuid::parse_str(entry).map_err(|_| ApiError::invalid_request("entry_id must be a UUID"))?;
+    Ok((sale_id(sale)?, entry_id))
+}
