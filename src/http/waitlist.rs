@@ -7,7 +7,7 @@
 //! has it reads the offer's token. A second join by the same user in the same round is refused
 //! rather than answered with the entry, so the secret is given out once.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use uuid::Uuid;
 
 use super::errors::ApiError;
@@ -42,16 +42,19 @@ impl FromJsonObject for WaitlistBody {
         (status = 400, description = "`invalid_request`: the body or the sale id breaks a rule", body = super::schemas::ErrorBody),
         (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
         (status = 409, description = "`not_sold_out` (units left: buy one), `waitlist_unavailable` (the sale has no holds), `sale_not_active`, `limit_reached` or `already_waitlisted`", body = super::schemas::ErrorBody),
+        (status = 429, description = "`rate_limited` (per client address or per user, when `FLASHSALE_RATE_LIMIT_*` are set); `Retry-After` in seconds", body = super::schemas::ErrorBody),
         (status = 503, description = "`unavailable`: the join may have happened", body = super::schemas::ErrorBody),
         super::schemas::BodyErrors,
     ))]
 pub async fn join_waitlist(
+    req: HttpRequest,
     path: web::Path<String>,
     JsonBody(body): JsonBody<WaitlistBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let sale_id = sale_id(&path)?;
     let user_id = UserId::parse(&body.user_id)?;
+    state.rate_limits.admit(&req, &user_id)?;
     let entry = match state.store.join_waitlist(&sale_id, &user_id).await? {
         WaitlistJoin::Joined(entry) => entry,
         WaitlistJoin::SaleNotFound => return Err(ApiError::sale_not_found()),
