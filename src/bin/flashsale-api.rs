@@ -10,7 +10,7 @@ use flashsale::common::telemetry;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    telemetry::init();
+    telemetry::init(telemetry::LogTo::Stdout);
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {

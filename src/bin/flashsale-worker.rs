@@ -53,15 +53,21 @@ enum Command {
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    telemetry::init();
     match Cli::parse().command {
-        None => run_worker().await,
+        None => {
+            telemetry::init(telemetry::LogTo::Stdout);
+            run_worker().await
+        }
         Some(Command::Audit {
             sale,
             round,
             wait,
             json,
-        }) => audit(&sale, round, Duration::from_secs(wait), json).await,
+        }) => {
+            // Its answer is on stdout (`--json`): a slow-query warning must not end up in it.
+            telemetry::init(telemetry::LogTo::Stderr);
+            audit(&sale, round, Duration::from_secs(wait), json).await
+        }
     }
 }
 

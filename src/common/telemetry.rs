@@ -23,10 +23,25 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use super::log_throttle::LogThrottle;
 
+/// Where log lines go: a service writes them to stdout; a command whose stdout is its answer
+/// (the audit's `--json`) writes them to stderr, so they never mix with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTo {
+    Stdout,
+    Stderr,
+}
+
 /// Installs the global subscriber; call once at the top of a binary.
-pub fn init() {
+pub fn init(to: LogTo) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(move || -> Box<dyn std::io::Write> {
+            match to {
+                LogTo::Stdout => Box::new(std::io::stdout()),
+                LogTo::Stderr => Box::new(std::io::stderr()),
+            }
+        });
     if super::settings::json_logs() {
         builder.json().finish().with(ThrottleNoisyLines).init();
     } else {

@@ -264,3 +264,27 @@ async fn the_audit_checks_holds_and_catches_a_state_apart_a_unit_released_twice_
     assert!(!unaccounted.passed());
     worker.stop().await.expect("the worker stops cleanly");
 }
+
+#[actix_web::test]
+async fn the_audit_s_json_answer_is_alone_on_stdout_whatever_it_logs() {
+    let pipeline = Pipeline::new().await;
+    let app = spawn_app_with(pipeline.api_settings()).await;
+    let sale = app.new_sale(5, 1).await;
+    let _worker = spawn_worker(pipeline.worker_settings()).await;
+    let accepted: HashSet<Uuid> = buy(&app, &sale, "buyer", 5, 5).await;
+    pipeline
+        .wait_for_orders(&sale, 1, &accepted, Duration::from_secs(30))
+        .await;
+    // At debug level the audit logs every query it makes: to stderr, not into its answer.
+    let output = Command::new(WORKER_BIN)
+        .args(["audit", "--sale", &sale, "--json"])
+        .envs(pipeline.process_env().iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("the audit runs");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer: Value = serde_json::from_str(&stdout).expect("one JSON object");
+    assert_eq!(answer["sold"], 5, "{answer}");
+    assert!(!output.stderr.is_empty(), "the debug lines went to stderr");
+}
