@@ -130,20 +130,28 @@ impl Store {
 /// The script's keys, its action and a seed for the offers it may make; the action's own
 /// arguments follow.
 fn settle_invocation(sale_id: &SaleId, action: &str) -> redis::ScriptInvocation<'static> {
-    let keys = SaleKeys::new(sale_id);
     let mut invocation = SETTLE.prepare_invoke();
-    invocation
-        .key(keys.sale)
-        .key(keys.users)
-        .key(keys.purchases)
-        .key(keys.holds)
-        .key(keys.deadlines)
-        .key(keys.outbox)
-        .key(keys.waitlist)
-        .key(keys.waitlist_entries)
+    with_offer_keys(&mut invocation, &SaleKeys::new(sale_id))
         .arg(action)
         .arg(offer_seed());
     invocation
+}
+
+/// Adds the keys `waitlist_offer.lua` works on, in its order: they come first in every script
+/// that may offer released or added units to the waitlist (hold_settle, sale_stock_change).
+pub(super) fn with_offer_keys<'a>(
+    invocation: &'a mut redis::ScriptInvocation<'static>,
+    keys: &SaleKeys,
+) -> &'a mut redis::ScriptInvocation<'static> {
+    invocation
+        .key(&keys.sale)
+        .key(&keys.users)
+        .key(&keys.purchases)
+        .key(&keys.holds)
+        .key(&keys.deadlines)
+        .key(&keys.outbox)
+        .key(&keys.waitlist)
+        .key(&keys.waitlist_entries)
 }
 
 /// A random secret for a script call that may make offers: the new purchase ids and hold

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use redis::Script;
 
 use super::client::{Store, StoreError};
-use super::holds::offer_seed;
+use super::holds::{offer_seed, with_offer_keys};
 use super::index::index_offers;
 use super::keys::SaleKeys;
 use crate::common::domain::{SaleId, StockChange, MAX_STOCK};
@@ -61,16 +61,8 @@ impl Store {
             StockChange::Remove(units) => ("remove", units),
         };
         let mut invocation = CHANGE.prepare_invoke();
-        invocation
-            .key(keys.sale)
-            .key(keys.users)
-            .key(keys.purchases)
-            .key(keys.holds)
-            .key(keys.deadlines)
-            .key(keys.outbox)
-            .key(keys.waitlist)
-            .key(keys.waitlist_entries)
-            .key(keys.rounds)
+        with_offer_keys(&mut invocation, &keys)
+            .key(&keys.rounds)
             .arg(action)
             .arg(units)
             .arg(offer_seed())
