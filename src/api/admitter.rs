@@ -96,6 +96,12 @@ async fn admit_sale(
             metrics::gauge!(names::QUEUE_WAITING, "sale_id" => sale_id.as_str().to_owned())
                 .set(0.0);
             store.forget_admission_sale(sale_id).await?;
+            // A PUT that gave the sale a waiting room after the step above but before the
+            // forgetting added it to the set before this removal: look once more, and keep the
+            // sale if it has a waiting room now (a PUT after the removal adds it back itself).
+            if store.admit(sale_id).await? != AdmissionStep::Gone {
+                store.remember_admission_sale(sale_id).await?;
+            }
             Ok(Duration::ZERO)
         }
         // Drawn by another process in between: the next step admits.

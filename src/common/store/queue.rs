@@ -227,8 +227,18 @@ impl Store {
     /// ([`AdmissionStep::Gone`]); a `PUT` or reset that gives it one again adds it back.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn forget_admission_sale(&self, sale_id: &SaleId) -> Result<(), StoreError> {
+        self.admission_set("SREM", sale_id).await
+    }
+
+    /// Undoes [`Store::forget_admission_sale`] for a sale found with a waiting room again.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn remember_admission_sale(&self, sale_id: &SaleId) -> Result<(), StoreError> {
+        self.admission_set("SADD", sale_id).await
+    }
+
+    async fn admission_set(&self, command: &str, sale_id: &SaleId) -> Result<(), StoreError> {
         self.with_conn(|mut conn| async move {
-            Ok(redis::cmd("SREM")
+            Ok(redis::cmd(command)
                 .arg(ADMISSION_SALES_SET)
                 .arg(sale_id.as_str())
                 .query_async(&mut *conn)

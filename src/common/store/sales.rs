@@ -104,7 +104,15 @@ impl Store {
                     conn.sadd::<_, _, ()>(ADMISSION_SALES_SET, sale_id.as_str())
                         .await?;
                 }
-                Ok(invocation.invoke_async(&mut *conn).await?)
+                let answer = invocation.invoke_async(&mut *conn).await?;
+                // Again after it: an admitter that stepped the sale between the first add and
+                // the script found no waiting room yet and forgot the sale (api/admitter.rs
+                // checks again after forgetting, which covers a step that began before this).
+                if has_waiting_room {
+                    conn.sadd::<_, _, ()>(ADMISSION_SALES_SET, sale_id.as_str())
+                        .await?;
+                }
+                Ok(answer)
             })
             .await?;
         match outcome.as_str() {
