@@ -15,11 +15,14 @@ import json
 import os
 import sys
 
-# Process names (/proc/<pid>/comm, at most 15 characters) and the group each counts in.
+# Process names (/proc/<pid>/comm, at most 15 characters) and the group each counts in. Redis's
+# snapshot and AOF-rewrite children, while they run, have names of their own.
 GROUPS = {
     "flashsale-api": "api",
     "flashsale-work": "worker",
     "redis-server": "redis",
+    "redis-rdb-bgsa": "redis",
+    "redis-aof-rewr": "redis",
     "tansu": "broker",
     "postgres": "postgres",
 }
@@ -34,14 +37,16 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def comm_and_seconds(path):
-    """A /proc stat file's command name and its CPU seconds (utime + stime); None if gone."""
+    """A /proc stat file's command name and its CPU seconds, its own and that of its children
+    that ended (utime + stime + cutime + cstime: Redis's forks, PostgreSQL's backends); None if
+    it is gone."""
     try:
         with open(path) as f:
             stat = f.read()
     except OSError:
         return None  # ended meanwhile
     fields = stat[stat.rindex(")") + 2 :].split()
-    return stat[stat.index("(") + 1 : stat.rindex(")")], (int(fields[11]) + int(fields[12])) / TICKS
+    return stat[stat.index("(") + 1 : stat.rindex(")")], sum(int(t) for t in fields[11:15]) / TICKS
 
 
 used = {group: 0.0 for group in GROUPS.values()}

@@ -139,6 +139,19 @@ used["idle"] = max(0.0, machine - busy)
 shares = ", ".join(f"{group} {100 * seconds / machine:.0f}%"
                    for group, seconds in sorted(used.items(), key=lambda item: -item[1]))
 row(f"CPU during P2 (share of {os.cpu_count()} cores)", shares, "", "", "", True)
+
+
+def redis_counters(name):
+    with open(os.path.join(out, f"{name}.txt")) as f:
+        return dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+
+
+redis_before, redis_after = redis_counters("p2-redis-before"), redis_counters("p2-redis-after")
+work = {what: int(redis_after.get(field, 0)) - int(redis_before.get(field, 0))
+        for what, field in (("snapshots", "rdb_saves"), ("AOF rewrites", "aof_rewrites"))}
+row("Redis during P2: snapshots, AOF rewrites (each forks and writes the whole dataset)",
+    f"{work['snapshots']}, {work['AOF rewrites']}; {int(redis_after.get('aof_current_size', 0)) / 2**20:,.0f} MiB of AOF",
+    "", "", "", True)
 p2_sold = audits["bench-p2"]["sold"]
 per_unit = ", ".join(f"{group} {1e6 * used[group] / p2_sold:.1f}"
                      for group in ("api", "redis", "broker", "worker", "postgres"))
