@@ -1,11 +1,11 @@
 """CPU time used so far by the processes a bench run involves, as JSON {group: seconds}, and by
 the whole machine ("busy", from /proc/stat).
 
-ops/bench takes snapshots before and after the HTTP ceiling, P1, P2 and P3's two k6 runs; table.py prints the
-difference as each group's share of the machine during P2, which shows where the cores go when
-every part of the pipeline shares them, and the API's CPU per request of each. The load
-generator has exited by the second snapshot, so it counts in what the machine was busy with
-beyond the groups.
+ops/bench takes snapshots before and after the HTTP ceiling, P1, P2 and P3's two k6 runs;
+table.py prints the differences: each group's share of the machine during P2, which shows where
+the cores go when every part of the pipeline shares them, and the API's CPU per request of each
+run. The load generator has exited by the second snapshot, so it counts in what the machine was
+busy with beyond the groups (ops/bench times it itself).
 
 The API's threads are also counted by what they do ("api/<part>"): its HTTP workers (which
 parse, validate and answer requests), its main thread (the reservation actors, the producer,
