@@ -172,7 +172,11 @@ async fn purchase(
         }
     };
     let reservation = Reservation {
-        purchase_id: Uuid::new_v4(),
+        // Time-ordered (UUIDv7: a millisecond timestamp, then 74 random bits, as unguessable as
+        // a purchase id needs): the worker's orders are keyed by it, and ids that grow with time
+        // land at the right edge of PostgreSQL's index instead of on a random page each, which
+        // keeps persisting as cheap at millions of orders as at the first (README, "Benchmark").
+        purchase_id: Uuid::now_v7(),
         sale_id,
         user_id,
         quantity,

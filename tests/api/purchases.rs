@@ -164,3 +164,23 @@ async fn an_accepted_purchase_answers_202_with_its_location_and_can_be_read_back
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(unknown).await, "purchase_not_found");
 }
+
+/// Purchase ids are UUIDv7: a later purchase's id sorts after an earlier one's, so the orders'
+/// index in PostgreSQL grows at its right edge.
+#[actix_web::test]
+async fn purchase_ids_are_time_ordered_uuids() {
+    let app = spawn_app().await;
+    let sale = app.new_sale(20, 1).await;
+    let mut ids = Vec::new();
+    for buyer in 0..10 {
+        let response = app
+            .purchase(&sale, &format!("ordered-{buyer}"), 1, None)
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body: Value = response.json().await.expect("a body");
+        let id = body["purchase_id"].as_str().expect("an id");
+        ids.push(uuid::Uuid::parse_str(id).expect("a uuid"));
+    }
+    assert!(ids.iter().all(|id| id.get_version_num() == 7), "{ids:?}");
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+}
