@@ -54,11 +54,16 @@ def generator_seconds(name):
         return sum(float(t) for t in f.read().split()[-2:])
 
 
+def cpu_used(name):
+    """CPU seconds each group (cpu.py) used between the snapshots NAME-cpu-before and -after."""
+    before, after = load(f"{name}-cpu-before.json"), load(f"{name}-cpu-after.json")
+    return {group: after[group] - before[group] for group in after}
+
+
 def cpu_per_request(name, snapshots):
     wrk = generator_seconds(name)
-    before, after = load(f"{snapshots}-cpu-before.json"), load(f"{snapshots}-cpu-after.json")
     requests = load(f"{name}.json")["requests"]
-    return wrk / requests, (after["api"] - before["api"]) / requests
+    return wrk / requests, cpu_used(snapshots)["api"] / requests
 
 
 wrk_healthz, api_healthz = cpu_per_request("healthz", "healthz")
@@ -92,12 +97,11 @@ row("P3 k6/seed.js avg latency", f"{p3['latency_ms']['avg']:.2f} ms", f"{p3_ceil
 # saturated machine its latency follows the CPU per request of everything, k6 included, and
 # k6/seed.js's iteration (a JSON body, the answer parsed, counters, a check) costs k6 more than
 # healthz.js's bare GET.
-p3_cpu = {name: {"k6": generator_seconds(name),
-                 **{group: load(f"{name}-cpu-after.json")[group] - load(f"{name}-cpu-before.json")[group]
-                    for group in ("api", "busy")}}
-          for name in ("p3", "p3-healthz")}
-per_request = {name: {group: seconds / load(f"{name}.json")["requests"] for group, seconds in cpu.items()}
-               for name, cpu in p3_cpu.items()}
+per_request = {}
+for name in ("p3", "p3-healthz"):
+    requests = load(f"{name}.json")["requests"]
+    cpu = {"k6": generator_seconds(name), **cpu_used(name)}
+    per_request[name] = {group: seconds / requests for group, seconds in cpu.items()}
 healthz_k6, healthz_api = per_request["p3-healthz"]["k6"], per_request["p3-healthz"]["api"]
 best = (per_request["p3"]["k6"] + healthz_api) / (healthz_k6 + healthz_api)
 row("P3's bound: CPU per request, k6 and API (/healthz -> P3)",
@@ -129,9 +133,8 @@ for variant, what in (("broker", '"durability": "broker"'), ("always", "Redis ap
         f"{p3['latency_ms']['avg']:.2f} ms (P3, default)", f"{p3_variant['latency_ms']['avg'] / p3['latency_ms']['avg']:.2f}",
         "", True)
 row("P5 API peak RSS (k6/seed.js, 500 VUs)", f"{peak_rss_mib:.1f} MiB", "", "", "<= 64 MiB", peak_rss_mib <= 64)
-before, after = load("p2-cpu-before.json"), load("p2-cpu-after.json")
 machine = p2["seconds"] * os.cpu_count()
-used = {group: after[group] - before[group] for group in after}
+used = cpu_used("p2")
 api_threads = {group.removeprefix("api/"): used.pop(group) for group in list(used) if group.startswith("api/")}
 busy = used.pop("busy")
 used["load generator, kernel, rest"] = busy - sum(used.values())
