@@ -2,16 +2,16 @@
 //!
 //! - no import circle between files of `src/` (a file's imports are its `use` lines and the
 //!   `crate::` / `super::` / `self::` paths in its code);
-//! - `src/common/` imports neither process; the worker (`src/worker/`) and the API
-//!   (`src/api/`, `src/actors/`, `src/http/`) never import each other.
+//! - every import runs down the layers ([`LAYERS`]): nothing imports a process's top
+//!   (`src/startup/`), and no folder imports one of its own layer or a layer above.
 //!
-//! A path is resolved to the deepest module file it names, so `crate::common::store::Store`
-//! is an import of `src/common/store/mod.rs`, which re-exports it from the file that defines it.
+//! A path is resolved to the deepest module file it names, so `crate::store::Store`
+//! is an import of `src/store/mod.rs`, which re-exports it from the file that defines it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// A module: its path from the crate root (`["common", "store", "keys"]`).
+/// A module: its path from the crate root (`["store", "keys"]`).
 type Module = Vec<String>;
 
 struct Crate {
@@ -230,29 +230,47 @@ fn expand_item(prefix: &str, item: &str, out: &mut Vec<Vec<String>>) {
     }
 }
 
-/// Which process a module belongs to.
-fn side(module: &Module) -> &'static str {
-    match module.first().map(String::as_str) {
-        Some("common") => "common",
-        Some("worker") => "worker",
-        Some("api" | "actors" | "http") => "api",
-        _ => "root",
+/// The layers, top first (docs/ARCHITECTURE.md). A file may import its own folder and the
+/// folders of any layer below its own, never one above: so nothing imports `startup`, the
+/// two processes' surfaces (`http`, `worker`) never import each other, and neither do the two
+/// stores.
+const LAYERS: &[&[&str]] = &[
+    &["startup"],
+    &["http", "worker"],
+    &["services"],
+    &["actors"],
+    &["caches"],
+    &["store", "postgres"],
+    &["runtime"],
+    &["domain"],
+];
+
+/// The top folder of a module and its layer's rank (0 is the top); `None` for the crate root.
+fn layer(module: &Module) -> Option<(&str, usize)> {
+    let folder = module.first()?;
+    let rank = LAYERS
+        .iter()
+        .position(|layer| layer.contains(&folder.as_str()))
+        .unwrap_or_else(|| panic!("src/{folder}/ is in no layer: add it to LAYERS"));
+    Some((folder.as_str(), rank))
+}
+
+/// Whether a file in `from` may import one in `to`.
+fn may_import(from: &Module, to: &Module) -> bool {
+    match (layer(from), layer(to)) {
+        (Some((from, _)), Some((to, _))) if from == to => true,
+        (Some((_, above)), Some((_, below))) => below > above,
+        _ => true,
     }
 }
 
-#[test]
-fn no_file_imports_across_the_process_boundary() {
-    let krate = Crate::read();
-    let mut crossings = Vec::new();
+/// Every import that runs up a layer or across one, as "file -> file".
+fn imports_against_the_layers(krate: &Crate) -> Vec<String> {
+    let mut wrong = Vec::new();
     for (module, imported) in krate.imports() {
         for target in imported {
-            let allowed = match (side(&module), side(&target)) {
-                (from, to) if from == to => true,
-                (_, "common") => true,
-                _ => false,
-            };
-            if !allowed {
-                crossings.push(format!(
+            if !may_import(&module, &target) {
+                wrong.push(format!(
                     "{} -> {}",
                     krate.name(&module),
                     krate.name(&target)
@@ -260,11 +278,47 @@ fn no_file_imports_across_the_process_boundary() {
             }
         }
     }
+    wrong
+}
+
+#[test]
+fn every_import_runs_down_the_layers() {
+    let krate = Crate::read();
+    let wrong = imports_against_the_layers(&krate);
     assert!(
-        crossings.is_empty(),
-        "imports across the boundary:\n{}",
-        crossings.join("\n")
+        wrong.is_empty(),
+        "imports that run up or across a layer:\n{}",
+        wrong.join("\n")
     );
+}
+
+#[test]
+fn the_layer_rule_refuses_upward_and_sideways_imports() {
+    let module = |path: &str| -> Module { split_path(path) };
+    assert!(may_import(
+        &module("http::holds"),
+        &module("services::sales")
+    ));
+    assert!(may_import(&module("store::holds"), &module("store::keys")));
+    assert!(may_import(&module("startup::api"), &module("http::state")));
+    assert!(!may_import(
+        &module("store::holds"),
+        &module("services::sales")
+    ));
+    assert!(!may_import(
+        &module("actors::reservation"),
+        &module("services::purchases")
+    ));
+    assert!(!may_import(&module("http::state"), &module("startup::api")));
+    assert!(!may_import(
+        &module("worker::audit"),
+        &module("http::errors")
+    ));
+    assert!(!may_import(&module("store::audit"), &module("postgres")));
+    assert!(!may_import(
+        &module("domain::sale"),
+        &module("runtime::settings")
+    ));
 }
 
 #[test]
@@ -316,28 +370,28 @@ fn no_import_circle_between_files() {
 fn the_checker_sees_imports_and_circles() {
     let mut paths = Vec::new();
     expand(
-        "crate::common::{domain::{SaleId, Sale}, store::Store as S, self}",
+        "crate::runtime::{settings::{Settings, RedisSettings}, telemetry::names as N, self}",
         &mut paths,
     );
     let joined: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
     assert_eq!(
         joined,
         [
-            "crate::common::domain::SaleId",
-            "crate::common::domain::Sale",
-            "crate::common::store::Store",
-            "crate::common"
+            "crate::runtime::settings::Settings",
+            "crate::runtime::settings::RedisSettings",
+            "crate::runtime::telemetry::names",
+            "crate::runtime"
         ]
     );
     let krate = Crate::read();
-    let from: Module = vec!["api".into(), "sales".into()];
+    let from: Module = vec!["caches".into(), "sold_out".into()];
     assert_eq!(
         krate.resolve(&from, &split_path("super::rounds::FollowsRounds")),
-        Some(vec!["api".to_owned(), "rounds".to_owned()])
+        Some(vec!["caches".to_owned(), "rounds".to_owned()])
     );
     assert_eq!(
-        krate.resolve(&from, &split_path("crate::common::store::Store")),
-        Some(vec!["common".to_owned(), "store".to_owned()])
+        krate.resolve(&from, &split_path("crate::store::Store")),
+        Some(vec!["store".to_owned()])
     );
     assert_eq!(krate.resolve(&from, &split_path("tokio::time")), None);
 }

@@ -13,6 +13,5 @@
 //! survive that.
 
 pub mod producer;
-pub mod publisher;
 pub mod relay;
 pub mod reservation;

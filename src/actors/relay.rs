@@ -15,11 +15,11 @@
 use actix::prelude::*;
 
 use super::producer::Publish;
-use crate::common::domain::SaleId;
-use crate::common::log_limit::OutageLog;
-use crate::common::settings::RelayConfig;
-use crate::common::store::Store;
-use crate::common::telemetry::names;
+use crate::domain::SaleId;
+use crate::runtime::outage_log::OutageLog;
+use crate::runtime::settings::RelayConfig;
+use crate::runtime::telemetry::names;
+use crate::store::Store;
 
 /// Most pages of pending entries one scan takes over from one sale: with the default batch,
 /// 10,000 entries, the producer's default in-flight limit (it could not take more at once).

@@ -22,15 +22,15 @@ use actix::prelude::*;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
+use super::producer::publisher::Publisher;
 use super::producer::Nudge;
-use super::publisher::Publisher;
-use crate::api::sold_out::SoldOutCache;
-use crate::common::decision::{ReserveError, ReserveOutcome};
-use crate::common::domain::{Durability, Reservation, SaleId};
-use crate::common::log_limit::OutageLog;
-use crate::common::settings::PoolConfig;
-use crate::common::store::Store;
-use crate::common::telemetry::{names, ActorMetrics};
+use crate::caches::sold_out::SoldOutCache;
+use crate::domain::decision::{ReserveError, ReserveOutcome};
+use crate::domain::{Durability, Reservation, SaleId};
+use crate::runtime::outage_log::OutageLog;
+use crate::runtime::settings::PoolConfig;
+use crate::runtime::telemetry::{names, ActorMetrics};
+use crate::store::Store;
 
 /// Failed reservation batches, all actors together: one line when Redis stops answering, one
 /// every so often while it stays down, one when it answers again.

@@ -3,10 +3,10 @@
 
 use std::process::ExitCode;
 
-use flashsale::api::app::Application;
-use flashsale::common::lifecycle::shutdown_signal;
-use flashsale::common::settings::Settings;
-use flashsale::common::telemetry;
+use flashsale::runtime::lifecycle::shutdown_signal;
+use flashsale::runtime::settings::Settings;
+use flashsale::runtime::telemetry;
+use flashsale::startup::api::Application;
 
 #[actix_web::main]
 async fn main() -> ExitCode {

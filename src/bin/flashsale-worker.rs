@@ -10,13 +10,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use flashsale::common::domain::SaleId;
-use flashsale::common::lifecycle::shutdown_signal;
-use flashsale::common::orders::Orders;
-use flashsale::common::settings::{DatabaseSettings, Settings, WorkerSettings};
-use flashsale::common::store::Store;
-use flashsale::common::telemetry;
-use flashsale::worker::app::Worker;
+use flashsale::domain::SaleId;
+use flashsale::postgres::Orders;
+use flashsale::runtime::lifecycle::shutdown_signal;
+use flashsale::runtime::settings::{DatabaseSettings, Settings, WorkerSettings};
+use flashsale::runtime::telemetry;
+use flashsale::startup::worker::Worker;
+use flashsale::store::Store;
 use flashsale::worker::audit::Audit;
 
 /// How long one Redis or Postgres read of the audit may take.

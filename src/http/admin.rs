@@ -15,12 +15,12 @@ use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJsonBody};
 use super::state::AppState;
 use crate::actors::producer::Nudge;
-use crate::common::domain::{
+use crate::domain::{
     parse_hold_seconds, parse_stock, Admission, AdmissionMode, Durability, Sale, SaleId, SaleSpec,
     StockChange, Strategy, MAX_STOCK,
 };
-use crate::common::store::{RoundOutcome, StockOutcome};
-use crate::common::telemetry::names;
+use crate::runtime::telemetry::names;
+use crate::store::{RoundOutcome, StockOutcome};
 
 /// Every path under this prefix is the admin's: without a valid token it is 401, whether or
 /// not a route is there (so the answer does not reveal which admin routes exist).

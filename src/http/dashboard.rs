@@ -12,10 +12,10 @@ use utoipa::ToSchema;
 
 use super::errors::ApiError;
 use super::state::AppState;
-use crate::common::decision::OUTCOME_LABELS;
-use crate::common::domain::Sale;
-use crate::common::orders::is_not_migrated;
-use crate::common::telemetry::{self, names};
+use crate::domain::decision::OUTCOME_LABELS;
+use crate::domain::Sale;
+use crate::postgres::is_not_migrated;
+use crate::runtime::telemetry::{self, names};
 
 /// The most sales listed; a store with more lists the first ones by id.
 pub const MAX_LISTED_SALES: usize = 100;

@@ -16,11 +16,11 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::api::sales::SaleError;
-use crate::common::decision::ReserveError;
-use crate::common::domain::{Invalid, TokenRefusal};
-use crate::common::log_throttle::LogThrottle;
-use crate::common::store::{StockFigures, StoreError};
+use crate::domain::decision::ReserveError;
+use crate::domain::{Invalid, TokenRefusal};
+use crate::runtime::log_throttle::LogThrottle;
+use crate::services::sales::SaleError;
+use crate::store::{StockFigures, StoreError};
 
 /// The code of a request a rate limit refused (429), also its purchase outcome label.
 pub const RATE_LIMITED: &str = "rate_limited";

@@ -21,7 +21,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::errors::{excerpt, ApiError};
-use crate::common::domain::SaleId;
+use crate::domain::SaleId;
 
 /// Parses the `{sale_id}` path segment.
 pub fn sale_id(path: &str) -> Result<SaleId, ApiError> {

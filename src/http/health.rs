@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::state::AppState;
 use crate::actors::producer::BrokerReachable;
-use crate::common::kafka::BROKER_CHECK_TIMEOUT;
-use crate::common::probes::{readiness, Dependency};
+use crate::runtime::broker::BROKER_CHECK_TIMEOUT;
+use crate::runtime::probes::{readiness, Dependency};
 
 /// `GET /healthz`: the process is alive and serving HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "meta",

@@ -23,9 +23,9 @@ use super::extract::{
 };
 use super::state::AppState;
 use crate::actors::producer::Nudge;
-use crate::common::domain::{HoldState, PaymentRef, Settlement};
-use crate::common::store::{HoldAction, Settled};
-use crate::common::telemetry::names;
+use crate::domain::{HoldState, PaymentRef, Settlement};
+use crate::runtime::telemetry::names;
+use crate::store::{HoldAction, Settled};
 
 /// The header carrying when the payment call was signed, in Unix seconds.
 pub const TIMESTAMP_HEADER: &str = "Flashsale-Timestamp";
@@ -78,7 +78,7 @@ impl FromJsonObject for CancelBody {
         ("Flashsale-Signature" = String, Header, description = "Hex HMAC-SHA256 of `<timestamp>.<purchase_id>.<body>` under FLASHSALE_PAYMENT_SECRET")),
     request_body(content = PaymentBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "Paid (now, or before with the same `payment_ref`)", body = crate::common::domain::Purchase),
+        (status = 200, description = "Paid (now, or before with the same `payment_ref`)", body = crate::domain::Purchase),
         (status = 401, description = "`invalid_signature`: no, a stale or a wrong signature (checked first; nothing changed)", body = super::schemas::ErrorBody),
         (status = 409, description = "`hold_expired`, `hold_cancelled`, `payment_conflict` (paid with another ref) or `not_a_hold`", body = super::schemas::ErrorBody),
         (status = 503, description = "`unavailable`: the payment may have been recorded; retry it", body = super::schemas::ErrorBody),
@@ -117,7 +117,7 @@ pub async fn pay_hold(
     request_body(content = Option<CancelBody>, content_type = "application/json", description = "`{\"hold_token\": ...}`; may be left out with the admin token"),
     security((), ("admin" = [])),
     responses(
-        (status = 200, description = "Cancelled (now, or before)", body = crate::common::domain::Purchase),
+        (status = 200, description = "Cancelled (now, or before)", body = crate::domain::Purchase),
         (status = 401, description = "`unauthorized`: neither a hold_token nor the admin token", body = super::schemas::ErrorBody),
         (status = 403, description = "`wrong_hold_token`: not this purchase's", body = super::schemas::ErrorBody),
         (status = 409, description = "`hold_paid`, `hold_expired` or `not_a_hold`", body = super::schemas::ErrorBody),

@@ -9,8 +9,8 @@ use metrics::{Counter, Histogram};
 use std::sync::LazyLock;
 use tokio::time::Instant;
 
-use crate::common::probes;
-use crate::common::telemetry::names;
+use crate::runtime::probes;
+use crate::runtime::telemetry::names;
 
 /// `GET /metrics`: every metric of the process (the handler shared with the worker).
 #[utoipa::path(get, path = "/metrics", tag = "meta",

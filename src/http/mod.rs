@@ -7,7 +7,7 @@
 //! | `GET /api/v1/sales/{sale_id}` | `sales.rs` |
 //! | `POST /api/v1/sales/{sale_id}/waitlist`, `GET`/`DELETE .../waitlist/{entry_id}` | `waitlist.rs` |
 //! | `PUT /api/v1/admin/sales/{sale_id}`, `POST .../reset`, `POST .../stock`, `POST /reset` | `admin.rs` |
-//! | `POST /purchase`, `/purchase-lock`, `/purchase-redis`, `/purchase-async`, `GET /stream` (the seed's) | `seed.rs` |
+//! | `POST /purchase`, `/purchase-lock`, `/purchase-redis`, `/purchase-async`, `GET /stream` (the seed's) | `goflash.rs` |
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //! | `GET /metrics` | `metrics.rs` (the handler is `common::probes`, shared with the worker) |
 //! | `GET /api/v1/sales/{sale_id}/stream` | `stream.rs` |
@@ -26,6 +26,7 @@ pub mod cors;
 pub mod dashboard;
 pub mod errors;
 pub mod extract;
+pub mod goflash;
 pub mod health;
 pub mod holds;
 pub mod limits;
@@ -36,7 +37,6 @@ pub mod queue;
 pub mod rate_limits;
 pub mod sales;
 pub mod schemas;
-pub mod seed;
 pub mod state;
 pub mod stream;
 pub mod waitlist;
@@ -58,11 +58,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/healthz", Access::Public).get(health::healthz))
     .service(resource("/readyz", Access::Public).get(health::readyz))
-    .service(resource("/purchase-async", Access::Public).post(seed::purchase_async))
-    .service(resource("/purchase-redis", Access::Public).post(seed::purchase_redis))
-    .service(resource("/purchase-lock", Access::Public).post(seed::purchase_locking))
-    .service(resource("/purchase", Access::Public).post(seed::purchase_naive))
-    .service(resource("/stream", Access::Public).get(seed::seed_stream))
+    .service(resource("/purchase-async", Access::Public).post(goflash::purchase_async))
+    .service(resource("/purchase-redis", Access::Public).post(goflash::purchase_redis))
+    .service(resource("/purchase-lock", Access::Public).post(goflash::purchase_locking))
+    .service(resource("/purchase", Access::Public).post(goflash::purchase_naive))
+    .service(resource("/stream", Access::Public).get(goflash::seed_stream))
     .service(resource("/reset", Access::Admin).post(admin::reset_seed_sales))
     .service(resource("/api/v1/admin/sales/{sale_id}", Access::Admin).put(admin::put_sale))
     .service(resource("/api/v1/admin/sales/{sale_id}/reset", Access::Admin).post(admin::reset_sale))

@@ -10,14 +10,12 @@ use uuid::Uuid;
 use super::errors::{ApiError, RATE_LIMITED};
 use super::extract::{purchase_id, sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
-use crate::api::tokens::TOKEN_HEADER;
-use crate::common::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
-use crate::common::domain::{
-    IdempotencyKey, Purchase, Quantity, Reservation, TokenRefusal, UserId,
-};
-use crate::common::log_limit::OutageLog;
-use crate::common::orders::is_not_migrated;
-use crate::common::telemetry::names;
+use crate::domain::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
+use crate::domain::{IdempotencyKey, Purchase, Quantity, Reservation, TokenRefusal, UserId};
+use crate::postgres::is_not_migrated;
+use crate::runtime::outage_log::OutageLog;
+use crate::runtime::telemetry::names;
+use crate::services::admission::tokens::TOKEN_HEADER;
 
 /// The header that makes a purchase safe to retry.
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";

@@ -14,10 +14,10 @@ use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
 use super::stream::event_stream;
-use crate::api::stock_watch::Watcher;
-use crate::common::domain::{SaleId, TokenClaims, UserId};
-use crate::common::log_limit::OutageLog;
-use crate::common::store::{QueueProgress, Ticket, TicketLookup, TicketState};
+use crate::domain::{SaleId, TokenClaims, UserId};
+use crate::runtime::outage_log::OutageLog;
+use crate::services::stock_watch::Watcher;
+use crate::store::{QueueProgress, Ticket, TicketLookup, TicketState};
 
 /// The body of `POST /api/v1/sales/{sale_id}/queue`; read field by field (`FromJsonObject`).
 #[derive(utoipa::ToSchema)]

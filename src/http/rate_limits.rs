@@ -27,10 +27,10 @@ use parking_lot::RwLock;
 
 use super::client_address::{TrustedProxies, FORWARDED_FOR};
 use super::errors::ApiError;
-use crate::common::domain::UserId;
-use crate::common::log_throttle::LogThrottle;
-use crate::common::settings::{RateLimit, RateLimitSettings};
-use crate::common::telemetry::names;
+use crate::domain::UserId;
+use crate::runtime::log_throttle::LogThrottle;
+use crate::runtime::settings::{RateLimit, RateLimitSettings};
+use crate::runtime::telemetry::names;
 
 /// What a limit counts requests by; its `limit` label in the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

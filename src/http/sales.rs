@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use super::errors::ApiError;
 use super::extract::sale_id;
 use super::state::AppState;
-use crate::common::domain::Sale;
+use crate::domain::Sale;
 
 /// The sale with its round, stock, remaining units, status and strategy.
 #[utoipa::path(get, path = "/api/v1/sales/{sale_id}", tag = "sales",

@@ -6,15 +6,15 @@ use actix::Addr;
 use secrecy::SecretString;
 
 use crate::actors::producer::KafkaProducerActor;
-use crate::api::sales::SaleService;
-use crate::api::seed::SeedSales;
-use crate::api::sold_out::SoldOutCache;
-use crate::api::stock_watch::{QueueWatch, StockWatch};
-use crate::api::strategies::Strategies;
-use crate::api::tokens::TokenKey;
-use crate::common::orders::Orders;
-use crate::common::store::Store;
+use crate::caches::sold_out::SoldOutCache;
 use crate::http::rate_limits::RateLimits;
+use crate::postgres::Orders;
+use crate::services::admission::tokens::TokenKey;
+use crate::services::goflash::SeedSales;
+use crate::services::purchases::Strategies;
+use crate::services::sales::SaleService;
+use crate::services::stock_watch::{QueueWatch, StockWatch};
+use crate::store::Store;
 
 pub struct AppState {
     pub store: Store,

@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The first event is the sale as it is now; then one per change, at most every
-//! [`POLL_INTERVAL`](crate::api::stock_watch::POLL_INTERVAL). A comment line every heartbeat
+//! [`POLL_INTERVAL`](crate::services::stock_watch::POLL_INTERVAL). A comment line every heartbeat
 //! (`FLASHSALE_STREAM_HEARTBEAT_MS`) keeps proxies from closing an idle stream, and is how a
 //! client that left is found: the server learns of a closed connection when a write to it
 //! fails, so it frees the client's place within two heartbeats.
@@ -23,8 +23,8 @@ use futures_util::{stream, Stream, StreamExt};
 use super::errors::ApiError;
 use super::sales::current_sale;
 use super::state::AppState;
-use crate::api::stock_watch::Watcher;
-use crate::common::domain::Sale;
+use crate::domain::Sale;
+use crate::services::stock_watch::Watcher;
 
 /// Streams the sale's changes until the client leaves or the process stops.
 #[utoipa::path(get, path = "/api/v1/sales/{sale_id}/stream", tag = "sales",

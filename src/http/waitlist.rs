@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
-use crate::common::domain::{SaleId, UserId, WaitlistEntry, WaitlistJoin, WaitlistLeave};
+use crate::domain::{SaleId, UserId, WaitlistEntry, WaitlistJoin, WaitlistLeave};
 
 /// Read field by field (`FromJsonObject`); the `serde` attributes only shape its schema.
 #[derive(utoipa::ToSchema)]

@@ -44,10 +44,10 @@ use std::time::Duration;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::common::domain::{SaleId, Strategy};
-use crate::common::events::EventKind;
-use crate::common::orders::{is_not_migrated, Orders, RoundOrder};
-use crate::common::store::{Store, StoreError};
+use crate::domain::events::EventKind;
+use crate::domain::{SaleId, Strategy};
+use crate::postgres::{is_not_migrated, Orders, RoundOrder};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

@@ -25,10 +25,10 @@ use tokio_util::sync::CancellationToken;
 use super::leases::{CommitError, Held, LeaseKeeper, Leases};
 use super::persister::{PersistError, Persister};
 use super::stats::WorkerStats;
-use crate::common::events::PurchaseEvent;
-use crate::common::log_limit::OutageLog;
-use crate::common::settings::WorkerSettings;
-use crate::common::telemetry::{names, ActorMetrics};
+use crate::domain::events::PurchaseEvent;
+use crate::runtime::outage_log::OutageLog;
+use crate::runtime::settings::WorkerSettings;
+use crate::runtime::telemetry::{names, ActorMetrics};
 
 /// The longest a fetch waits for data (see `run`).
 const FETCH_WAIT_MS: &str = "10";

@@ -7,7 +7,6 @@
 //! tokio task comes back to its supervisor as an error, while one in an actix actor takes down
 //! its whole arbiter thread, and the supervisor's job is exactly to survive that.
 
-pub mod app;
 pub mod audit;
 pub mod consumer;
 pub mod leases;

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 
 pub use super::leases::Persisted;
 use super::leases::{CommitError, Leases};
-use crate::common::events::PurchaseEvent;
-use crate::common::telemetry::ActorMetrics;
+use crate::domain::events::PurchaseEvent;
+use crate::runtime::telemetry::ActorMetrics;
 
 /// The consumer awaits each batch before fetching more, so one waiting batch is plenty.
 const MAILBOX: usize = 2;

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::common::telemetry::names;
+use crate::runtime::telemetry::names;
 
 /// Counters of this worker instance, for its `healthz`; each also moves the process-wide
 /// metric of the same meaning (see `telemetry::names`).

@@ -19,10 +19,10 @@ use super::consumer::ConsumerRun;
 use super::leases::Leases;
 use super::persister::Persister;
 use super::stats::WorkerStats;
-use crate::common::kafka::{broker_reachable, BROKER_CHECK_TIMEOUT};
-use crate::common::log_limit::OutageLog;
-use crate::common::orders::Orders;
-use crate::common::settings::WorkerSettings;
+use crate::postgres::Orders;
+use crate::runtime::broker::{broker_reachable, BROKER_CHECK_TIMEOUT};
+use crate::runtime::outage_log::OutageLog;
+use crate::runtime::settings::WorkerSettings;
 
 /// First wait before a restart; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(200);

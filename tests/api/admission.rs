@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use flashsale::api::admitter::admit_buyers;
-use flashsale::common::domain::{Admission, AdmissionMode, SaleId, SaleSpec};
-use flashsale::common::store::{RoundChange, Store};
+use flashsale::domain::{Admission, AdmissionMode, SaleId, SaleSpec};
+use flashsale::services::admission::admitter::admit_buyers;
+use flashsale::store::{RoundChange, Store};
 use futures_util::stream::{self, StreamExt};
 use redis::AsyncCommands;
 use reqwest::{Response, StatusCode};

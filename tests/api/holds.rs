@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flashsale::common::domain::{SaleId, SaleSpec};
-use flashsale::common::store::{RoundChange, Store};
+use flashsale::domain::{SaleId, SaleSpec};
+use flashsale::store::{RoundChange, Store};
 use futures_util::future::join_all;
 use redis::AsyncCommands;
 use reqwest::StatusCode;

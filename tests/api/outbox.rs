@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use flashsale::common::domain::SaleId;
+use flashsale::domain::SaleId;
 use reqwest::StatusCode;
 
 use crate::helpers::spawn_app;

@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use flashsale::common::settings::{RateLimit, Settings};
+use flashsale::runtime::settings::{RateLimit, Settings};
 use futures_util::future::join_all;
 use reqwest::{Response, StatusCode};
 use serde_json::json;

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use flashsale::common::domain::{SaleId, SaleSpec};
-use flashsale::common::store::{RoundChange, Store};
+use flashsale::domain::{SaleId, SaleSpec};
+use flashsale::store::{RoundChange, Store};
 
 use crate::helpers::{
     reserve_directly, spawn_app_with, test_settings, unique_sale_id, PrivateRedis,

@@ -6,10 +6,10 @@ use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use flashsale::api::app::Application;
-use flashsale::common::domain::SaleId;
-use flashsale::common::settings::Settings;
-use flashsale::common::store::Store;
+use flashsale::domain::SaleId;
+use flashsale::runtime::settings::Settings;
+use flashsale::startup::api::Application;
+use flashsale::store::Store;
 use hmac::{Hmac, Mac};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -389,7 +389,7 @@ impl PrivateRedis {
 /// Makes `count` purchases of one unit each, by distinct buyers, straight through the
 /// reservation script in batches of 1,000 (for speed: no HTTP).
 pub async fn reserve_directly(store: &Store, sale: &SaleId, count: usize) {
-    use flashsale::common::domain::{Quantity, Reservation, UserId};
+    use flashsale::domain::{Quantity, Reservation, UserId};
     for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
         let batch: Vec<Reservation> = chunk
             .iter()

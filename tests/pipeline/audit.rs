@@ -2,8 +2,8 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::time::Duration;
 
-use flashsale::common::domain::SaleId;
-use flashsale::common::orders::Orders;
+use flashsale::domain::SaleId;
+use flashsale::postgres::Orders;
 use flashsale::worker::audit::Audit;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

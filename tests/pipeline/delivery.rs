@@ -2,7 +2,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use flashsale::common::events::{EventKind, PurchaseEvent, SCHEMA_VERSION};
+use flashsale::domain::events::{EventKind, PurchaseEvent, SCHEMA_VERSION};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::ClientConfig;

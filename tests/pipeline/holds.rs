@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use flashsale::common::domain::SaleId;
-use flashsale::common::events::{EventKind, PurchaseEvent, SCHEMA_VERSION};
-use flashsale::common::orders::Orders;
+use flashsale::domain::events::{EventKind, PurchaseEvent, SCHEMA_VERSION};
+use flashsale::domain::SaleId;
+use flashsale::postgres::Orders;
 use flashsale::worker::audit::Audit;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use flashsale::common::events::{EventKind, PurchaseEvent, SCHEMA_VERSION};
-use flashsale::common::settings::Settings;
+use flashsale::domain::events::{EventKind, PurchaseEvent, SCHEMA_VERSION};
+use flashsale::runtime::settings::Settings;
 use futures_util::future::join_all;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use flashsale::common::domain::SaleId;
-use flashsale::common::orders::Orders;
+use flashsale::domain::SaleId;
+use flashsale::postgres::Orders;
 use flashsale::worker::audit::Audit;
 use futures_util::future::join_all;
 use reqwest::StatusCode;

@@ -8,9 +8,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flashsale::common::orders::is_not_migrated;
-use flashsale::common::settings::{DatabaseSettings, Settings, WorkerSettings};
-use flashsale::worker::app::{Worker, WorkerError};
+use flashsale::postgres::is_not_migrated;
+use flashsale::runtime::settings::{DatabaseSettings, Settings, WorkerSettings};
+use flashsale::startup::worker::{Worker, WorkerError};
 use futures_util::future::join_all;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;

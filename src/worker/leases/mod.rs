@@ -22,9 +22,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::common::events::PurchaseEvent;
-use crate::common::log_limit::OutageLog;
-use crate::common::orders::{bounded, insert_batch_on, Applied, INSERT_TIMEOUT};
+use crate::domain::events::PurchaseEvent;
+use crate::postgres::{bounded, insert_batch_on, Applied, INSERT_TIMEOUT};
+use crate::runtime::outage_log::OutageLog;
 
 /// The partitions this worker holds, each with the offset to resume from (`None`: nothing
 /// persisted yet, start at the earliest).
