@@ -7,8 +7,12 @@ use std::borrow::Cow;
 
 use actix_web::http::StatusCode;
 
-use super::ApiError;
+use super::api_error::ApiError;
+use crate::domain::TokenRefusal;
 use crate::store::StockFigures;
+
+/// The code of a request a rate limit refused (429), also its purchase outcome label.
+pub const RATE_LIMITED: &str = ErrorKind::RateLimited.code();
 
 /// Declares the errors: per line `Kind: fn constructor(args) => STATUS "code": message;`.
 /// A kind may share its code with another (two ways of being `unauthorized`).
@@ -45,7 +49,7 @@ macro_rules! errors {
             $(
                 $(#[$doc])*
                 $vis fn $name($($arg: $ty),*) -> Self {
-                    Self::new(ErrorKind::$kind, $message)
+                    Self::new(StatusCode::$status, $code, $message)
                 }
             )*
         }
@@ -65,6 +69,19 @@ impl ErrorKind {
     }
 }
 
+impl ApiError {
+    /// 403: why a purchase token was refused, each refusal its own code.
+    pub fn token_refused(refusal: TokenRefusal) -> Self {
+        match refusal {
+            TokenRefusal::Missing => Self::token_missing(),
+            TokenRefusal::Invalid => Self::token_invalid(),
+            TokenRefusal::Expired => Self::token_expired(),
+            TokenRefusal::Used => Self::token_used(),
+            TokenRefusal::WrongUser => Self::token_wrong_user(),
+        }
+    }
+}
+
 errors! {
     InvalidRequest: pub fn invalid_request(message: impl Into<Cow<'static, str>>)
         => BAD_REQUEST "invalid_request": message;
@@ -77,15 +94,15 @@ errors! {
         => UNAUTHORIZED "invalid_signature": message;
     WrongHoldToken: pub fn wrong_hold_token()
         => FORBIDDEN "wrong_hold_token": "this hold_token is not the purchase's";
-    TokenMissing: pub(super) fn token_missing()
+    TokenMissing: fn token_missing()
         => FORBIDDEN "token_missing": "this sale sells only to buyers admitted by its waiting room: send the purchase token in the Flashsale-Purchase-Token header";
-    TokenInvalid: pub(super) fn token_invalid()
+    TokenInvalid: fn token_invalid()
         => FORBIDDEN "token_invalid": "this purchase token was not issued by this service for this sale";
-    TokenExpired: pub(super) fn token_expired()
+    TokenExpired: fn token_expired()
         => FORBIDDEN "token_expired": "this purchase token has expired (or belongs to an earlier round of the sale)";
-    TokenUsed: pub(super) fn token_used()
+    TokenUsed: fn token_used()
         => FORBIDDEN "token_used": "this purchase token has bought already";
-    TokenWrongUser: pub(super) fn token_wrong_user()
+    TokenWrongUser: fn token_wrong_user()
         => FORBIDDEN "token_wrong_user": "this purchase token was issued to another user";
     /// No route has this path.
     RouteNotFound: pub fn route_not_found()
