@@ -60,7 +60,7 @@ pub async fn list_sales(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 }
 
 async fn sales(state: &AppState) -> Result<Vec<Sale>, ApiError> {
-    let mut ids = state.store.sale_ids().await?;
+    let mut ids = state.store.sales().sale_ids().await?;
     ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     ids.truncate(MAX_LISTED_SALES);
     let mut sales = Vec::with_capacity(ids.len());
@@ -106,7 +106,7 @@ pub struct SalePipeline {
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut pipeline = Vec::new();
     for sale in sales(&state).await? {
-        let outbox = state.store.outbox_len(&sale.sale_id).await?;
+        let outbox = state.store.outbox().len(&sale.sale_id).await?;
         // A `naive` or `locking` purchase is its order: what is sold is persisted.
         let persisted = if sale.strategy.stock_in_postgres() {
             Some(sale.sold)

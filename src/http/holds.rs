@@ -162,6 +162,7 @@ async fn settle(
 ) -> Result<HttpResponse, ApiError> {
     let purchase = state
         .store
+        .reservations()
         .purchase(purchase_id)
         .await?
         .ok_or_else(ApiError::purchase_not_found)?;
@@ -171,7 +172,8 @@ async fn settle(
         offered,
     } = state
         .store
-        .settle_hold(&purchase.sale_id, purchase_id, action)
+        .holds()
+        .settle(&purchase.sale_id, purchase_id, action)
         .await?;
     if ended {
         Nudge::send(&state.producer.clone().recipient(), &purchase.sale_id);

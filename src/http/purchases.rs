@@ -239,7 +239,7 @@ pub async fn get_purchase(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let purchase_id = purchase_id(&path)?;
-    let Some(mut purchase) = state.store.purchase(purchase_id).await? else {
+    let Some(mut purchase) = state.store.reservations().purchase(purchase_id).await? else {
         return match state.orders.written_purchase(purchase_id).await {
             Ok(Some(purchase)) => Ok(HttpResponse::Ok().json(purchase)),
             Ok(None) => Err(ApiError::purchase_not_found()),

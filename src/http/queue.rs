@@ -105,7 +105,8 @@ pub async fn join_queue(
     let ticket = found(
         state
             .store
-            .join_queue(&sale_id, &user_id, new_ticket)
+            .waiting_room()
+            .join(&sale_id, &user_id, new_ticket)
             .await?,
     )?;
     let view = view(&state, &sale_id, ticket)?;
@@ -188,7 +189,13 @@ async fn read_ticket(
     let sale_id = sale_id(sale)?;
     let ticket_id = Uuid::parse_str(ticket)
         .map_err(|_| ApiError::invalid_request("ticket_id must be a UUID"))?;
-    let ticket = found(state.store.ticket(&sale_id, ticket_id).await?)?;
+    let ticket = found(
+        state
+            .store
+            .waiting_room()
+            .ticket(&sale_id, ticket_id)
+            .await?,
+    )?;
     Ok((sale_id, ticket))
 }
 
@@ -326,6 +333,7 @@ impl TicketFollow {
             match self
                 .state
                 .store
+                .waiting_room()
                 .ticket(&self.sale_id, self.ticket.ticket_id)
                 .await
             {

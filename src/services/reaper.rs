@@ -18,13 +18,13 @@ use crate::domain::{HoldState, SaleId};
 use crate::runtime::outage_log::OutageLog;
 use crate::runtime::settings::ReaperConfig;
 use crate::runtime::telemetry::names;
-use crate::store::Store;
+use crate::store::Holds;
 
 static REAP: OutageLog = OutageLog::new("reaper: expire holds in Redis");
 
 /// Reaps until `stop` is cancelled.
 pub async fn reap_holds(
-    store: Store,
+    store: Holds,
     config: ReaperConfig,
     producer: Recipient<Nudge>,
     stop: CancellationToken,
@@ -42,7 +42,7 @@ pub async fn reap_holds(
             () = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        match store.hold_sale_ids().await {
+        match store.sale_ids().await {
             Ok(sales) => {
                 for sale_id in sales {
                     reap_sale(&store, &sale_id, config.batch, &producer).await;
@@ -54,9 +54,9 @@ pub async fn reap_holds(
 }
 
 /// Expires every due hold of one sale, a batch per call, while batches come back full.
-async fn reap_sale(store: &Store, sale_id: &SaleId, batch: usize, producer: &Recipient<Nudge>) {
+async fn reap_sale(store: &Holds, sale_id: &SaleId, batch: usize, producer: &Recipient<Nudge>) {
     loop {
-        match store.reap_holds(sale_id, batch).await {
+        match store.reap(sale_id, batch).await {
             Ok(reaped) => {
                 REAP.succeeded();
                 if !reaped.lags_ms.is_empty() {

@@ -11,7 +11,7 @@ use crate::domain::StockChange;
 use crate::domain::{Sale, SaleId, SaleSpec, Strategy};
 use crate::postgres::Orders;
 use crate::services::purchases::SaleStock;
-use crate::store::{RoundChange, RoundOutcome, StockOutcome, Store, StoreError};
+use crate::store::{RoundChange, RoundOutcome, Sales, StockOutcome, StoreError};
 
 /// Why a sale could not be read or changed. None of it is the client's fault.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,7 @@ pub enum SaleError {
 /// Changes and reads sales, keeping this process's caches and the Postgres stock row of the
 /// `naive` and `locking` strategies in step with every new round.
 pub struct SaleService {
-    store: Store,
+    store: Sales,
     orders: Orders,
     sale_stock: SaleStock,
     sold_out: SoldOutCache,
@@ -34,7 +34,7 @@ pub struct SaleService {
 
 impl SaleService {
     pub fn new(
-        store: Store,
+        store: Sales,
         orders: Orders,
         sold_out: SoldOutCache,
         strategies: StrategyCache,
@@ -59,7 +59,7 @@ impl SaleService {
         if spec.strategy.writes_orders() {
             self.orders.ensure_migrated().await?;
         }
-        let previous = self.store.sale_strategy(sale_id).await?;
+        let previous = self.store.strategy(sale_id).await?;
         let outcome = self
             .store
             .start_round(sale_id, &RoundChange::Put(spec))

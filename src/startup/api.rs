@@ -82,7 +82,8 @@ impl Application {
         let consumer = format!("api-{}", Uuid::new_v4().simple());
         let producer = KafkaProducerActor::new(
             &settings.kafka,
-            store.clone(),
+            store.outbox(),
+            store.sales(),
             ProducerConfig {
                 consumer: consumer.clone(),
                 max_in_flight: settings.kafka_max_in_flight,
@@ -93,7 +94,8 @@ impl Application {
         let publisher = producer.publisher();
         let producer = producer.start();
         OutboxRelay::new(
-            store.clone(),
+            store.outbox(),
+            store.sales(),
             producer.clone().recipient(),
             consumer,
             settings.relay,
@@ -102,7 +104,7 @@ impl Application {
 
         let sold_out = SoldOutCache::new(settings.sold_out_ttl);
         let reservations = ReservationPool::start(
-            store.clone(),
+            store.reservations(),
             sold_out.clone(),
             producer.clone().recipient(),
             publisher,
@@ -110,14 +112,14 @@ impl Application {
         );
         let known_strategies = StrategyCache::default();
         let strategies = Strategies::new(
-            store.clone(),
+            store.sales(),
             &orders,
             reservations.clone(),
             known_strategies.clone(),
             settings.pool.timeout,
         );
         let sales = Arc::new(SaleService::new(
-            store.clone(),
+            store.sales(),
             orders.clone(),
             sold_out.clone(),
             known_strategies.clone(),
@@ -129,7 +131,7 @@ impl Application {
             Box::new(known_strategies.rounds().clone()),
         ];
         actix_web::rt::spawn(follow_rounds(
-            store.clone(),
+            store.sales(),
             caches,
             background.child_token(),
         ));
@@ -140,13 +142,13 @@ impl Application {
         actix_web::rt::spawn(async move { kafka.create_topics_until_done(topics_stop).await });
         // Every process reaps: no leader to lose (see `reaper.rs`).
         actix_web::rt::spawn(reap_holds(
-            store.clone(),
+            store.holds(),
             settings.reaper,
             producer.clone().recipient(),
             background.child_token(),
         ));
         // Every process admits: the rate is a budget shared in Redis (see `admitter.rs`).
-        actix_web::rt::spawn(admit_buyers(store.clone(), background.child_token()));
+        actix_web::rt::spawn(admit_buyers(store.waiting_room(), background.child_token()));
         let seed = SeedSales::new(&settings.seed)?;
         if settings.seed.create {
             seed.ensure_in_background(&sales, &background);
@@ -158,7 +160,7 @@ impl Application {
             settings.stream_heartbeat,
         );
         let queue_watch = QueueWatch::of_queues(
-            store.clone(),
+            store.waiting_room(),
             settings.stream_max_clients,
             settings.stream_heartbeat,
         );
