@@ -10,6 +10,7 @@ use crate::caches::sold_out::SoldOutCache;
 use crate::http::rate_limits::RateLimits;
 use crate::postgres::Orders;
 use crate::services::admission::tokens::TokenKey;
+use crate::services::checkout::Checkout;
 use crate::services::goflash::SeedSales;
 use crate::services::purchases::Strategies;
 use crate::services::sales::SaleService;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub strategies: Strategies,
     /// Creates, replaces, resets and reads sales.
     pub sales: Arc<SaleService>,
+    /// Pays and cancels holds, changes a live round's stock.
+    pub checkout: Arc<Checkout>,
     pub stock_watch: Arc<StockWatch>,
     /// Follows the waiting rooms for the ticket streams (`queue.rs`).
     pub queue_watch: Arc<QueueWatch>,

@@ -7,11 +7,10 @@ use chrono::Utc;
 use crate::caches::rounds::FollowsRounds;
 use crate::caches::sold_out::SoldOutCache;
 use crate::caches::strategies::StrategyCache;
-use crate::domain::StockChange;
 use crate::domain::{Sale, SaleId, SaleSpec, Strategy};
 use crate::postgres::Orders;
 use crate::services::purchases::SaleStock;
-use crate::store::{RoundChange, RoundOutcome, StockOutcome, Store, StoreError};
+use crate::store::{RoundChange, RoundOutcome, Store, StoreError};
 
 /// Why a sale could not be read or changed. None of it is the client's fault.
 #[derive(Debug, thiserror::Error)]
@@ -89,21 +88,6 @@ impl SaleService {
             RoundOutcome::NotFound => Ok(None),
             _ => self.complete_round(sale_id, None).await,
         }
-    }
-
-    /// Adds units to or removes units from the sale's current round. Units added clear this
-    /// process's sold-out flag at once; other processes trust theirs for at most
-    /// `FLASHSALE_SOLD_OUT_TTL_MS`, then ask Redis again.
-    pub async fn change_stock(
-        &self,
-        sale_id: &SaleId,
-        change: StockChange,
-    ) -> Result<StockOutcome, SaleError> {
-        let outcome = self.store.change_stock(sale_id, change).await?;
-        if matches!(outcome, StockOutcome::Changed { .. }) {
-            self.sold_out.rounds().forget(sale_id);
-        }
-        Ok(outcome)
     }
 
     /// Creates the sale unless it exists (then it is left as it is, whatever its settings).

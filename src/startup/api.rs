@@ -28,9 +28,10 @@ use crate::runtime::settings::Settings;
 use crate::runtime::telemetry;
 use crate::services::admission::admitter::admit_buyers;
 use crate::services::admission::tokens::TokenKey;
+use crate::services::checkout::reaper::reap_holds;
+use crate::services::checkout::Checkout;
 use crate::services::goflash::SeedSales;
 use crate::services::purchases::Strategies;
-use crate::services::reaper::reap_holds;
 use crate::services::sales::SaleService;
 use crate::services::stock_watch::{QueueWatch, StockWatch};
 use crate::store::{Store, StoreError};
@@ -138,11 +139,15 @@ impl Application {
         let kafka = settings.kafka.clone();
         let topics_stop = background.child_token();
         actix_web::rt::spawn(async move { kafka.create_topics_until_done(topics_stop).await });
+        let checkout = Arc::new(Checkout::new(
+            store.clone(),
+            sold_out.clone(),
+            producer.clone().recipient(),
+        ));
         // Every process reaps: no leader to lose (see `reaper.rs`).
         actix_web::rt::spawn(reap_holds(
-            store.clone(),
+            Arc::clone(&checkout),
             settings.reaper,
-            producer.clone().recipient(),
             background.child_token(),
         ));
         // Every process admits: the rate is a budget shared in Redis (see `admitter.rs`).
@@ -167,6 +172,7 @@ impl Application {
             orders,
             strategies,
             sales,
+            checkout,
             stock_watch: Arc::clone(&stock_watch),
             queue_watch: Arc::clone(&queue_watch),
             token_key: settings.token_secret.map(TokenKey::new),
