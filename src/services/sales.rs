@@ -10,16 +10,8 @@ use crate::caches::strategies::StrategyCache;
 use crate::domain::{Sale, SaleId, SaleSpec, Strategy};
 use crate::postgres::Orders;
 use crate::services::purchases::SaleStock;
+use crate::services::ServiceError;
 use crate::store::{RoundChange, RoundOutcome, Store, StoreError};
-
-/// Why a sale could not be read or changed. None of it is the client's fault.
-#[derive(Debug, thiserror::Error)]
-pub enum SaleError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("postgres: {0}")]
-    Database(#[from] sqlx::Error),
-}
 
 /// Changes and reads sales, keeping this process's caches and the Postgres stock row of the
 /// `naive` and `locking` strategies in step with every new round.
@@ -53,7 +45,7 @@ impl SaleService {
         &self,
         sale_id: &SaleId,
         spec: SaleSpec,
-    ) -> Result<(RoundOutcome, Sale), SaleError> {
+    ) -> Result<(RoundOutcome, Sale), ServiceError> {
         // Before anything changes, so a Postgres that cannot take the sale leaves it as it was.
         if spec.strategy.writes_orders() {
             self.orders.ensure_migrated().await?;
@@ -79,7 +71,7 @@ impl SaleService {
         &self,
         sale_id: &SaleId,
         stock: Option<u64>,
-    ) -> Result<Option<Sale>, SaleError> {
+    ) -> Result<Option<Sale>, ServiceError> {
         match self
             .store
             .start_round(sale_id, &RoundChange::Reset { stock })
@@ -98,7 +90,7 @@ impl SaleService {
         &self,
         sale_id: &SaleId,
         spec: SaleSpec,
-    ) -> Result<RoundOutcome, SaleError> {
+    ) -> Result<RoundOutcome, ServiceError> {
         if spec.strategy.writes_orders() {
             self.orders.ensure_migrated().await?;
         }
@@ -113,7 +105,7 @@ impl SaleService {
     /// The sale as buyers see it (`GET /api/v1/sales/{id}`, its stream): as Redis holds it,
     /// with the units left of the Postgres stock row for a sale whose stock lives there
     /// (`naive`, `locking`). `None`: no sale has this id.
-    pub async fn current(&self, sale_id: &SaleId) -> Result<Option<Sale>, SaleError> {
+    pub async fn current(&self, sale_id: &SaleId) -> Result<Option<Sale>, ServiceError> {
         let Some(mut sale) = self.store.sale(sale_id).await? else {
             return Ok(None);
         };
@@ -136,7 +128,7 @@ impl SaleService {
         &self,
         sale_id: &SaleId,
         moved_from: Option<Strategy>,
-    ) -> Result<Option<Sale>, SaleError> {
+    ) -> Result<Option<Sale>, ServiceError> {
         let Some(sale) = self.store.sale(sale_id).await? else {
             return Ok(None);
         };

@@ -28,12 +28,15 @@ use crate::runtime::settings::Settings;
 use crate::runtime::telemetry;
 use crate::services::admission::admitter::admit_buyers;
 use crate::services::admission::tokens::TokenKey;
+use crate::services::admission::waiting_room::WaitingRoom;
 use crate::services::checkout::reaper::reap_holds;
 use crate::services::checkout::Checkout;
 use crate::services::goflash::SeedSales;
-use crate::services::purchases::Strategies;
+use crate::services::operations::Operations;
+use crate::services::purchases::{PurchaseLookup, Strategies};
 use crate::services::sales::SaleService;
 use crate::services::stock_watch::{QueueWatch, StockWatch};
+use crate::services::waitlist::Waitlist;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -168,15 +171,16 @@ impl Application {
             settings.stream_heartbeat,
         );
         let state = web::Data::new(AppState {
-            store,
-            orders,
             strategies,
+            purchases: PurchaseLookup::new(store.clone(), orders.clone()),
             sales,
             checkout,
+            waitlist: Waitlist::new(store.clone()),
+            waiting_room: WaitingRoom::new(store.clone()),
+            operations: Operations::new(store, orders, producer.clone().recipient()),
             stock_watch: Arc::clone(&stock_watch),
             queue_watch: Arc::clone(&queue_watch),
             token_key: settings.token_secret.map(TokenKey::new),
-            producer: producer.clone(),
             admin_token: settings.admin_token,
             payment_secret: settings.payment_secret,
             seed,
