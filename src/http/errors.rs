@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::domain::decision::ReserveError;
 use crate::domain::{Invalid, TokenRefusal};
 use crate::runtime::log_throttle::LogThrottle;
-use crate::services::sales::SaleError;
+use crate::services::ServiceError;
 use crate::store::{StockFigures, StoreError};
 
 /// The code of a request a rate limit refused (429), also its purchase outcome label.
@@ -471,14 +471,8 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::unavailable().caused_by(format_args!("postgres: {error}"))
-    }
-}
-
-impl From<SaleError> for ApiError {
-    fn from(error: SaleError) -> Self {
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
         Self::unavailable().caused_by(error)
     }
 }

@@ -104,8 +104,7 @@ pub async fn join_queue(
     let new_ticket = Uuid::new_v4();
     let ticket = found(
         state
-            .store
-            .waiting_room()
+            .waiting_room
             .join(&sale_id, &user_id, new_ticket)
             .await?,
     )?;
@@ -189,13 +188,7 @@ async fn read_ticket(
     let sale_id = sale_id(sale)?;
     let ticket_id = Uuid::parse_str(ticket)
         .map_err(|_| ApiError::invalid_request("ticket_id must be a UUID"))?;
-    let ticket = found(
-        state
-            .store
-            .waiting_room()
-            .ticket(&sale_id, ticket_id)
-            .await?,
-    )?;
+    let ticket = found(state.waiting_room.ticket(&sale_id, ticket_id).await?)?;
     Ok((sale_id, ticket))
 }
 
@@ -332,8 +325,7 @@ impl TicketFollow {
         let ticket = if ended || admitted || drawn || progress.round != self.ticket.round {
             match self
                 .state
-                .store
-                .waiting_room()
+                .waiting_room
                 .ticket(&self.sale_id, self.ticket.ticket_id)
                 .await
             {

@@ -28,11 +28,15 @@ use crate::runtime::settings::Settings;
 use crate::runtime::telemetry;
 use crate::services::admission::admitter::admit_buyers;
 use crate::services::admission::tokens::TokenKey;
+use crate::services::admission::waiting_room::WaitingRoom;
+use crate::services::checkout::reaper::reap_holds;
+use crate::services::checkout::Checkout;
 use crate::services::goflash::SeedSales;
-use crate::services::purchases::Strategies;
-use crate::services::reaper::reap_holds;
+use crate::services::operations::Operations;
+use crate::services::purchases::{PurchaseLookup, Strategies};
 use crate::services::sales::SaleService;
 use crate::services::stock_watch::{QueueWatch, StockWatch};
+use crate::services::waitlist::Waitlist;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -140,11 +144,17 @@ impl Application {
         let kafka = settings.kafka.clone();
         let topics_stop = background.child_token();
         actix_web::rt::spawn(async move { kafka.create_topics_until_done(topics_stop).await });
+        let checkout = Arc::new(Checkout::new(
+            store.reservations(),
+            store.holds(),
+            store.sales(),
+            sold_out.clone(),
+            producer.clone().recipient(),
+        ));
         // Every process reaps: no leader to lose (see `reaper.rs`).
         actix_web::rt::spawn(reap_holds(
-            store.holds(),
+            Arc::clone(&checkout),
             settings.reaper,
-            producer.clone().recipient(),
             background.child_token(),
         ));
         // Every process admits: the rate is a budget shared in Redis (see `admitter.rs`).
@@ -165,14 +175,16 @@ impl Application {
             settings.stream_heartbeat,
         );
         let state = web::Data::new(AppState {
-            store,
-            orders,
             strategies,
+            purchases: PurchaseLookup::new(store.reservations(), orders.clone()),
             sales,
+            checkout,
+            waitlist: Waitlist::new(store.waitlist()),
+            waiting_room: WaitingRoom::new(store.waiting_room()),
+            operations: Operations::new(store, orders, producer.clone().recipient()),
             stock_watch: Arc::clone(&stock_watch),
             queue_watch: Arc::clone(&queue_watch),
             token_key: settings.token_secret.map(TokenKey::new),
-            producer: producer.clone(),
             admin_token: settings.admin_token,
             payment_secret: settings.payment_secret,
             seed,

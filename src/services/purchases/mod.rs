@@ -15,9 +15,12 @@
 //! [`Strategies::purchase`] picks the unit from the sale's strategy, cached per process
 //! ([`StrategyCache`]), so the `async` path costs no extra round trip. The reservation actors
 //! know nothing of strategies: `redis` and `async` both use the pool as it is.
+//!
+//! [`PurchaseLookup`] reads a purchase back, wherever its strategy keeps it.
 
 mod asynchronous;
 mod locking;
+mod lookup;
 mod naive;
 mod postgres;
 mod redis;
@@ -25,6 +28,7 @@ mod redis;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use lookup::PurchaseLookup;
 pub use postgres::SaleStock;
 
 use crate::actors::reservation::ReservationPool;

@@ -216,10 +216,7 @@ impl Outbox {
     }
 
     /// Every entry of a sale's outbox, oldest first (a full read: for the audit).
-    pub(crate) async fn all(
-        &self,
-        sale_id: &SaleId,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
+    pub(crate) async fn all(&self, sale_id: &SaleId) -> Result<Vec<OutboxEntry>, StoreError> {
         // Page by page: a backlog can hold hundreds of thousands of entries, too many for one
         // reply within a call's timeout.
         const PAGE: usize = 10_000;
