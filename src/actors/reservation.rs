@@ -30,7 +30,7 @@ use crate::domain::{Durability, Reservation, SaleId};
 use crate::runtime::outage_log::OutageLog;
 use crate::runtime::settings::PoolConfig;
 use crate::runtime::telemetry::{names, ActorMetrics};
-use crate::store::Store;
+use crate::store::Reservations;
 
 /// Failed reservation batches, all actors together: one line when Redis stops answering, one
 /// every so often while it stays down, one when it answers again.
@@ -54,7 +54,7 @@ struct Decided {
 
 /// Runs reservation scripts for the requests queued at it, one batch in flight at a time.
 pub struct ReservationActor {
-    store: Store,
+    store: Reservations,
     sold_out: SoldOutCache,
     /// Told when a sale's outbox has new entries (the `KafkaProducerActor`).
     publisher: Recipient<Nudge>,
@@ -136,7 +136,7 @@ struct NextSteps<'a> {
 /// One script call per sale in the batch, all at once; every caller gets its own answer, and
 /// what was reserved goes on to be published.
 async fn reserve_batch(
-    store: &Store,
+    store: &Reservations,
     next: NextSteps<'_>,
     metrics: &ActorMetrics,
     batch: Vec<Reserve>,
@@ -258,7 +258,7 @@ pub struct ReservationPool {
 impl ReservationPool {
     /// Starts `config.actors` actors on the current actix arbiter.
     pub fn start(
-        store: Store,
+        store: Reservations,
         sold_out: SoldOutCache,
         publisher: Recipient<Nudge>,
         producer: Publisher,

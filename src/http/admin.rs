@@ -1,5 +1,6 @@
-//! The admin API: create or replace a sale, reset it. Every route here sits behind
-//! [`require_admin`]; the work is done by the sale service (`api/sales.rs`).
+//! The admin API: create or replace a sale, reset it, change its stock. Every route here sits
+//! behind [`require_admin`]; the work is done by the sale service (`services/sales.rs`) and,
+//! for the stock, by checkout (`services/checkout/`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -14,12 +15,10 @@ use subtle::ConstantTimeEq;
 use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJsonBody};
 use super::state::AppState;
-use crate::actors::producer::Nudge;
 use crate::domain::{
     parse_hold_seconds, parse_stock, Admission, AdmissionMode, Durability, Sale, SaleId, SaleSpec,
     StockChange, Strategy, MAX_STOCK,
 };
-use crate::runtime::telemetry::names;
 use crate::store::{RoundOutcome, StockOutcome};
 
 /// Every path under this prefix is the admin's: without a valid token it is 401, whether or
@@ -212,13 +211,8 @@ pub async fn change_stock(
 ) -> Result<HttpResponse, ApiError> {
     let sale_id = sale_id(&path)?;
     let change = StockChange::parse(body.add, body.remove)?;
-    match state.sales.change_stock(&sale_id, change).await? {
-        StockOutcome::Changed { offered, .. } => {
-            if offered > 0 {
-                Nudge::send(&state.producer.clone().recipient(), &sale_id);
-                metrics::counter!(names::WAITLIST_OFFERS).increment(offered as u64);
-            }
-        }
+    match state.checkout.change_stock(&sale_id, change).await? {
+        StockOutcome::Changed { .. } => {}
         StockOutcome::NotFound => return Err(ApiError::sale_not_found()),
         StockOutcome::StockInPostgres => {
             return Err(ApiError::invalid_strategy(

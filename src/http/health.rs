@@ -4,9 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::state::AppState;
-use crate::actors::producer::BrokerReachable;
-use crate::runtime::broker::BROKER_CHECK_TIMEOUT;
-use crate::runtime::probes::{readiness, Dependency};
+use crate::runtime::probes::readiness;
 
 /// `GET /healthz`: the process is alive and serving HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "meta",
@@ -24,20 +22,5 @@ pub async fn healthz() -> HttpResponse {
         super::schemas::ReadyzErrors,
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (redis, broker) = tokio::join!(
-        state.store.ping(),
-        state.producer.send(BrokerReachable(BROKER_CHECK_TIMEOUT))
-    );
-    readiness(&[
-        Dependency {
-            name: "redis",
-            up: redis.is_ok(),
-            required: true,
-        },
-        Dependency {
-            name: "broker",
-            up: broker.unwrap_or(false),
-            required: false,
-        },
-    ])
+    readiness(&state.operations.dependencies().await)
 }

@@ -22,10 +22,8 @@ use super::extract::{
     is_json, purchase_id, read_object, FromJsonObject, JsonObject, OptionalJsonBody,
 };
 use super::state::AppState;
-use crate::actors::producer::Nudge;
 use crate::domain::{HoldState, PaymentRef, Settlement};
-use crate::runtime::telemetry::names;
-use crate::store::{HoldAction, Settled};
+use crate::store::HoldAction;
 
 /// The header carrying when the payment call was signed, in Unix seconds.
 pub const TIMESTAMP_HEADER: &str = "Flashsale-Timestamp";
@@ -141,45 +139,20 @@ pub async fn cancel_hold(
     settle(&state, purchase_id, action).await
 }
 
-/// Has Redis end the hold as asked; the purchase as it now stands, or why not. A transition
-/// is counted, and nudges the producer so its event (and those of the offers the released unit
-/// became) is published at once.
+/// Has checkout end the hold as asked; the purchase as it now stands, or why not.
 async fn settle(
     state: &AppState,
     purchase_id: Uuid,
     action: HoldAction<'_>,
 ) -> Result<HttpResponse, ApiError> {
-    let purchase = state
-        .store
-        .purchase(purchase_id)
+    let (purchase, settlement) = state
+        .checkout
+        .settle(purchase_id, action)
         .await?
         .ok_or_else(ApiError::purchase_not_found)?;
-    let Settled {
-        settlement,
-        ended,
-        offered,
-    } = state
-        .store
-        .settle_hold(&purchase.sale_id, purchase_id, action)
-        .await?;
-    if ended {
-        Nudge::send(&state.producer.clone().recipient(), &purchase.sale_id);
-        metrics::counter!(names::WAITLIST_OFFERS).increment(offered as u64);
-    }
     let hold = match settlement {
-        Settlement::Settled(hold) => {
-            if ended {
-                count_ended(hold.state);
-            }
-            hold
-        }
+        Settlement::Settled(hold) => hold,
         Settlement::Refused(hold) => {
-            if ended {
-                count_ended(hold.state);
-            }
-            if matches!(action, HoldAction::Pay(_)) && hold.state == HoldState::Expired {
-                metrics::counter!(names::LATE_PAYMENTS_REFUSED).increment(1);
-            }
             return Err(match hold.state {
                 HoldState::Expired => ApiError::hold_expired(),
                 HoldState::Cancelled => ApiError::hold_cancelled(),
@@ -193,11 +166,6 @@ async fn settle(
         Settlement::NotAHold => return Err(ApiError::not_a_hold()),
     };
     Ok(HttpResponse::Ok().json(purchase.with_hold(hold, false)))
-}
-
-/// Counts a hold this process ended.
-fn count_ended(state: HoldState) {
-    metrics::counter!(names::HOLDS_ENDED, "state" => state.as_str()).increment(1);
 }
 
 /// The signature of a payment call as the shop computes it: lowercase hex of

@@ -99,8 +99,8 @@ pub async fn join_queue(
     let new_ticket = Uuid::new_v4();
     let ticket = found(
         state
-            .store
-            .join_queue(&sale_id, &user_id, new_ticket)
+            .waiting_room
+            .join(&sale_id, &user_id, new_ticket)
             .await?,
     )?;
     let view = view(&state, &sale_id, ticket)?;
@@ -175,7 +175,7 @@ async fn read_ticket(
     let sale_id = sale_id(sale)?;
     let ticket_id = Uuid::parse_str(ticket)
         .map_err(|_| ApiError::invalid_request("ticket_id must be a UUID"))?;
-    let ticket = found(state.store.ticket(&sale_id, ticket_id).await?)?;
+    let ticket = found(state.waiting_room.ticket(&sale_id, ticket_id).await?)?;
     Ok((sale_id, ticket))
 }
 
@@ -312,7 +312,7 @@ impl TicketFollow {
         let ticket = if ended || admitted || drawn || progress.round != self.ticket.round {
             match self
                 .state
-                .store
+                .waiting_room
                 .ticket(&self.sale_id, self.ticket.ticket_id)
                 .await
             {
