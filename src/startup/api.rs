@@ -36,7 +36,6 @@ use crate::services::operations::Operations;
 use crate::services::purchases::{PurchaseLookup, Strategies};
 use crate::services::sales::SaleService;
 use crate::services::stock_watch::{QueueWatch, StockWatch};
-use crate::services::waitlist::Waitlist;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +174,6 @@ impl Application {
             purchases: PurchaseLookup::new(store.clone(), orders.clone()),
             sales,
             checkout,
-            waitlist: Waitlist::new(store.clone()),
             waiting_room: WaitingRoom::new(store.clone()),
             operations: Operations::new(store, orders, producer.clone().recipient()),
             stock_watch: Arc::clone(&stock_watch),
