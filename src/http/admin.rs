@@ -202,12 +202,7 @@ impl FromJsonObject for StockBody {
     security(("admin" = [])),
     responses(
         (status = 200, description = "The sale as it now stands (units added went to waitlisted buyers first: `offered`)", body = Sale),
-        super::schemas::AdminErrors,
-        super::schemas::BodyErrors,
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`stock_below_taken`: fewer units left on sale than asked to remove; the message gives stock, remaining, held and paid; nothing changed", body = super::schemas::ErrorBody),
-        (status = 422, description = "`invalid_strategy`: the sale's stock lives in Postgres (`naive`, `locking`)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the change may have happened", body = super::schemas::ErrorBody),
+        super::schemas::ChangeStockErrors,
     ))]
 pub async fn change_stock(
     path: web::Path<String>,
@@ -249,12 +244,7 @@ pub async fn change_stock(
     responses(
         (status = 200, description = "Replaced: a new round with the full new stock", body = Sale),
         (status = 201, description = "Created", body = Sale),
-        super::schemas::AdminErrors,
-        super::schemas::BodyErrors,
-        (status = 404, description = "`not_found`: no such route (an empty id)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`admission_not_configured`: a waiting room asked for, and this server has no FLASHSALE_TOKEN_SECRET", body = super::schemas::ErrorBody),
-        (status = 422, description = "`invalid_strategy` (also: `hold_seconds` above 0 with another strategy than `async`; a waiting room with `naive` or `locking`)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the round may have started", body = super::schemas::ErrorBody),
+        super::schemas::PutSaleErrors,
     ))]
 pub async fn put_sale(
     path: web::Path<String>,
@@ -315,10 +305,7 @@ pub async fn put_sale(
     security(("admin" = [])),
     responses(
         (status = 200, description = "The sale in its new round", body = Sale),
-        super::schemas::AdminErrors,
-        super::schemas::BodyErrors,
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the reset may have happened", body = super::schemas::ErrorBody),
+        super::schemas::ResetSaleErrors,
     ))]
 pub async fn reset_sale(
     path: web::Path<String>,
@@ -337,10 +324,7 @@ pub async fn reset_sale(
     security(("admin" = [])),
     responses(
         (status = 200, description = "The seed sales in their new rounds", body = SeedReset),
-        super::schemas::AdminErrors,
-        super::schemas::BodyErrors,
-        (status = 404, description = "`sale_not_found`: none of the seed sales exists", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: some resets may have happened", body = super::schemas::ErrorBody),
+        super::schemas::ResetSeedSalesErrors,
     ))]
 pub async fn reset_seed_sales(
     OptionalJsonBody(body): OptionalJsonBody<ResetBody>,

@@ -50,7 +50,7 @@ pub struct SaleList {
 #[utoipa::path(get, path = "/api/v1/sales", tag = "sales",
     responses(
         (status = 200, description = "Every sale (at most 100, by id)", body = SaleList),
-        (status = 503, description = "`unavailable`: Redis (or PostgreSQL for a naive or locking sale) did not answer", body = super::schemas::ErrorBody),
+        super::schemas::ListSalesErrors,
     ))]
 pub async fn list_sales(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(SaleList {
@@ -100,7 +100,7 @@ pub struct SalePipeline {
 #[utoipa::path(get, path = "/api/v1/stats", tag = "sales",
     responses(
         (status = 200, description = "Purchases by outcome and each sale's pipeline", body = Stats),
-        (status = 503, description = "`unavailable`: Redis did not answer", body = super::schemas::ErrorBody),
+        super::schemas::StatsErrors,
     ))]
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut pipeline = Vec::new();

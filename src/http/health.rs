@@ -19,7 +19,7 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "meta",
     responses(
         (status = 200, description = "`ready` or `degraded` (the broker does not answer)", body = Object),
-        (status = 503, description = "`unavailable`: Redis does not answer", body = super::schemas::ErrorBody),
+        super::schemas::ReadyzErrors,
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     readiness(&state.operations.dependencies().await)

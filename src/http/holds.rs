@@ -77,12 +77,7 @@ impl FromJsonObject for CancelBody {
     request_body(content = PaymentBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Paid (now, or before with the same `payment_ref`)", body = crate::domain::Purchase),
-        (status = 401, description = "`invalid_signature`: no, a stale or a wrong signature (checked first; nothing changed)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`hold_expired`, `hold_cancelled`, `payment_conflict` (paid with another ref) or `not_a_hold`", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the payment may have been recorded; retry it", body = super::schemas::ErrorBody),
-        (status = 400, description = "`invalid_request`: the body or the purchase id breaks a rule", body = super::schemas::ErrorBody),
-        (status = 404, description = "`purchase_not_found`", body = super::schemas::ErrorBody),
-        super::schemas::BodyErrors,
+        super::schemas::PayHoldErrors,
     ))]
 pub async fn pay_hold(
     req: HttpRequest,
@@ -116,13 +111,7 @@ pub async fn pay_hold(
     security((), ("admin" = [])),
     responses(
         (status = 200, description = "Cancelled (now, or before)", body = crate::domain::Purchase),
-        (status = 401, description = "`unauthorized`: neither a hold_token nor the admin token", body = super::schemas::ErrorBody),
-        (status = 403, description = "`wrong_hold_token`: not this purchase's", body = super::schemas::ErrorBody),
-        (status = 409, description = "`hold_paid`, `hold_expired` or `not_a_hold`", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the cancel may have happened; retry it", body = super::schemas::ErrorBody),
-        (status = 400, description = "`invalid_request`: the body or the purchase id breaks a rule", body = super::schemas::ErrorBody),
-        (status = 404, description = "`purchase_not_found`", body = super::schemas::ErrorBody),
-        super::schemas::BodyErrors,
+        super::schemas::CancelHoldErrors,
     ))]
 pub async fn cancel_hold(
     req: HttpRequest,

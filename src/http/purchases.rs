@@ -56,7 +56,6 @@ pub(super) struct PurchaseRequest {
         (status = 202, description = "Reserved (or the replay of a reservation); `Location` points at the purchase", body = Purchase,
             headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
         super::schemas::PurchaseErrors,
-        super::schemas::BodyErrors,
     ))]
 pub async fn create_purchase(
     req: HttpRequest,
@@ -228,9 +227,7 @@ fn outcome_counter(outcome: &'static str) -> metrics::Counter {
     params(("purchase_id" = uuid::Uuid, Path, description = "A purchase id")),
     responses(
         (status = 200, description = "The purchase, `reserved` or `confirmed`", body = Purchase),
-        (status = 400, description = "`invalid_request`: not a UUID", body = super::schemas::ErrorBody),
-        (status = 404, description = "`purchase_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: Redis (or PostgreSQL) failed", body = super::schemas::ErrorBody),
+        super::schemas::GetPurchaseErrors,
     ))]
 pub async fn get_purchase(
     path: web::Path<String>,

@@ -39,12 +39,7 @@ impl FromJsonObject for WaitlistBody {
     responses(
         (status = 201, description = "On the waitlist, at `position`; keep `entry_id`: it is how the offer is read", body = WaitlistEntry,
             headers(("Location" = String, description = "/api/v1/sales/{sale_id}/waitlist/{entry_id}"))),
-        (status = 400, description = "`invalid_request`: the body or the sale id breaks a rule", body = super::schemas::ErrorBody),
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`not_sold_out` (units left: buy one), `waitlist_unavailable` (the sale has no holds), `sale_not_active`, `limit_reached` or `already_waitlisted`", body = super::schemas::ErrorBody),
-        (status = 429, description = "`rate_limited` (per client address or per user, when `FLASHSALE_RATE_LIMIT_*` are set); `Retry-After` in seconds", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the join may have happened", body = super::schemas::ErrorBody),
-        super::schemas::BodyErrors,
+        super::schemas::JoinWaitlistErrors,
     ))]
 pub async fn join_waitlist(
     req: HttpRequest,
@@ -79,9 +74,7 @@ pub async fn join_waitlist(
         ("entry_id" = uuid::Uuid, Path, description = "The entry, as the join answered it")),
     responses(
         (status = 200, description = "The entry", body = WaitlistEntry),
-        (status = 400, description = "`invalid_request`: a bad sale or entry id", body = super::schemas::ErrorBody),
-        (status = 404, description = "`waitlist_entry_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`", body = super::schemas::ErrorBody),
+        super::schemas::GetWaitlistEntryErrors,
     ))]
 pub async fn get_waitlist_entry(
     path: web::Path<(String, String)>,
@@ -102,10 +95,7 @@ pub async fn get_waitlist_entry(
         ("entry_id" = uuid::Uuid, Path, description = "The entry, as the join answered it")),
     responses(
         (status = 200, description = "Left (now, or before)", body = WaitlistEntry),
-        (status = 400, description = "`invalid_request`: a bad sale or entry id", body = super::schemas::ErrorBody),
-        (status = 404, description = "`waitlist_entry_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`not_waiting`: offered a unit (cancel its hold instead), passed over, or its round ended", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the leave may have happened", body = super::schemas::ErrorBody),
+        super::schemas::LeaveWaitlistErrors,
     ))]
 pub async fn leave_waitlist(
     path: web::Path<(String, String)>,
