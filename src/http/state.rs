@@ -14,7 +14,6 @@ use crate::services::operations::Operations;
 use crate::services::purchases::{PurchaseLookup, Strategies};
 use crate::services::sales::SaleService;
 use crate::services::stock_watch::{QueueWatch, StockWatch};
-use crate::services::waitlist::Waitlist;
 
 /// The services (and this process's settings and caches) the handlers use: a handler calls a
 /// service, never Redis, PostgreSQL or the broker itself.
@@ -25,9 +24,8 @@ pub struct AppState {
     pub purchases: PurchaseLookup,
     /// Creates, replaces, resets and reads sales.
     pub sales: Arc<SaleService>,
-    /// Pays and cancels holds, changes a live round's stock.
+    /// Pays and cancels holds, changes a live round's stock, keeps the waitlists.
     pub checkout: Arc<Checkout>,
-    pub waitlist: Waitlist,
     /// Tickets of the sales' waiting rooms (`queue.rs`).
     pub waiting_room: WaitingRoom,
     /// The control room's figures and the readiness checks.

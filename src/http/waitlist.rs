@@ -1,7 +1,7 @@
 //! A sold-out sale's waitlist: `POST /api/v1/sales/{sale_id}/waitlist` (join),
 //! `GET /api/v1/sales/{sale_id}/waitlist/{entry_id}` (where the entry stands; once offered a
 //! unit, the offer with its `hold_token`) and `DELETE` of the same path (leave). Redis decides
-//! (`services/waitlist.rs`, `store/waitlist/`); the units released or added later go to the
+//! (`services/checkout/`, `store/waitlist/`); the units released or added later go to the
 //! entries in arrival order.
 //!
 //! The `entry_id` a join answers is the buyer's secret, like a purchase's `hold_token`: whoever
@@ -51,7 +51,7 @@ pub async fn join_waitlist(
     let sale_id = sale_id(&path)?;
     let user_id = UserId::parse(&body.user_id)?;
     state.rate_limits.admit(&req, &user_id)?;
-    let entry = match state.waitlist.join(&sale_id, &user_id).await? {
+    let entry = match state.checkout.join_waitlist(&sale_id, &user_id).await? {
         WaitlistJoin::Joined(entry) => entry,
         WaitlistJoin::SaleNotFound => return Err(ApiError::sale_not_found()),
         WaitlistJoin::NoHolds => return Err(ApiError::waitlist_unavailable()),
@@ -83,8 +83,8 @@ pub async fn get_waitlist_entry(
 ) -> Result<HttpResponse, ApiError> {
     let (sale_id, entry_id) = entry_path(&path)?;
     let entry = state
-        .waitlist
-        .entry(&sale_id, entry_id)
+        .checkout
+        .waitlist_entry(&sale_id, entry_id)
         .await?
         .ok_or_else(ApiError::waitlist_entry_not_found)?;
     Ok(HttpResponse::Ok().json(entry))
@@ -103,7 +103,7 @@ pub async fn leave_waitlist(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (sale_id, entry_id) = entry_path(&path)?;
-    match state.waitlist.leave(&sale_id, entry_id).await? {
+    match state.checkout.leave_waitlist(&sale_id, entry_id).await? {
         WaitlistLeave::Left(entry) => Ok(HttpResponse::Ok().json(entry)),
         WaitlistLeave::NotFound => Err(ApiError::waitlist_entry_not_found()),
         WaitlistLeave::NotWaiting(_) => Err(ApiError::not_waiting()),

@@ -4,10 +4,10 @@
 //! - [`purchases`]: a purchase by its sale's strategy (the seed's four phases), and its lookup.
 //! - [`sales`]: create, replace, reset and read sales.
 //! - [`admission`]: the waiting rooms' tickets and admitter, and the purchase tokens.
-//! - [`checkout`]: pays, cancels and expires holds (its reaper), changes a live round's stock.
+//! - [`checkout`]: pays, cancels and expires holds (its reaper), changes a live round's stock;
+//!   the waitlists the released units go to.
 //! - [`goflash`]: the sales that the GoFlash-compatible routes sell from.
 //! - [`stock_watch`]: one poll per watched sale for the stock and ticket streams.
-//! - [`waitlist`]: join, read and leave a sold-out sale's waitlist.
 //! - [`operations`]: the control room's figures and the readiness checks.
 
 pub mod admission;
@@ -17,7 +17,6 @@ pub mod operations;
 pub mod purchases;
 pub mod sales;
 pub mod stock_watch;
-pub mod waitlist;
 
 use crate::store::StoreError;
 

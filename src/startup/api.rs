@@ -36,7 +36,6 @@ use crate::services::operations::Operations;
 use crate::services::purchases::{PurchaseLookup, Strategies};
 use crate::services::sales::SaleService;
 use crate::services::stock_watch::{QueueWatch, StockWatch};
-use crate::services::waitlist::Waitlist;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +146,7 @@ impl Application {
         let checkout = Arc::new(Checkout::new(
             store.reservations(),
             store.holds(),
+            store.waitlist(),
             store.sales(),
             sold_out.clone(),
             producer.clone().recipient(),
@@ -179,7 +179,6 @@ impl Application {
             purchases: PurchaseLookup::new(store.reservations(), orders.clone()),
             sales,
             checkout,
-            waitlist: Waitlist::new(store.waitlist()),
             waiting_room: WaitingRoom::new(store.waiting_room()),
             operations: Operations::new(store, orders, producer.clone().recipient()),
             stock_watch: Arc::clone(&stock_watch),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::domain::decision::ReserveError;
 use crate::domain::Invalid;
 use crate::runtime::log_throttle::LogThrottle;
-use crate::services::sales::SaleError;
+use crate::services::ServiceError;
 use crate::store::StoreError;
 
 /// Seconds a client is asked to wait before retrying after a 503.
@@ -185,14 +185,8 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::unavailable().caused_by(format_args!("postgres: {error}"))
-    }
-}
-
-impl From<SaleError> for ApiError {
-    fn from(error: SaleError) -> Self {
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
         Self::unavailable().caused_by(error)
     }
 }

@@ -1,8 +1,10 @@
-//! Checkout: what ends a hold or hands units to waitlisted buyers. A payment or a cancel
+//! Checkout: the holds, and the waitlist the units they release go to. A payment or a cancel
 //! settles one hold ([`Checkout::settle`]), the reaper expires the due ones
 //! ([`Checkout::expire_due`], run by [`reaper`]), and the admin changes a live round's stock
 //! ([`Checkout::change_stock`]). Each asks Redis in one script call, and whatever it ended or
-//! offered is published and counted the same way ([`Checkout::publish`]).
+//! offered to waitlisted buyers is published and counted the same way ([`Checkout::publish`]).
+//! Buyers join a sold-out sale's waitlist, read their entry (its offer, once made: a hold of
+//! its own) and leave it here too.
 
 pub mod reaper;
 
@@ -11,15 +13,22 @@ use uuid::Uuid;
 
 use crate::actors::producer::Nudge;
 use crate::caches::sold_out::SoldOutCache;
-use crate::domain::{HoldState, Purchase, SaleId, Settlement, StockChange};
+use crate::domain::{
+    HoldState, Purchase, SaleId, Settlement, StockChange, UserId, WaitlistEntry, WaitlistJoin,
+    WaitlistLeave,
+};
 use crate::runtime::telemetry::names;
-use crate::store::{HoldAction, Holds, Reservations, Sales, Settled, StockOutcome, StoreError};
+use crate::store::{
+    HoldAction, Holds, Reservations, Sales, Settled, StockOutcome, StoreError, Waitlist,
+};
 
-/// Settles, expires and restocks holds, and publishes what that changed.
+/// Settles, expires and restocks holds, publishes what that changed, and keeps the waitlists.
 pub struct Checkout {
     /// Where a hold's purchase is found by its id.
     reservations: Reservations,
     holds: Holds,
+    /// Where buyers wait for the units holds release.
+    waitlist: Waitlist,
     /// Where a live round's stock changes.
     sales: Sales,
     sold_out: SoldOutCache,
@@ -31,6 +40,7 @@ impl Checkout {
     pub fn new(
         reservations: Reservations,
         holds: Holds,
+        waitlist: Waitlist,
         sales: Sales,
         sold_out: SoldOutCache,
         producer: Recipient<Nudge>,
@@ -44,6 +54,7 @@ impl Checkout {
         Self {
             reservations,
             holds,
+            waitlist,
             sales,
             sold_out,
             producer,
@@ -120,6 +131,33 @@ impl Checkout {
             metrics::gauge!(names::WAITLIST_LENGTH, "sale_id" => sale).set(reaped.waiting as f64);
         }
         Ok(reaped.more)
+    }
+
+    /// Puts `user_id` on the sale's waitlist, or says why not.
+    pub async fn join_waitlist(
+        &self,
+        sale_id: &SaleId,
+        user_id: &UserId,
+    ) -> Result<WaitlistJoin, StoreError> {
+        self.waitlist.join(sale_id, user_id).await
+    }
+
+    /// The entry as it stands, with its offer once it has one; `None`: no such entry.
+    pub async fn waitlist_entry(
+        &self,
+        sale_id: &SaleId,
+        entry_id: Uuid,
+    ) -> Result<Option<WaitlistEntry>, StoreError> {
+        self.waitlist.entry(sale_id, entry_id).await
+    }
+
+    /// Takes the entry off the waitlist while it waits.
+    pub async fn leave_waitlist(
+        &self,
+        sale_id: &SaleId,
+        entry_id: Uuid,
+    ) -> Result<WaitlistLeave, StoreError> {
+        self.waitlist.leave(sale_id, entry_id).await
     }
 
     /// After a call that ended holds (`ended`: their state and number) or offered units to
