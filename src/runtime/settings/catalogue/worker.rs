@@ -45,4 +45,3 @@ pub const WORKER_SHUTDOWN_MS: Setting = setting(
     "After SIGTERM or Ctrl-C: the time to persist and commit what was fetched and release the \
      leases; past it the process exits with code 1.",
 );
-
