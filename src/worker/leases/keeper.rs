@@ -14,8 +14,9 @@ use crate::runtime::outage_log::OutageLog;
 /// after Postgres is back matters more than the few queries.
 const RETRY_WHILE_DOWN: Duration = Duration::from_millis(500);
 
-/// Renews the leases every third of the TTL, and publishes what the worker holds. When renewals have failed for a whole TTL (Postgres down), it publishes that
-/// nothing is held: the leases may have gone to another worker, and the consumer stops.
+/// Renews the leases every third of the TTL, and publishes what the worker holds. When
+/// renewals have failed for a whole TTL (Postgres down), it publishes that nothing is held:
+/// the leases may have gone to another worker, and the consumer stops.
 pub struct LeaseKeeper {
     leases: Leases,
     partitions: i32,
