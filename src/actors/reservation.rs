@@ -57,9 +57,9 @@ pub struct ReservationActor {
     store: Store,
     sold_out: SoldOutCache,
     /// Told when a sale's outbox has new entries (the `KafkaProducerActor`).
-    publisher: Recipient<Nudge>,
+    producer: Recipient<Nudge>,
     /// Publishes the entries of `broker` sales at once.
-    producer: Publisher,
+    publisher: Publisher,
     mailbox_capacity: usize,
     max_batch: usize,
     queued: Vec<Reserve>,
@@ -103,14 +103,14 @@ impl ReservationActor {
         self.batch_in_flight = true;
         let store = self.store.clone();
         let sold_out = self.sold_out.clone();
-        let publisher = self.publisher.clone();
         let producer = self.producer.clone();
+        let publisher = self.publisher.clone();
         let metrics = self.metrics.clone();
         let work = async move {
             let next = NextSteps {
                 sold_out: &sold_out,
-                publisher: &publisher,
                 producer: &producer,
+                publisher: &publisher,
             };
             reserve_batch(&store, next, &metrics, batch).await;
         };
@@ -128,9 +128,9 @@ impl ReservationActor {
 struct NextSteps<'a> {
     sold_out: &'a SoldOutCache,
     /// Nudged when a `fast` sale reserved: its producer reads the outbox.
-    publisher: &'a Recipient<Nudge>,
+    producer: &'a Recipient<Nudge>,
     /// Given a `broker` sale's purchases at once.
-    producer: &'a Publisher,
+    publisher: &'a Publisher,
 }
 
 /// One script call per sale in the batch, all at once; every caller gets its own answer, and
@@ -171,7 +171,7 @@ async fn reserve_batch(
                             .iter()
                             .any(|outcome| matches!(outcome, ReserveOutcome::Reserved { .. }));
                         if reserved {
-                            Nudge::send(next.publisher, &sale_id);
+                            Nudge::send(next.producer, &sale_id);
                         }
                         for (reply, outcome) in replies.into_iter().zip(outcomes) {
                             next.sold_out.observe(&sale_id, &outcome);
@@ -191,11 +191,13 @@ async fn reserve_batch(
                                 ReserveOutcome::Reserved {
                                     purchase,
                                     outbox_id,
-                                } => Some(next.producer.publish_awaited(purchase, Some(outbox_id))),
+                                } => {
+                                    Some(next.publisher.publish_awaited(purchase, Some(outbox_id)))
+                                }
                                 // Its 202 promises what the original's did: a copy of the event is
                                 // published (the worker drops it) and acknowledged first.
                                 ReserveOutcome::Replayed(purchase) => {
-                                    Some(next.producer.publish_awaited(purchase, None))
+                                    Some(next.publisher.publish_awaited(purchase, None))
                                 }
                                 _ => None,
                             };
@@ -260,8 +262,8 @@ impl ReservationPool {
     pub fn start(
         store: Store,
         sold_out: SoldOutCache,
-        publisher: Recipient<Nudge>,
-        producer: Publisher,
+        producer: Recipient<Nudge>,
+        publisher: Publisher,
         config: PoolConfig,
     ) -> Arc<Self> {
         let members = (0..config.actors.max(1))
@@ -272,8 +274,8 @@ impl ReservationPool {
                     actor: ReservationActor {
                         store: store.clone(),
                         sold_out: sold_out.clone(),
-                        publisher: publisher.clone(),
                         producer: producer.clone(),
+                        publisher: publisher.clone(),
                         mailbox_capacity: config.queue_per_actor,
                         max_batch: config.max_batch.max(1),
                         queued: Vec::new(),
