@@ -28,7 +28,7 @@ use crate::caches::sold_out::SoldOutCache;
 use crate::domain::decision::{ReserveError, ReserveOutcome};
 use crate::domain::{Durability, Reservation, SaleId};
 use crate::runtime::outage_log::OutageLog;
-use crate::runtime::settings::PoolConfig;
+use crate::runtime::settings::ReservationPoolConfig;
 use crate::runtime::telemetry::{names, ActorMetrics};
 use crate::store::Store;
 
@@ -253,7 +253,7 @@ impl Drop for Held<'_> {
 pub struct ReservationPool {
     members: Vec<Member>,
     next: AtomicUsize,
-    config: PoolConfig,
+    config: ReservationPoolConfig,
     sold_out: SoldOutCache,
 }
 
@@ -264,7 +264,7 @@ impl ReservationPool {
         sold_out: SoldOutCache,
         producer: Recipient<Nudge>,
         publisher: Publisher,
-        config: PoolConfig,
+        config: ReservationPoolConfig,
     ) -> Arc<Self> {
         let members = (0..config.actors.max(1))
             .map(|member| {

@@ -14,7 +14,7 @@ use crate::runtime::broker::KafkaSettings;
 
 /// How the pool of reservation actors is sized.
 #[derive(Debug, Clone, Copy)]
-pub struct PoolConfig {
+pub struct ReservationPoolConfig {
     /// Number of actors; each has at most one Redis call in flight.
     pub actors: usize,
     /// Requests one actor may hold (mailbox and batch queue together).
@@ -59,7 +59,9 @@ pub struct Settings {
     pub redis_pool_size: u32,
     pub redis_timeout: Duration,
     pub admin_token: Option<SecretString>,
-    pub pool: PoolConfig,
+    /// The reservation actors' pool (the Redis and PostgreSQL pools are sized above and in
+    /// `database`).
+    pub pool: ReservationPoolConfig,
     pub sold_out_ttl: Duration,
     pub seed: SeedSettings,
     /// Origins allowed to call the API from a browser page (CORS); empty: none.
@@ -107,7 +109,7 @@ impl Settings {
             redis_pool_size: env.size(&REDIS_POOL_SIZE)?.get(),
             redis_timeout: env.millis(&REDIS_TIMEOUT_MS)?,
             admin_token: env.optional(&ADMIN_TOKEN).map(SecretString::from),
-            pool: PoolConfig {
+            pool: ReservationPoolConfig {
                 actors: env.parse(&RESERVATION_ACTORS)?,
                 queue_per_actor: env.parse(&RESERVATION_QUEUE)?,
                 max_batch: env.parse(&RESERVATION_BATCH)?,

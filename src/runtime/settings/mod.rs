@@ -14,7 +14,7 @@ mod rate_limits;
 mod url;
 mod worker;
 
-pub use api::{PoolConfig, ReaperConfig, RelayConfig, SeedSettings, Settings};
+pub use api::{ReaperConfig, RelayConfig, ReservationPoolConfig, SeedSettings, Settings};
 pub use connections::DatabaseSettings;
 pub use env::ConfigError;
 pub use rate_limits::{RateLimit, RateLimitSettings};
