@@ -3,7 +3,7 @@
 //!
 //! - [`reservation`]: the pool of `ReservationActor`s on the purchase path.
 //! - [`producer`]: the `KafkaProducerActor`, which drains the outboxes into Kafka, through
-//!   [`publisher`] (librdkafka and its delivery reports).
+//!   [`producer::publisher`] (librdkafka and its delivery reports).
 //! - [`relay`]: the `OutboxRelay`, which republishes what the producer did not get
 //!   acknowledged.
 //!

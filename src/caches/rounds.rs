@@ -1,7 +1,7 @@
 //! What this process knows per sale and round, and how it follows the rounds.
 //!
 //! The API keeps two per-process caches so the purchase path does not ask Redis what it already
-//! knows: the sold-out flag (`sold_out.rs`) and each sale's strategy (`strategies/cache.rs`).
+//! knows: the sold-out flag (`sold_out.rs`) and each sale's strategy (`strategies.rs`).
 //! Both hold a value that belongs to one round of a sale, and both follow the same rule, kept
 //! here once: **rounds only move forward**. A value learned for an older round never replaces
 //! a newer round's, and a new round (a reset or a replacement) drops the value of the old one.

@@ -1,6 +1,6 @@
 //! The seed's routes, so its load script and its control room work against flashsale as they
 //! are: `POST /purchase` (naive), `/purchase-lock` (locking), `/purchase-redis` (redis),
-//! `/purchase-async` (async), each on a seed sale of its own (`api/seed.rs`), and `GET
+//! `/purchase-async` (async), each on a seed sale of its own (`services/goflash.rs`), and `GET
 //! /stream`. (`POST /reset` is an admin route: `admin.rs`.)
 //!
 //! A purchase here is a purchase of `POST /api/v1/sales/{sale_id}/purchases` with what the

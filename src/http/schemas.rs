@@ -19,7 +19,7 @@ use super::errors::{ErrorKind, RETRY_AFTER_SECS};
 
 /// The one error shape (section 1 of docs/API.md).
 #[derive(ToSchema)]
-#[allow(dead_code)] // Only its schema is used: errors.rs writes the body.
+#[allow(dead_code)] // Only its schema is used: errors/api_error.rs writes the body.
 pub struct ErrorBody {
     error: ErrorCode,
     /// Text for a person; do not parse it.

@@ -151,7 +151,7 @@ impl Application {
             sold_out.clone(),
             producer.clone().recipient(),
         ));
-        // Every process reaps: no leader to lose (see `reaper.rs`).
+        // Every process reaps: no leader to lose (see `services/checkout/reaper.rs`).
         actix_web::rt::spawn(reap_holds(
             Arc::clone(&checkout),
             settings.reaper,
