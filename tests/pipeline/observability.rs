@@ -459,7 +459,7 @@ impl Prometheus {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let shipped = std::fs::read_to_string(root.join("ops/prometheus/prometheus.yml"))
             .expect("the shipped scrape config");
-        assert!(shipped.contains("127.0.0.1:8080") && shipped.contains("127.0.0.1:8081"));
+        assert!(shipped.contains("127.0.0.1:8080") && shipped.contains("127.0.0.1:9091"));
         let data = std::env::temp_dir().join(format!("fs-prometheus-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&data).expect("a data folder");
         let config = data.join("prometheus.yml");
@@ -467,7 +467,7 @@ impl Prometheus {
             &config,
             shipped
                 .replace("127.0.0.1:8080", &format!("127.0.0.1:{api_port}"))
-                .replace("127.0.0.1:8081", &format!("127.0.0.1:{worker_port}")),
+                .replace("127.0.0.1:9091", &format!("127.0.0.1:{worker_port}")),
         )
         .expect("the config is written");
         let port = free_port();
