@@ -1,8 +1,8 @@
 // k6/seed-compat.js: the seed's own load pattern (its scripts/attack.js) against the seed's
 // route: a constant arrival rate of POST /purchase-async with an empty JSON body, no user
 // named. Every request is a new anonymous buyer, so only the stock turns buyers away: the run
-// passes when exactly STOCK purchases are accepted (200, as the seed answers), every other answer is 409 sold_out, and
-// no request gets a 5xx.
+// passes when exactly STOCK purchases are accepted (200, as the seed answers), every other
+// answer is 409 sold_out, and no request gets a 5xx.
 //
 //   ops/k6 run -e BASE_URL=http://127.0.0.1:8080 -e STOCK=100 k6/seed-compat.js
 //
