@@ -17,8 +17,8 @@
 //!
 //! A purchase travels `http::purchases` -> `services::purchases` -> `actors::reservation` ->
 //! `store` (one Lua script per batch) -> the sale's outbox -> `actors::producer` -> Kafka ->
-//! `worker::consumer` -> `worker::persister` -> `postgres`. The binaries in `src/bin/` only call
-//! into this library.
+//! `worker::consumer` -> `worker::committer` -> `worker::leases::batch_commit` -> `postgres`.
+//! The binaries in `src/bin/` only call into this library.
 
 pub mod actors;
 pub mod caches;

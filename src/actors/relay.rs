@@ -19,7 +19,7 @@ use crate::domain::SaleId;
 use crate::runtime::outage_log::OutageLog;
 use crate::runtime::settings::RelayConfig;
 use crate::runtime::telemetry::names;
-use crate::store::Store;
+use crate::store::{Outbox, Sales};
 
 /// Most pages of pending entries one scan takes over from one sale: with the default batch,
 /// 10,000 entries, the producer's default in-flight limit (it could not take more at once).
@@ -33,7 +33,9 @@ const FORGET_EVERY_SCANS: u64 = 60;
 const GONE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 pub struct OutboxRelay {
-    store: Store,
+    outbox: Outbox,
+    /// Where the ids of the sales (and so of their outboxes) are found.
+    sales: Sales,
     producer: Recipient<Publish>,
     /// This process's name in the `publishers` group (the producer's).
     consumer: String,
@@ -44,13 +46,15 @@ pub struct OutboxRelay {
 
 impl OutboxRelay {
     pub fn new(
-        store: Store,
+        outbox: Outbox,
+        sales: Sales,
         producer: Recipient<Publish>,
         consumer: String,
         config: RelayConfig,
     ) -> Self {
         Self {
-            store,
+            outbox,
+            sales,
             producer,
             consumer,
             config,
@@ -72,7 +76,8 @@ impl Actor for OutboxRelay {
             relay.scanning = true;
             relay.scans += 1;
             let scan = scan(
-                relay.store.clone(),
+                relay.outbox.clone(),
+                relay.sales.clone(),
                 relay.producer.clone(),
                 relay.consumer.clone(),
                 relay.config,
@@ -87,13 +92,14 @@ impl Actor for OutboxRelay {
 
 /// One scan of every sale's outbox; `forget` also drops consumers that are gone.
 async fn scan(
-    store: Store,
+    outbox: Outbox,
+    sales: Sales,
     producer: Recipient<Publish>,
     consumer: String,
     config: RelayConfig,
     forget: bool,
 ) {
-    let sale_ids = match store.sale_ids().await {
+    let sale_ids = match sales.sale_ids().await {
         Ok(sale_ids) => {
             SCAN.succeeded();
             sale_ids
@@ -108,14 +114,14 @@ async fn scan(
     let mut outbox_length = 0;
     for sale_id in sale_ids {
         // One sale's unreadable outbox must not hold up the others.
-        match store.outbox_len(&sale_id).await {
+        match outbox.len(&sale_id).await {
             Ok(length) => outbox_length += length,
             Err(error) => SCAN.failed(&error),
         }
-        taken_over += take_over(&store, &producer, &consumer, &sale_id, min_idle_ms, config).await;
+        taken_over += take_over(&outbox, &producer, &consumer, &sale_id, min_idle_ms, config).await;
         if forget {
             let gone_ms = u64::try_from(GONE_AFTER.as_millis()).unwrap_or(u64::MAX);
-            if let Err(error) = store.outbox_forget_consumers(&sale_id, gone_ms).await {
+            if let Err(error) = outbox.forget_consumers(&sale_id, gone_ms).await {
                 SCAN.failed(&error);
             }
         }
@@ -132,7 +138,7 @@ async fn scan(
 /// Takes over one sale's stale pending entries, page by page, and hands them to the producer;
 /// returns how many it handed over.
 async fn take_over(
-    store: &Store,
+    outbox: &Outbox,
     producer: &Recipient<Publish>,
     consumer: &str,
     sale_id: &SaleId,
@@ -142,8 +148,8 @@ async fn take_over(
     let mut start = "0".to_owned();
     let mut handed = 0;
     for _ in 0..PAGES_PER_SCAN {
-        let claimed = match store
-            .outbox_claim(sale_id, consumer, min_idle_ms, &start, config.batch)
+        let claimed = match outbox
+            .claim(sale_id, consumer, min_idle_ms, &start, config.batch)
             .await
         {
             Ok(claimed) => claimed,

@@ -28,9 +28,9 @@ use crate::caches::sold_out::SoldOutCache;
 use crate::domain::decision::{ReserveError, ReserveOutcome};
 use crate::domain::{Durability, Reservation, SaleId};
 use crate::runtime::outage_log::OutageLog;
-use crate::runtime::settings::PoolConfig;
+use crate::runtime::settings::ReservationPoolConfig;
 use crate::runtime::telemetry::{names, ActorMetrics};
-use crate::store::Store;
+use crate::store::Reservations;
 
 /// Failed reservation batches, all actors together: one line when Redis stops answering, one
 /// every so often while it stays down, one when it answers again.
@@ -54,12 +54,12 @@ struct Decided {
 
 /// Runs reservation scripts for the requests queued at it, one batch in flight at a time.
 pub struct ReservationActor {
-    store: Store,
+    store: Reservations,
     sold_out: SoldOutCache,
     /// Told when a sale's outbox has new entries (the `KafkaProducerActor`).
-    publisher: Recipient<Nudge>,
+    producer: Recipient<Nudge>,
     /// Publishes the entries of `broker` sales at once.
-    producer: Publisher,
+    publisher: Publisher,
     mailbox_capacity: usize,
     max_batch: usize,
     queued: Vec<Reserve>,
@@ -103,14 +103,14 @@ impl ReservationActor {
         self.batch_in_flight = true;
         let store = self.store.clone();
         let sold_out = self.sold_out.clone();
-        let publisher = self.publisher.clone();
         let producer = self.producer.clone();
+        let publisher = self.publisher.clone();
         let metrics = self.metrics.clone();
         let work = async move {
             let next = NextSteps {
                 sold_out: &sold_out,
-                publisher: &publisher,
                 producer: &producer,
+                publisher: &publisher,
             };
             reserve_batch(&store, next, &metrics, batch).await;
         };
@@ -128,15 +128,15 @@ impl ReservationActor {
 struct NextSteps<'a> {
     sold_out: &'a SoldOutCache,
     /// Nudged when a `fast` sale reserved: its producer reads the outbox.
-    publisher: &'a Recipient<Nudge>,
+    producer: &'a Recipient<Nudge>,
     /// Given a `broker` sale's purchases at once.
-    producer: &'a Publisher,
+    publisher: &'a Publisher,
 }
 
 /// One script call per sale in the batch, all at once; every caller gets its own answer, and
 /// what was reserved goes on to be published.
 async fn reserve_batch(
-    store: &Store,
+    store: &Reservations,
     next: NextSteps<'_>,
     metrics: &ActorMetrics,
     batch: Vec<Reserve>,
@@ -171,7 +171,7 @@ async fn reserve_batch(
                             .iter()
                             .any(|outcome| matches!(outcome, ReserveOutcome::Reserved { .. }));
                         if reserved {
-                            Nudge::send(next.publisher, &sale_id);
+                            Nudge::send(next.producer, &sale_id);
                         }
                         for (reply, outcome) in replies.into_iter().zip(outcomes) {
                             next.sold_out.observe(&sale_id, &outcome);
@@ -191,11 +191,13 @@ async fn reserve_batch(
                                 ReserveOutcome::Reserved {
                                     purchase,
                                     outbox_id,
-                                } => Some(next.producer.publish_awaited(purchase, Some(outbox_id))),
+                                } => {
+                                    Some(next.publisher.publish_awaited(purchase, Some(outbox_id)))
+                                }
                                 // Its 202 promises what the original's did: a copy of the event is
                                 // published (the worker drops it) and acknowledged first.
                                 ReserveOutcome::Replayed(purchase) => {
-                                    Some(next.producer.publish_awaited(purchase, None))
+                                    Some(next.publisher.publish_awaited(purchase, None))
                                 }
                                 _ => None,
                             };
@@ -251,18 +253,18 @@ impl Drop for Held<'_> {
 pub struct ReservationPool {
     members: Vec<Member>,
     next: AtomicUsize,
-    config: PoolConfig,
+    config: ReservationPoolConfig,
     sold_out: SoldOutCache,
 }
 
 impl ReservationPool {
     /// Starts `config.actors` actors on the current actix arbiter.
     pub fn start(
-        store: Store,
+        store: Reservations,
         sold_out: SoldOutCache,
-        publisher: Recipient<Nudge>,
-        producer: Publisher,
-        config: PoolConfig,
+        producer: Recipient<Nudge>,
+        publisher: Publisher,
+        config: ReservationPoolConfig,
     ) -> Arc<Self> {
         let members = (0..config.actors.max(1))
             .map(|member| {
@@ -272,8 +274,8 @@ impl ReservationPool {
                     actor: ReservationActor {
                         store: store.clone(),
                         sold_out: sold_out.clone(),
-                        publisher: publisher.clone(),
                         producer: producer.clone(),
+                        publisher: publisher.clone(),
                         mailbox_capacity: config.queue_per_actor,
                         max_batch: config.max_batch.max(1),
                         queued: Vec::new(),

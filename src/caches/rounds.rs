@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::SaleId;
 use crate::runtime::outage_log::OutageLog;
-use crate::store::Store;
+use crate::store::Sales;
 
 /// Wait between attempts to (re)subscribe when Redis is unreachable.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(500);
@@ -110,7 +110,7 @@ impl<V: Send + Sync> FollowsRounds for RoundCache<V> {
 /// Follows the round announcements until `shutdown`, resubscribing whenever Redis drops, and
 /// passes each to every cache in `caches`.
 pub async fn follow_rounds(
-    store: Store,
+    store: Sales,
     caches: Vec<Box<dyn FollowsRounds>>,
     shutdown: CancellationToken,
 ) {

@@ -1,5 +1,5 @@
 //! Admission: who may buy from a sale, and when. `open` sales sell to any purchase, as before;
-//! `fifo` and `random` sales put buyers in a waiting room (`store/queue.rs`), admit them at
+//! `fifo` and `random` sales put buyers in a waiting room (`store/waiting_room/`), admit them at
 //! `rate_per_second` and sell only to purchases carrying a purchase token (`api/tokens.rs`).
 
 use serde::Serialize;

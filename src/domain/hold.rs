@@ -1,5 +1,5 @@
 //! Checkout holds: a purchase of a sale with `hold_seconds > 0` takes its units as a hold that
-//! ends exactly one way (paid, cancelled or expired), decided in Redis (`store/holds.rs`).
+//! ends exactly one way (paid, cancelled or expired), decided in Redis (`store/holds/`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,7 +1,7 @@
 //! The waitlist of a sold-out sale: buyers waiting, in arrival order, for a unit that is
 //! released (a hold cancelled or expired) or added (a stock change). Each unit goes to the
 //! first buyer waiting as an offer: a new hold of one unit, with its own deadline and
-//! `hold_token`, which the buyer reads on their entry (`store/waitlist.rs`).
+//! `hold_token`, which the buyer reads on their entry (`store/waitlist/`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

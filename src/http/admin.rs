@@ -1,5 +1,6 @@
-//! The admin API: create or replace a sale, reset it. Every route here sits behind
-//! [`require_admin`]; the work is done by the sale service (`api/sales.rs`).
+//! The admin API: create or replace a sale, reset it, change its stock. Every route here sits
+//! behind [`require_admin`]; the work is done by the sale service (`services/sales.rs`) and,
+//! for the stock, by checkout (`services/checkout/`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -14,12 +15,10 @@ use subtle::ConstantTimeEq;
 use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject, OptionalJsonBody};
 use super::state::AppState;
-use crate::actors::producer::Nudge;
 use crate::domain::{
     parse_hold_seconds, parse_stock, Admission, AdmissionMode, Durability, Sale, SaleId, SaleSpec,
     StockChange, Strategy, MAX_STOCK,
 };
-use crate::runtime::telemetry::names;
 use crate::store::{RoundOutcome, StockOutcome};
 
 /// Every path under this prefix is the admin's: without a valid token it is 401, whether or
@@ -203,12 +202,7 @@ impl FromJsonObject for StockBody {
     security(("admin" = [])),
     responses(
         (status = 200, description = "The sale as it now stands (units added went to waitlisted buyers first: `offered`)", body = Sale),
-        super::schemas::AdminErrors,
-        super::schemas::BodyErrors,
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`stock_below_taken`: fewer units left on sale than asked to remove; the message gives stock, remaining, held and paid; nothing changed", body = super::schemas::ErrorBody),
-        (status = 422, description = "`invalid_strategy`: the sale's stock lives in Postgres (`naive`, `locking`)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the change may have happened", body = super::schemas::ErrorBody),
+        super::schemas::ChangeStockErrors,
     ))]
 pub async fn change_stock(
     path: web::Path<String>,
@@ -217,13 +211,8 @@ pub async fn change_stock(
 ) -> Result<HttpResponse, ApiError> {
     let sale_id = sale_id(&path)?;
     let change = StockChange::parse(body.add, body.remove)?;
-    match state.sales.change_stock(&sale_id, change).await? {
-        StockOutcome::Changed { offered, .. } => {
-            if offered > 0 {
-                Nudge::send(&state.producer.clone().recipient(), &sale_id);
-                metrics::counter!(names::WAITLIST_OFFERS).increment(offered as u64);
-            }
-        }
+    match state.checkout.change_stock(&sale_id, change).await? {
+        StockOutcome::Changed { .. } => {}
         StockOutcome::NotFound => return Err(ApiError::sale_not_found()),
         StockOutcome::StockInPostgres => {
             return Err(ApiError::invalid_strategy(
@@ -255,12 +244,7 @@ pub async fn change_stock(
     responses(
         (status = 200, description = "Replaced: a new round with the full new stock", body = Sale),
         (status = 201, description = "Created", body = Sale),
-        super::schemas::AdminErrors,
-        super::schemas::BodyErrors,
-        (status = 404, description = "`not_found`: no such route (an empty id)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`admission_not_configured`: a waiting room asked for, and this server has no FLASHSALE_TOKEN_SECRET", body = super::schemas::ErrorBody),
-        (status = 422, description = "`invalid_strategy` (also: `hold_seconds` above 0 with another strategy than `async`; a waiting room with `naive` or `locking`)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the round may have started", body = super::schemas::ErrorBody),
+        super::schemas::PutSaleErrors,
     ))]
 pub async fn put_sale(
     path: web::Path<String>,
@@ -321,10 +305,7 @@ pub async fn put_sale(
     security(("admin" = [])),
     responses(
         (status = 200, description = "The sale in its new round", body = Sale),
-        super::schemas::AdminErrors,
-        super::schemas::BodyErrors,
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the reset may have happened", body = super::schemas::ErrorBody),
+        super::schemas::ResetSaleErrors,
     ))]
 pub async fn reset_sale(
     path: web::Path<String>,
@@ -343,10 +324,7 @@ pub async fn reset_sale(
     security(("admin" = [])),
     responses(
         (status = 200, description = "The seed sales in their new rounds", body = SeedReset),
-        super::schemas::AdminErrors,
-        super::schemas::BodyErrors,
-        (status = 404, description = "`sale_not_found`: none of the seed sales exists", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: some resets may have happened", body = super::schemas::ErrorBody),
+        super::schemas::ResetSeedSalesErrors,
     ))]
 pub async fn reset_seed_sales(
     OptionalJsonBody(body): OptionalJsonBody<ResetBody>,

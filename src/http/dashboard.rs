@@ -14,7 +14,6 @@ use super::errors::ApiError;
 use super::state::AppState;
 use crate::domain::decision::OUTCOME_LABELS;
 use crate::domain::Sale;
-use crate::postgres::is_not_migrated;
 use crate::runtime::telemetry::{self, names};
 
 /// The most sales listed; a store with more lists the first ones by id.
@@ -51,7 +50,7 @@ pub struct SaleList {
 #[utoipa::path(get, path = "/api/v1/sales", tag = "sales",
     responses(
         (status = 200, description = "Every sale (at most 100, by id)", body = SaleList),
-        (status = 503, description = "`unavailable`: Redis (or PostgreSQL for a naive or locking sale) did not answer", body = super::schemas::ErrorBody),
+        super::schemas::ListSalesErrors,
     ))]
 pub async fn list_sales(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(SaleList {
@@ -60,7 +59,7 @@ pub async fn list_sales(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 }
 
 async fn sales(state: &AppState) -> Result<Vec<Sale>, ApiError> {
-    let mut ids = state.store.sale_ids().await?;
+    let mut ids = state.operations.sale_ids().await?;
     ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     ids.truncate(MAX_LISTED_SALES);
     let mut sales = Vec::with_capacity(ids.len());
@@ -101,30 +100,13 @@ pub struct SalePipeline {
 #[utoipa::path(get, path = "/api/v1/stats", tag = "sales",
     responses(
         (status = 200, description = "Purchases by outcome and each sale's pipeline", body = Stats),
-        (status = 503, description = "`unavailable`: Redis did not answer", body = super::schemas::ErrorBody),
+        super::schemas::StatsErrors,
     ))]
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut pipeline = Vec::new();
     for sale in sales(&state).await? {
-        let outbox = state.store.outbox_len(&sale.sale_id).await?;
-        // A `naive` or `locking` purchase is its order: what is sold is persisted.
-        let persisted = if sale.strategy.stock_in_postgres() {
-            Some(sale.sold)
-        } else {
-            match state
-                .orders
-                .units_of_round(sale.sale_id.as_str(), sale.round)
-                .await
-            {
-                Ok(units) => Some(units),
-                // No orders table yet: nothing was persisted.
-                Err(error) if is_not_migrated(&error) => Some(0),
-                Err(error) => {
-                    tracing::debug!(%error, "cannot count the persisted units");
-                    None
-                }
-            }
-        };
+        let outbox = state.operations.outbox_len(&sale.sale_id).await?;
+        let persisted = state.operations.persisted_units(&sale).await;
         pipeline.push(SalePipeline {
             sale_id: sale.sale_id.as_str().to_owned(),
             round: sale.round,

@@ -71,7 +71,6 @@ macro_rules! seed_purchase_route {
                 (status = 200, description = $reserved, body = SeedPurchase,
                     headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
                 super::schemas::PurchaseErrors,
-                super::schemas::BodyErrors,
             ))]
         pub async fn $name(
             req: HttpRequest,
@@ -134,8 +133,7 @@ fn anonymous_buyer() -> String {
 #[utoipa::path(get, path = "/stream", tag = "seed",
     responses(
         (status = 200, description = "Server-Sent Events `data: {\"stock\": n}` of the seed's async sale, on change and every 500 ms", content_type = "text/event-stream", body = String),
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`overloaded`: too many streams; `unavailable`", body = super::schemas::ErrorBody),
+        super::schemas::SeedStreamErrors,
     ))]
 pub async fn seed_stream(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let sale = current_sale(&state, state.seed.sale_id(Strategy::Async).as_str()).await?;

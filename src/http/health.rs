@@ -4,9 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::state::AppState;
-use crate::actors::producer::BrokerReachable;
-use crate::runtime::broker::BROKER_CHECK_TIMEOUT;
-use crate::runtime::probes::{readiness, Dependency};
+use crate::runtime::probes::readiness;
 
 /// `GET /healthz`: the process is alive and serving HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "meta",
@@ -21,23 +19,8 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "meta",
     responses(
         (status = 200, description = "`ready` or `degraded` (the broker does not answer)", body = Object),
-        (status = 503, description = "`unavailable`: Redis does not answer", body = super::schemas::ErrorBody),
+        super::schemas::ReadyzErrors,
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (redis, broker) = tokio::join!(
-        state.store.ping(),
-        state.producer.send(BrokerReachable(BROKER_CHECK_TIMEOUT))
-    );
-    readiness(&[
-        Dependency {
-            name: "redis",
-            up: redis.is_ok(),
-            required: true,
-        },
-        Dependency {
-            name: "broker",
-            up: broker.unwrap_or(false),
-            required: false,
-        },
-    ])
+    readiness(&state.operations.dependencies().await)
 }

@@ -22,10 +22,8 @@ use super::extract::{
     is_json, purchase_id, read_object, FromJsonObject, JsonObject, OptionalJsonBody,
 };
 use super::state::AppState;
-use crate::actors::producer::Nudge;
 use crate::domain::{HoldState, PaymentRef, Settlement};
-use crate::runtime::telemetry::names;
-use crate::store::{HoldAction, Settled};
+use crate::store::HoldAction;
 
 /// The header carrying when the payment call was signed, in Unix seconds.
 pub const TIMESTAMP_HEADER: &str = "Flashsale-Timestamp";
@@ -79,12 +77,7 @@ impl FromJsonObject for CancelBody {
     request_body(content = PaymentBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Paid (now, or before with the same `payment_ref`)", body = crate::domain::Purchase),
-        (status = 401, description = "`invalid_signature`: no, a stale or a wrong signature (checked first; nothing changed)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`hold_expired`, `hold_cancelled`, `payment_conflict` (paid with another ref) or `not_a_hold`", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the payment may have been recorded; retry it", body = super::schemas::ErrorBody),
-        (status = 400, description = "`invalid_request`: the body or the purchase id breaks a rule", body = super::schemas::ErrorBody),
-        (status = 404, description = "`purchase_not_found`", body = super::schemas::ErrorBody),
-        super::schemas::BodyErrors,
+        super::schemas::PayHoldErrors,
     ))]
 pub async fn pay_hold(
     req: HttpRequest,
@@ -118,13 +111,7 @@ pub async fn pay_hold(
     security((), ("admin" = [])),
     responses(
         (status = 200, description = "Cancelled (now, or before)", body = crate::domain::Purchase),
-        (status = 401, description = "`unauthorized`: neither a hold_token nor the admin token", body = super::schemas::ErrorBody),
-        (status = 403, description = "`wrong_hold_token`: not this purchase's", body = super::schemas::ErrorBody),
-        (status = 409, description = "`hold_paid`, `hold_expired` or `not_a_hold`", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the cancel may have happened; retry it", body = super::schemas::ErrorBody),
-        (status = 400, description = "`invalid_request`: the body or the purchase id breaks a rule", body = super::schemas::ErrorBody),
-        (status = 404, description = "`purchase_not_found`", body = super::schemas::ErrorBody),
-        super::schemas::BodyErrors,
+        super::schemas::CancelHoldErrors,
     ))]
 pub async fn cancel_hold(
     req: HttpRequest,
@@ -152,45 +139,20 @@ pub async fn cancel_hold(
     settle(&state, purchase_id, action).await
 }
 
-/// Has Redis end the hold as asked; the purchase as it now stands, or why not. A transition
-/// is counted, and nudges the producer so its event (and those of the offers the released unit
-/// became) is published at once.
+/// Has checkout end the hold as asked; the purchase as it now stands, or why not.
 async fn settle(
     state: &AppState,
     purchase_id: Uuid,
     action: HoldAction<'_>,
 ) -> Result<HttpResponse, ApiError> {
-    let purchase = state
-        .store
-        .purchase(purchase_id)
+    let (purchase, settlement) = state
+        .checkout
+        .settle(purchase_id, action)
         .await?
         .ok_or_else(ApiError::purchase_not_found)?;
-    let Settled {
-        settlement,
-        ended,
-        offered,
-    } = state
-        .store
-        .settle_hold(&purchase.sale_id, purchase_id, action)
-        .await?;
-    if ended {
-        Nudge::send(&state.producer.clone().recipient(), &purchase.sale_id);
-        metrics::counter!(names::WAITLIST_OFFERS).increment(offered as u64);
-    }
     let hold = match settlement {
-        Settlement::Settled(hold) => {
-            if ended {
-                count_ended(hold.state);
-            }
-            hold
-        }
+        Settlement::Settled(hold) => hold,
         Settlement::Refused(hold) => {
-            if ended {
-                count_ended(hold.state);
-            }
-            if matches!(action, HoldAction::Pay(_)) && hold.state == HoldState::Expired {
-                metrics::counter!(names::LATE_PAYMENTS_REFUSED).increment(1);
-            }
             return Err(match hold.state {
                 HoldState::Expired => ApiError::hold_expired(),
                 HoldState::Cancelled => ApiError::hold_cancelled(),
@@ -204,11 +166,6 @@ async fn settle(
         Settlement::NotAHold => return Err(ApiError::not_a_hold()),
     };
     Ok(HttpResponse::Ok().json(purchase.with_hold(hold, false)))
-}
-
-/// Counts a hold this process ended.
-fn count_ended(state: HoldState) {
-    metrics::counter!(names::HOLDS_ENDED, "state" => state.as_str()).increment(1);
 }
 
 /// The signature of a payment call as the shop computes it: lowercase hex of

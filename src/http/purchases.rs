@@ -12,8 +12,6 @@ use super::extract::{purchase_id, sale_id, FromJsonObject, JsonBody, JsonObject}
 use super::state::AppState;
 use crate::domain::decision::{ReserveError, ReserveOutcome, OUTCOME_LABELS};
 use crate::domain::{IdempotencyKey, Purchase, Quantity, Reservation, TokenRefusal, UserId};
-use crate::postgres::is_not_migrated;
-use crate::runtime::outage_log::OutageLog;
 use crate::runtime::telemetry::names;
 use crate::services::admission::tokens::TOKEN_HEADER;
 
@@ -58,7 +56,6 @@ pub(super) struct PurchaseRequest {
         (status = 202, description = "Reserved (or the replay of a reservation); `Location` points at the purchase", body = Purchase,
             headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
         super::schemas::PurchaseErrors,
-        super::schemas::BodyErrors,
     ))]
 pub async fn create_purchase(
     req: HttpRequest,
@@ -232,37 +229,18 @@ fn outcome_counter(outcome: &'static str) -> metrics::Counter {
     params(("purchase_id" = uuid::Uuid, Path, description = "A purchase id")),
     responses(
         (status = 200, description = "The purchase, `reserved` or `confirmed`", body = Purchase),
-        (status = 400, description = "`invalid_request`: not a UUID", body = super::schemas::ErrorBody),
-        (status = 404, description = "`purchase_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: Redis (or PostgreSQL) failed", body = super::schemas::ErrorBody),
+        super::schemas::GetPurchaseErrors,
     ))]
 pub async fn get_purchase(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let purchase_id = purchase_id(&path)?;
-    let Some(mut purchase) = state.store.purchase(purchase_id).await? else {
-        return match state.orders.written_purchase(purchase_id).await {
-            Ok(Some(purchase)) => Ok(HttpResponse::Ok().json(purchase)),
-            Ok(None) => Err(ApiError::purchase_not_found()),
-            // No table (or no column) yet: no Postgres strategy ever wrote an order here.
-            Err(error) if is_not_migrated(&error) => Err(ApiError::purchase_not_found()),
-            Err(error) => Err(error.into()),
-        };
-    };
-    // Logged once per outage, not per lookup.
-    static CONFIRMED: OutageLog =
-        OutageLog::new("check in Postgres whether purchases are persisted");
-    match state.orders.is_confirmed(purchase_id).await {
-        Ok(confirmed) => {
-            CONFIRMED.succeeded();
-            if confirmed {
-                purchase = purchase.confirmed();
-            }
-        }
-        // "reserved" stays true: the purchase holds its stock whatever Postgres says.
-        Err(error) => CONFIRMED.failed(&error),
-    }
+    let purchase = state
+        .purchases
+        .find(purchase_id)
+        .await?
+        .ok_or_else(ApiError::purchase_not_found)?;
     Ok(HttpResponse::Ok().json(purchase))
 }
 

@@ -85,12 +85,7 @@ pub struct TicketView {
     responses(
         (status = 201, description = "A new ticket", body = TicketView),
         (status = 200, description = "The ticket this user took this round, as it stands", body = TicketView),
-        (status = 400, description = "`invalid_request`: the body or the id breaks a rule", body = super::schemas::ErrorBody),
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`no_waiting_room` (the sale is `open`: buy directly), `sold_out` or `sale_not_active` (ended); no ticket is made", body = super::schemas::ErrorBody),
-        super::schemas::BodyErrors,
-        (status = 429, description = "`rate_limited` (per client address or per user, when `FLASHSALE_RATE_LIMIT_*` are set); `Retry-After` in seconds", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`; `Retry-After: 1` (asking again is safe)", body = super::schemas::ErrorBody),
+        super::schemas::JoinQueueErrors,
     ))]
 pub async fn join_queue(
     req: HttpRequest,
@@ -104,8 +99,8 @@ pub async fn join_queue(
     let new_ticket = Uuid::new_v4();
     let ticket = found(
         state
-            .store
-            .join_queue(&sale_id, &user_id, new_ticket)
+            .waiting_room
+            .join(&sale_id, &user_id, new_ticket)
             .await?,
     )?;
     let view = view(&state, &sale_id, ticket)?;
@@ -121,11 +116,7 @@ pub async fn join_queue(
     params(("sale_id" = String, Path, description = "The sale"), ("ticket_id" = Uuid, Path, description = "The ticket")),
     responses(
         (status = 200, description = "The ticket: `waiting`, `admitted` (with its purchase token), `sold_out` or `ended`", body = TicketView),
-        (status = 400, description = "`invalid_request`: a bad id", body = super::schemas::ErrorBody),
-        (status = 404, description = "`ticket_not_found` (none this round), `sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`no_waiting_room`: the sale is `open`", body = super::schemas::ErrorBody),
-        (status = 429, description = "`rate_limited` (per client address, when `FLASHSALE_RATE_LIMIT_IP_PER_SECOND` is set); `Retry-After` in seconds", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`; `Retry-After: 1`", body = super::schemas::ErrorBody),
+        super::schemas::GetTicketErrors,
     ))]
 pub async fn get_ticket(
     req: HttpRequest,
@@ -142,11 +133,7 @@ pub async fn get_ticket(
     params(("sale_id" = String, Path, description = "The sale"), ("ticket_id" = Uuid, Path, description = "The ticket")),
     responses(
         (status = 200, description = "Server-Sent Events: `event: ticket` with the ticket as data, at once and on every change (at most every 100 ms); `: heartbeat` comments. The stream ends after `admitted` or `ended`", content_type = "text/event-stream", body = String),
-        (status = 400, description = "`invalid_request`: a bad id", body = super::schemas::ErrorBody),
-        (status = 404, description = "`ticket_not_found`, `sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`no_waiting_room`: the sale is `open`", body = super::schemas::ErrorBody),
-        (status = 429, description = "`rate_limited` (per client address, when `FLASHSALE_RATE_LIMIT_IP_PER_SECOND` is set); `Retry-After` in seconds", body = super::schemas::ErrorBody),
-        (status = 503, description = "`overloaded`: too many streams; `unavailable`", body = super::schemas::ErrorBody),
+        super::schemas::StreamTicketErrors,
     ))]
 pub async fn stream_ticket(
     req: HttpRequest,
@@ -188,7 +175,7 @@ async fn read_ticket(
     let sale_id = sale_id(sale)?;
     let ticket_id = Uuid::parse_str(ticket)
         .map_err(|_| ApiError::invalid_request("ticket_id must be a UUID"))?;
-    let ticket = found(state.store.ticket(&sale_id, ticket_id).await?)?;
+    let ticket = found(state.waiting_room.ticket(&sale_id, ticket_id).await?)?;
     Ok((sale_id, ticket))
 }
 
@@ -325,7 +312,7 @@ impl TicketFollow {
         let ticket = if ended || admitted || drawn || progress.round != self.ticket.round {
             match self
                 .state
-                .store
+                .waiting_room
                 .ticket(&self.sale_id, self.ticket.ticket_id)
                 .await
             {

@@ -12,9 +12,7 @@ use crate::domain::Sale;
     params(("sale_id" = String, Path, description = "The sale")),
     responses(
         (status = 200, description = "The sale", body = Sale),
-        (status = 400, description = "`invalid_request`: a bad id", body = super::schemas::ErrorBody),
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`", body = super::schemas::ErrorBody),
+        super::schemas::GetSaleErrors,
     ))]
 pub async fn get_sale(
     path: web::Path<String>,

@@ -31,9 +31,7 @@ use crate::services::stock_watch::Watcher;
     params(("sale_id" = String, Path, description = "The sale")),
     responses(
         (status = 200, description = "Server-Sent Events: `event: sale` with the sale as data, on change; `: heartbeat` comments", content_type = "text/event-stream", body = String),
-        (status = 400, description = "`invalid_request`: a bad id", body = super::schemas::ErrorBody),
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`overloaded`: too many streams; `unavailable`", body = super::schemas::ErrorBody),
+        super::schemas::StreamSaleErrors,
     ))]
 pub async fn stream_sale(
     path: web::Path<String>,

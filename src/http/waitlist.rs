@@ -1,7 +1,8 @@
 //! A sold-out sale's waitlist: `POST /api/v1/sales/{sale_id}/waitlist` (join),
 //! `GET /api/v1/sales/{sale_id}/waitlist/{entry_id}` (where the entry stands; once offered a
 //! unit, the offer with its `hold_token`) and `DELETE` of the same path (leave). Redis decides
-//! (`store/waitlist.rs`); the units released or added later go to the entries in arrival order.
+//! (`services/checkout/`, `store/waitlist/`); the units released or added later go to the
+//! entries in arrival order.
 //!
 //! The `entry_id` a join answers is the buyer's secret, like a purchase's `hold_token`: whoever
 //! has it reads the offer's token. A second join by the same user in the same round is refused
@@ -39,12 +40,7 @@ impl FromJsonObject for WaitlistBody {
     responses(
         (status = 201, description = "On the waitlist, at `position`; keep `entry_id`: it is how the offer is read", body = WaitlistEntry,
             headers(("Location" = String, description = "/api/v1/sales/{sale_id}/waitlist/{entry_id}"))),
-        (status = 400, description = "`invalid_request`: the body or the sale id breaks a rule", body = super::schemas::ErrorBody),
-        (status = 404, description = "`sale_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`not_sold_out` (units left: buy one), `waitlist_unavailable` (the sale has no holds), `sale_not_active`, `limit_reached` or `already_waitlisted`", body = super::schemas::ErrorBody),
-        (status = 429, description = "`rate_limited` (per client address or per user, when `FLASHSALE_RATE_LIMIT_*` are set); `Retry-After` in seconds", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the join may have happened", body = super::schemas::ErrorBody),
-        super::schemas::BodyErrors,
+        super::schemas::JoinWaitlistErrors,
     ))]
 pub async fn join_waitlist(
     req: HttpRequest,
@@ -55,7 +51,7 @@ pub async fn join_waitlist(
     let sale_id = sale_id(&path)?;
     let user_id = UserId::parse(&body.user_id)?;
     state.rate_limits.admit(&req, &user_id)?;
-    let entry = match state.store.join_waitlist(&sale_id, &user_id).await? {
+    let entry = match state.checkout.join_waitlist(&sale_id, &user_id).await? {
         WaitlistJoin::Joined(entry) => entry,
         WaitlistJoin::SaleNotFound => return Err(ApiError::sale_not_found()),
         WaitlistJoin::NoHolds => return Err(ApiError::waitlist_unavailable()),
@@ -79,9 +75,7 @@ pub async fn join_waitlist(
         ("entry_id" = uuid::Uuid, Path, description = "The entry, as the join answered it")),
     responses(
         (status = 200, description = "The entry", body = WaitlistEntry),
-        (status = 400, description = "`invalid_request`: a bad sale or entry id", body = super::schemas::ErrorBody),
-        (status = 404, description = "`waitlist_entry_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`", body = super::schemas::ErrorBody),
+        super::schemas::GetWaitlistEntryErrors,
     ))]
 pub async fn get_waitlist_entry(
     path: web::Path<(String, String)>,
@@ -89,7 +83,7 @@ pub async fn get_waitlist_entry(
 ) -> Result<HttpResponse, ApiError> {
     let (sale_id, entry_id) = entry_path(&path)?;
     let entry = state
-        .store
+        .checkout
         .waitlist_entry(&sale_id, entry_id)
         .await?
         .ok_or_else(ApiError::waitlist_entry_not_found)?;
@@ -102,17 +96,14 @@ pub async fn get_waitlist_entry(
         ("entry_id" = uuid::Uuid, Path, description = "The entry, as the join answered it")),
     responses(
         (status = 200, description = "Left (now, or before)", body = WaitlistEntry),
-        (status = 400, description = "`invalid_request`: a bad sale or entry id", body = super::schemas::ErrorBody),
-        (status = 404, description = "`waitlist_entry_not_found` (`not_found`: no such route)", body = super::schemas::ErrorBody),
-        (status = 409, description = "`not_waiting`: offered a unit (cancel its hold instead), passed over, or its round ended", body = super::schemas::ErrorBody),
-        (status = 503, description = "`unavailable`: the leave may have happened", body = super::schemas::ErrorBody),
+        super::schemas::LeaveWaitlistErrors,
     ))]
 pub async fn leave_waitlist(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (sale_id, entry_id) = entry_path(&path)?;
-    match state.store.leave_waitlist(&sale_id, entry_id).await? {
+    match state.checkout.leave_waitlist(&sale_id, entry_id).await? {
         WaitlistLeave::Left(entry) => Ok(HttpResponse::Ok().json(entry)),
         WaitlistLeave::NotFound => Err(ApiError::waitlist_entry_not_found()),
         WaitlistLeave::NotWaiting(_) => Err(ApiError::not_waiting()),

@@ -7,25 +7,16 @@ use chrono::Utc;
 use crate::caches::rounds::FollowsRounds;
 use crate::caches::sold_out::SoldOutCache;
 use crate::caches::strategies::StrategyCache;
-use crate::domain::StockChange;
 use crate::domain::{Sale, SaleId, SaleSpec, Strategy};
 use crate::postgres::Orders;
 use crate::services::purchases::SaleStock;
-use crate::store::{RoundChange, RoundOutcome, StockOutcome, Store, StoreError};
-
-/// Why a sale could not be read or changed. None of it is the client's fault.
-#[derive(Debug, thiserror::Error)]
-pub enum SaleError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("postgres: {0}")]
-    Database(#[from] sqlx::Error),
-}
+use crate::services::ServiceError;
+use crate::store::{RoundChange, RoundOutcome, Sales, StoreError};
 
 /// Changes and reads sales, keeping this process's caches and the Postgres stock row of the
 /// `naive` and `locking` strategies in step with every new round.
 pub struct SaleService {
-    store: Store,
+    store: Sales,
     orders: Orders,
     sale_stock: SaleStock,
     sold_out: SoldOutCache,
@@ -34,7 +25,7 @@ pub struct SaleService {
 
 impl SaleService {
     pub fn new(
-        store: Store,
+        store: Sales,
         orders: Orders,
         sold_out: SoldOutCache,
         strategies: StrategyCache,
@@ -54,12 +45,12 @@ impl SaleService {
         &self,
         sale_id: &SaleId,
         spec: SaleSpec,
-    ) -> Result<(RoundOutcome, Sale), SaleError> {
+    ) -> Result<(RoundOutcome, Sale), ServiceError> {
         // Before anything changes, so a Postgres that cannot take the sale leaves it as it was.
         if spec.strategy.writes_orders() {
             self.orders.ensure_migrated().await?;
         }
-        let previous = self.store.sale_strategy(sale_id).await?;
+        let previous = self.store.strategy(sale_id).await?;
         let outcome = self
             .store
             .start_round(sale_id, &RoundChange::Put(spec))
@@ -80,7 +71,7 @@ impl SaleService {
         &self,
         sale_id: &SaleId,
         stock: Option<u64>,
-    ) -> Result<Option<Sale>, SaleError> {
+    ) -> Result<Option<Sale>, ServiceError> {
         match self
             .store
             .start_round(sale_id, &RoundChange::Reset { stock })
@@ -91,21 +82,6 @@ impl SaleService {
         }
     }
 
-    /// Adds units to or removes units from the sale's current round. Units added clear this
-    /// process's sold-out flag at once; other processes trust theirs for at most
-    /// `FLASHSALE_SOLD_OUT_TTL_MS`, then ask Redis again.
-    pub async fn change_stock(
-        &self,
-        sale_id: &SaleId,
-        change: StockChange,
-    ) -> Result<StockOutcome, SaleError> {
-        let outcome = self.store.change_stock(sale_id, change).await?;
-        if matches!(outcome, StockOutcome::Changed { .. }) {
-            self.sold_out.rounds().forget(sale_id);
-        }
-        Ok(outcome)
-    }
-
     /// Creates the sale unless it exists (then it is left as it is, whatever its settings).
     /// For a sale whose stock lives in Postgres the stock row is written too, also when the
     /// sale existed: a start-up that created the sale but failed before the row is completed
@@ -114,7 +90,7 @@ impl SaleService {
         &self,
         sale_id: &SaleId,
         spec: SaleSpec,
-    ) -> Result<RoundOutcome, SaleError> {
+    ) -> Result<RoundOutcome, ServiceError> {
         if spec.strategy.writes_orders() {
             self.orders.ensure_migrated().await?;
         }
@@ -129,7 +105,7 @@ impl SaleService {
     /// The sale as buyers see it (`GET /api/v1/sales/{id}`, its stream): as Redis holds it,
     /// with the units left of the Postgres stock row for a sale whose stock lives there
     /// (`naive`, `locking`). `None`: no sale has this id.
-    pub async fn current(&self, sale_id: &SaleId) -> Result<Option<Sale>, SaleError> {
+    pub async fn current(&self, sale_id: &SaleId) -> Result<Option<Sale>, ServiceError> {
         let Some(mut sale) = self.store.sale(sale_id).await? else {
             return Ok(None);
         };
@@ -152,7 +128,7 @@ impl SaleService {
         &self,
         sale_id: &SaleId,
         moved_from: Option<Strategy>,
-    ) -> Result<Option<Sale>, SaleError> {
+    ) -> Result<Option<Sale>, ServiceError> {
         let Some(sale) = self.store.sale(sale_id).await? else {
             return Ok(None);
         };

@@ -26,7 +26,7 @@ use super::sales::SaleService;
 use crate::domain::{Sale, SaleId};
 use crate::runtime::outage_log::OutageLog;
 use crate::runtime::telemetry::names;
-use crate::store::{QueueProgress, Store};
+use crate::store::{QueueProgress, WaitingRoom};
 
 /// How often a watched sale is read, and so the most often a client hears of it.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -99,11 +99,11 @@ impl StockWatch {
 
 impl QueueWatch {
     /// Watches the waiting rooms' progress.
-    pub fn of_queues(store: Store, max_clients: usize, heartbeat: Duration) -> Arc<Self> {
+    pub fn of_queues(store: WaitingRoom, max_clients: usize, heartbeat: Duration) -> Arc<Self> {
         static POLL: OutageLog = OutageLog::new("read the watched waiting rooms");
         let reader: Reader<QueueProgress> = Box::new(move |sale_id| {
             let store = store.clone();
-            Box::pin(async move { store.queue_progress(&sale_id).await.map_err(boxed) })
+            Box::pin(async move { store.progress(&sale_id).await.map_err(boxed) })
         });
         let gauges = (
             names::QUEUE_STREAM_CLIENTS,

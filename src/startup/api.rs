@@ -28,9 +28,12 @@ use crate::runtime::settings::Settings;
 use crate::runtime::telemetry;
 use crate::services::admission::admitter::admit_buyers;
 use crate::services::admission::tokens::TokenKey;
+use crate::services::admission::waiting_room::WaitingRoom;
+use crate::services::checkout::reaper::reap_holds;
+use crate::services::checkout::Checkout;
 use crate::services::goflash::SeedSales;
-use crate::services::purchases::Strategies;
-use crate::services::reaper::reap_holds;
+use crate::services::operations::Operations;
+use crate::services::purchases::{PurchaseLookup, Strategies};
 use crate::services::sales::SaleService;
 use crate::services::stock_watch::{QueueWatch, StockWatch};
 use crate::store::{Store, StoreError};
@@ -82,7 +85,8 @@ impl Application {
         let consumer = format!("api-{}", Uuid::new_v4().simple());
         let producer = KafkaProducerActor::new(
             &settings.kafka,
-            store.clone(),
+            store.outbox(),
+            store.sales(),
             ProducerConfig {
                 consumer: consumer.clone(),
                 max_in_flight: settings.kafka_max_in_flight,
@@ -93,7 +97,8 @@ impl Application {
         let publisher = producer.publisher();
         let producer = producer.start();
         OutboxRelay::new(
-            store.clone(),
+            store.outbox(),
+            store.sales(),
             producer.clone().recipient(),
             consumer,
             settings.relay,
@@ -102,7 +107,7 @@ impl Application {
 
         let sold_out = SoldOutCache::new(settings.sold_out_ttl);
         let reservations = ReservationPool::start(
-            store.clone(),
+            store.reservations(),
             sold_out.clone(),
             producer.clone().recipient(),
             publisher,
@@ -110,14 +115,14 @@ impl Application {
         );
         let known_strategies = StrategyCache::default();
         let strategies = Strategies::new(
-            store.clone(),
+            store.sales(),
             &orders,
             reservations.clone(),
             known_strategies.clone(),
             settings.pool.timeout,
         );
         let sales = Arc::new(SaleService::new(
-            store.clone(),
+            store.sales(),
             orders.clone(),
             sold_out.clone(),
             known_strategies.clone(),
@@ -129,7 +134,7 @@ impl Application {
             Box::new(known_strategies.rounds().clone()),
         ];
         actix_web::rt::spawn(follow_rounds(
-            store.clone(),
+            store.sales(),
             caches,
             background.child_token(),
         ));
@@ -138,15 +143,22 @@ impl Application {
         let kafka = settings.kafka.clone();
         let topics_stop = background.child_token();
         actix_web::rt::spawn(async move { kafka.create_topics_until_done(topics_stop).await });
+        let checkout = Arc::new(Checkout::new(
+            store.reservations(),
+            store.holds(),
+            store.waitlist(),
+            store.sales(),
+            sold_out.clone(),
+            producer.clone().recipient(),
+        ));
         // Every process reaps: no leader to lose (see `reaper.rs`).
         actix_web::rt::spawn(reap_holds(
-            store.clone(),
+            Arc::clone(&checkout),
             settings.reaper,
-            producer.clone().recipient(),
             background.child_token(),
         ));
         // Every process admits: the rate is a budget shared in Redis (see `admitter.rs`).
-        actix_web::rt::spawn(admit_buyers(store.clone(), background.child_token()));
+        actix_web::rt::spawn(admit_buyers(store.waiting_room(), background.child_token()));
         let seed = SeedSales::new(&settings.seed)?;
         if settings.seed.create {
             seed.ensure_in_background(&sales, &background);
@@ -158,19 +170,20 @@ impl Application {
             settings.stream_heartbeat,
         );
         let queue_watch = QueueWatch::of_queues(
-            store.clone(),
+            store.waiting_room(),
             settings.stream_max_clients,
             settings.stream_heartbeat,
         );
         let state = web::Data::new(AppState {
-            store,
-            orders,
             strategies,
+            purchases: PurchaseLookup::new(store.reservations(), orders.clone()),
             sales,
+            checkout,
+            waiting_room: WaitingRoom::new(store.waiting_room()),
+            operations: Operations::new(store, orders, producer.clone().recipient()),
             stock_watch: Arc::clone(&stock_watch),
             queue_watch: Arc::clone(&queue_watch),
             token_key: settings.token_secret.map(TokenKey::new),
-            producer: producer.clone(),
             admin_token: settings.admin_token,
             payment_secret: settings.payment_secret,
             seed,

@@ -6,15 +6,21 @@ use redis::AsyncCommands;
 use uuid::Uuid;
 
 use super::client::{corrupt, Store, StoreError};
-use super::holds::parse_hold;
+use super::holds::record::parse_hold;
 use super::keys::SaleKeys;
-use super::outbox::OutboxEntry;
-use super::reservation::parse_purchase_record;
-use super::sales::parse_strategy;
+use super::outbox::{Outbox, OutboxEntry};
+use super::reservations::record::parse_purchase_record;
+use super::sales::record::parse_strategy;
 use super::waitlist::{offer_of, parse_entry};
 use crate::domain::{Hold, Purchase, SaleId, Strategy};
 
-impl Store {
+/// The audit's reads of every concern's records. Cheap to clone.
+#[derive(Clone)]
+pub struct Audit {
+    pub(super) redis: Store,
+}
+
+impl Audit {
     /// The stock a round started with; `None` for a round that never was.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn round_stock(
@@ -24,6 +30,7 @@ impl Store {
     ) -> Result<Option<u64>, StoreError> {
         let key = SaleKeys::new(sale_id).rounds;
         let stock: Option<String> = self
+            .redis
             .with_conn(|mut conn| async move { Ok(conn.hget(key, round).await?) })
             .await?;
         stock
@@ -40,6 +47,7 @@ impl Store {
     ) -> Result<Strategy, StoreError> {
         let key = SaleKeys::new(sale_id).rounds;
         let strategy: Option<String> = self
+            .redis
             .with_conn(
                 |mut conn| async move { Ok(conn.hget(key, format!("{round}:strategy")).await?) },
             )
@@ -108,21 +116,25 @@ impl Store {
         sale_id: &SaleId,
         round: u64,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut entries = self.outbox_all(sale_id).await?;
+        let outbox = Outbox {
+            redis: self.redis.clone(),
+        };
+        let mut entries = outbox.all(sale_id).await?;
         entries.retain(|entry| entry.event.round == round);
         Ok(entries)
     }
 
     /// Every field and value of a hash, read in pages (HSCAN) so Redis is never blocked long.
     async fn hash_all(&self, key: String) -> Result<Vec<(String, String)>, StoreError> {
-        self.with_conn(|mut conn| async move {
-            let mut iter = conn.hscan::<_, (String, String)>(key).await?;
-            let mut records = Vec::new();
-            while let Some(record) = iter.next_item().await {
-                records.push(record?);
-            }
-            Ok(records)
-        })
-        .await
+        self.redis
+            .with_conn(|mut conn| async move {
+                let mut iter = conn.hscan::<_, (String, String)>(key).await?;
+                let mut records = Vec::new();
+                while let Some(record) = iter.next_item().await {
+                    records.push(record?);
+                }
+                Ok(records)
+            })
+            .await
     }
 }

@@ -1,13 +1,17 @@
 //! The Redis client every store call goes through: a connection pool, a timeout on every call,
-//! and the one error type.
+//! the one error type and the shared clock. The concerns' handles (`Reservations`, `Holds`, ...)
+//! each wrap a [`Store`] and make their calls through it.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bb8_redis::bb8::{self, Pool};
 use chrono::{DateTime, TimeZone, Utc};
+use redis::AsyncCommands;
 
 use super::connection::Connections;
+use crate::domain::SaleId;
 
 /// Everything that can go wrong talking to Redis. None of it is the client's fault, and none
 /// of its text is shown to a client.
@@ -23,13 +27,13 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// The Redis connection pool, with a timeout on every call. Cheap to clone. Its calls are
-/// spread over the files of this folder, one per concern.
+/// The Redis connection pool, with a timeout on every call. Cheap to clone (every handle of a
+/// concern holds one). Its accessors (`store.holds()`, ...) hand out the concerns' handles.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<Connections>,
-    /// For the connections the pool cannot lend (pub/sub).
-    client: redis::Client,
+    /// For the connections the pool cannot lend (pub/sub). Shared, so a clone allocates nothing.
+    client: Arc<redis::Client>,
     timeout: Duration,
 }
 
@@ -50,7 +54,7 @@ impl Store {
             .build_unchecked(Connections::new(client.clone(), timeout));
         Ok(Self {
             pool,
-            client,
+            client: Arc::new(client),
             timeout,
         })
     }
@@ -100,6 +104,15 @@ impl Store {
             )
             .await?;
         Ok(secs * 1000 + micros / 1000)
+    }
+
+    /// The sale ids in the set `set` (ids that no longer parse are skipped): the sets that tell
+    /// the relay, the reapers and the admitters which sales to look at (see `keys.rs`).
+    pub(super) async fn sale_ids_in(&self, set: &'static str) -> Result<Vec<SaleId>, StoreError> {
+        let ids: Vec<String> = self
+            .with_conn(|mut conn| async move { Ok(conn.smembers(set).await?) })
+            .await?;
+        Ok(ids.iter().filter_map(|id| SaleId::parse(id).ok()).collect())
     }
 }
 

@@ -27,17 +27,17 @@ pub(super) struct SaleKeys {
     /// Hash: purchase id -> `round|quantity|reserved_at_ms|remaining|user_id`.
     pub purchases: String,
     /// Stream: reserved purchases not yet acknowledged by the broker, with the consumer group
-    /// `publishers` (see `outbox.rs`).
+    /// `publishers` (see `outbox/`).
     pub outbox: String,
     /// Hash: per round, its stock and strategy (for the audit).
     pub rounds: String,
     /// Hash: purchase id -> `state|expires_at_ms|settled_at_ms|token|payment_ref`, the holds
-    /// of every round (see `holds.rs`).
+    /// of every round (see `holds/`).
     pub holds: String,
     /// Sorted set: purchase id of each hold still `held`, scored by its deadline in ms.
     pub deadlines: String,
     /// Sorted set: entry id of each waitlist entry still waiting in the current round, scored
-    /// by its arrival number (see `waitlist.rs`).
+    /// by its arrival number (see `waitlist/`).
     pub waitlist: String,
     /// Hash: entry id -> `round|arrival|joined_at_ms|state|purchase_id|user_id`, the waitlist
     /// entries of every round.
@@ -47,7 +47,7 @@ pub(super) struct SaleKeys {
     /// Set: the nonces (ticket ids) of the purchase tokens that bought, this round.
     pub tokens_used: String,
     /// Hash: ticket id -> `place|user_id` of this round's waiting room (`place` empty until a
-    /// `random` room's draw); see `queue.rs`.
+    /// `random` room's draw); see `waiting_room/`.
     pub queue_tickets: String,
     /// Hash: user id -> ticket id, this round.
     pub queue_users: String,

@@ -1,46 +1,91 @@
-//! Redis: the key layout, the Lua scripts and the typed calls the rest of the crate makes.
+//! Redis by concern: one folder per concern, each with a small handle that owns its keys' use,
+//! its Lua scripts and the parsing of their replies.
 //!
 //! Every key of one sale carries the sale's Redis Cluster hash tag (`fs:{<sale_id>}:...`), so
 //! each script touches a single slot and the design moves to Redis Cluster unchanged. The only
 //! keys outside a sale's slot are the purchase index (one key per purchase, written after the
-//! script) and the set of sale ids (see `keys.rs`).
+//! script) and the sets of sale ids (see `keys.rs`).
 //!
-//! One file per concern, each holding the Lua script it runs and the parsing of its reply:
+//! [`Store`] is the shared pool; its accessors hand out the handles, each a clone of the pool
+//! with only its concern's calls. Where a rule of a purchase is decided:
 //!
-//! | file | what | used by |
-//! |---|---|---|
-//! | `client.rs` | the pool, timeouts, errors, the shared clock | everything below |
-//! | `connection.rs` | pooled connections judged by their calls | `client.rs` |
-//! | `keys.rs` | the key layout | everything below |
-//! | `index.rs` | the purchase index, written after the scripts that make purchases | `reservation.rs`, `holds.rs`, `stock.rs` |
-//! | `sales.rs` + `sale_start_round.lua` | create, replace, reset a sale; read it | admin, purchase routing |
-//! | `reservation.rs` + `purchase_reserve.lua` | the purchase script; purchase lookups | reservation actors |
-//! | `queue.rs` + `queue_ticket.lua`, `queue_admit.lua`, `queue_draw.lua` | the waiting room: tickets, admission at the sale's rate, the lottery | queue routes, admitters |
-//! | `holds.rs` + `hold_settle.lua` | end a hold: pay, cancel, expire (the reaper) | hold routes, reaper |
-//! | `stock.rs` + `sale_stock_change.lua` | add or remove units within a live round | admin |
-//! | `waitlist.rs` + `waitlist_change.lua`, `waitlist_offer.lua` | join and leave a waitlist, read an entry; the offers made from released or added units | waitlist routes, `holds.rs`, `stock.rs` |
-//! | `outbox.rs` + `outbox_ack.lua` | the outbox: read by the producers' group, claimed by the relay, acknowledged | producer, relay |
-//! | `announcements.rs` | the round announcements (pub/sub) | per-process caches |
-//! | `audit.rs` | full reads of a round | the audit |
+//! | folder / file | handle | what | used by |
+//! |---|---|---|---|
+//! | `client.rs`, `connection.rs` | [`Store`] | the pool, timeouts, errors, the shared clock, `PING` | every handle; readiness |
+//! | `keys.rs` | | the key layout and the sale hash's keys, declared once | every handle |
+//! | `reservations/` + `purchase_reserve.lua` | [`Reservations`] | the purchase: idempotency, the per-user limit, the sale's window, the purchase token, stock, the hold it makes; purchase lookups; the purchase index (`index.rs`) | reservation actors, purchase routes |
+//! | `holds/` + `hold_settle.lua` | [`Holds`] | end a hold once: pay, cancel, expire (the reaper's batch); the set of sales with holds | hold routes, reapers |
+//! | `waitlist/` + `waitlist_change.lua`, `waitlist_offer.lua` | [`Waitlist`] | join and leave a waitlist, read an entry; the offer library (`offers.rs`) that `holds/` and `sales/stock.rs` run to offer freed units | waitlist routes |
+//! | `waiting_room/` + `queue_ticket.lua`, `queue_admit.lua`, `queue_draw.lua` | [`WaitingRoom`] | tickets, admission at the sale's rate, the lottery, the set of sales with a waiting room | queue routes, admitters, ticket streams |
+//! | `outbox/` + `outbox_ack.lua` | [`Outbox`] | read by the producers' group, claimed by the relay, acknowledged, its length | producer, relay, dashboard |
+//! | `sales/` + `sale_start_round.lua`, `sale_stock_change.lua` | [`Sales`] | create, replace, reset a sale (a new round); its reads and strategy; the set of every sale id; stock changes (`stock.rs`); round announcements (`announcements.rs`) | sale service, caches, producer, relay |
+//! | `audit.rs` | [`Audit`] | full reads of a round, of every concern's records | the worker's audit |
 
-mod announcements;
 mod audit;
 mod client;
 mod connection;
 mod holds;
-mod index;
 mod keys;
 mod outbox;
-mod queue;
-mod reservation;
+mod reservations;
 mod sales;
-mod stock;
+mod waiting_room;
 mod waitlist;
 
-pub use announcements::RoundStarted;
+pub use audit::Audit;
 pub use client::{Store, StoreError};
-pub use holds::{HoldAction, Reaped, Settled};
-pub use outbox::{Claimed, OutboxEntry};
-pub use queue::{AdmissionStep, QueueProgress, Ticket, TicketLookup, TicketState};
-pub use sales::{RoundChange, RoundOutcome};
-pub use stock::{StockFigures, StockOutcome};
+pub use holds::{HoldAction, Holds, Reaped, Settled};
+pub use outbox::{Claimed, Outbox, OutboxEntry};
+pub use reservations::Reservations;
+pub use sales::announcements::RoundStarted;
+pub use sales::stock::{StockFigures, StockOutcome};
+pub use sales::{RoundChange, RoundOutcome, Sales};
+pub use waiting_room::{
+    AdmissionStep, QueueProgress, Ticket, TicketLookup, TicketState, WaitingRoom,
+};
+pub use waitlist::Waitlist;
+
+/// The handles, each sharing this pool.
+impl Store {
+    pub fn reservations(&self) -> Reservations {
+        Reservations {
+            redis: self.clone(),
+        }
+    }
+
+    pub fn holds(&self) -> Holds {
+        Holds {
+            redis: self.clone(),
+        }
+    }
+
+    pub fn waitlist(&self) -> Waitlist {
+        Waitlist {
+            redis: self.clone(),
+        }
+    }
+
+    pub fn waiting_room(&self) -> WaitingRoom {
+        WaitingRoom {
+            redis: self.clone(),
+        }
+    }
+
+    pub fn outbox(&self) -> Outbox {
+        Outbox {
+            redis: self.clone(),
+        }
+    }
+
+    pub fn sales(&self) -> Sales {
+        Sales {
+            redis: self.clone(),
+        }
+    }
+
+    pub fn audit(&self) -> Audit {
+        Audit {
+            redis: self.clone(),
+        }
+    }
+}

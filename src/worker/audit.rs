@@ -105,21 +105,22 @@ impl Audit {
         sale_id: &SaleId,
         round: Option<u64>,
     ) -> Result<Self, AuditError> {
+        let (sales, records) = (store.sales(), store.audit());
         let round = match round {
             Some(round) => round,
             None => {
-                store
+                sales
                     .sale(sale_id)
                     .await?
                     .ok_or_else(|| AuditError::NoSuchSale(sale_id.clone()))?
                     .round
             }
         };
-        let stock = store
+        let stock = records
             .round_stock(sale_id, round)
             .await?
             .ok_or_else(|| AuditError::NoSuchRound(sale_id.clone(), round))?;
-        let strategy = store.round_strategy(sale_id, round).await?;
+        let strategy = records.round_strategy(sale_id, round).await?;
         if strategy.stock_in_postgres() {
             let persisted = orders.orders_of_round(sale_id.as_str(), round).await?;
             let units = units_of(persisted.iter());
@@ -128,15 +129,15 @@ impl Audit {
                 ..Self::empty(sale_id, round, strategy, stock, units, units)
             });
         }
-        let reserved = store.purchases_of_round(sale_id, round).await?;
-        let holds = store.holds_of_sale(sale_id).await?;
-        let offers = store.offers_of_round(sale_id, round).await?;
-        let outbox = store.outbox_of_round(sale_id, round).await?;
+        let reserved = records.purchases_of_round(sale_id, round).await?;
+        let holds = records.holds_of_sale(sale_id).await?;
+        let offers = records.offers_of_round(sale_id, round).await?;
+        let outbox = records.outbox_of_round(sale_id, round).await?;
         let pending: HashSet<Uuid> = outbox.iter().map(|e| e.event.purchase_id).collect();
         let persisted = orders.orders_of_round(sale_id.as_str(), round).await?;
         let history = orders.history_of_round(sale_id.as_str(), round).await?;
         // The sale as it stands, for the current round's arithmetic.
-        let current = store
+        let current = sales
             .sale(sale_id)
             .await?
             .filter(|sale| sale.round == round);

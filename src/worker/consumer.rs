@@ -1,11 +1,11 @@
 //! The consumer: reads purchase events from the partitions this worker holds a lease on
-//! ([`leases`](super::leases)), hands each batch to the persister, which writes the orders and
-//! the batch's next offsets in one transaction under those leases. A tokio task supervised by
-//! [`supervisor`](super::supervisor).
+//! ([`leases`](super::leases)), hands each batch to the [`committer`](super::committer), which
+//! writes the orders and the batch's next offsets in one transaction under those leases. A
+//! tokio task supervised by [`supervisor`](super::supervisor).
 //!
 //! No Kafka consumer group: the consumer `assign()`s the partitions whose leases it holds and
 //! seeks to the offsets stored in PostgreSQL. Offsets move only in the transaction that made
-//! the batch durable, so a crash means the batch is read again, and the persister's dedup key
+//! the batch durable, so a crash means the batch is read again, and the orders' dedup key
 //! turns the second write into a no-op. Nothing consumed-but-unpersisted is ever committed.
 
 use std::collections::{BTreeMap, HashSet};
@@ -22,8 +22,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::leases::{CommitError, Held, LeaseKeeper, Leases};
-use super::persister::{PersistError, Persister};
+use super::committer::{Committer, CommitterError};
+use super::leases::batch_commit::CommitError;
+use super::leases::keeper::LeaseKeeper;
+use super::leases::{Held, Leases};
 use super::stats::WorkerStats;
 use crate::domain::events::PurchaseEvent;
 use crate::runtime::outage_log::OutageLog;
@@ -78,7 +80,7 @@ pub enum ConsumerError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error(transparent)]
-    Persist(#[from] PersistError),
+    Commit(#[from] CommitterError),
     #[error("postgres: {0}")]
     Leases(#[from] sqlx::Error),
     #[error("dead-letter publish failed: {0}")]
@@ -100,7 +102,7 @@ enum BatchEnd {
 /// Everything one consumer run needs.
 pub struct ConsumerRun {
     pub settings: WorkerSettings,
-    pub persister: Persister,
+    pub committer: Committer,
     pub leases: Leases,
     pub dead_letters: FutureProducer,
     pub stats: Arc<WorkerStats>,
@@ -198,7 +200,7 @@ impl ConsumerRun {
                             positions.insert(partition, Some(offset));
                         }
                     }
-                    Err(ConsumerError::Persist(PersistError::Commit(CommitError::LeaseLost(
+                    Err(ConsumerError::Commit(CommitterError::Commit(CommitError::LeaseLost(
                         partition,
                     )))) => {
                         metrics.errors.increment(1);
@@ -318,7 +320,7 @@ impl ConsumerRun {
                 Err(reason) => self.dead_letter(message, &reason.to_string()).await?,
             }
         }
-        let persisted = self.persister.persist(events, next_offsets.clone()).await;
+        let persisted = self.committer.commit(events, next_offsets.clone()).await;
         let persisted = persisted.inspect_err(|_| {
             metrics::counter!(names::WORKER_COMMIT_FAILURES).increment(1);
         })?;

@@ -1,4 +1,4 @@
-//! The worker's root supervisor: starts the persister and the consumer, and restarts them
+//! The worker's root supervisor: starts the committer and the consumer, and restarts them
 //! together (one for all) when either fails or panics, with a doubling backoff. Restarting
 //! both is what keeps the guarantee simple: a new consumer resumes from the offsets stored
 //! with the orders, so whatever the failed pair had fetched but not committed is read again.
@@ -15,9 +15,9 @@ use rdkafka::producer::FutureProducer;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::committer::Committer;
 use super::consumer::ConsumerRun;
 use super::leases::Leases;
-use super::persister::Persister;
 use super::stats::WorkerStats;
 use crate::postgres::Orders;
 use crate::runtime::broker::{broker_reachable, BROKER_CHECK_TIMEOUT};
@@ -51,10 +51,10 @@ pub async fn supervise(
     let mut backoff = MIN_BACKOFF;
     loop {
         let started = Instant::now();
-        let (persister, persister_task) = Persister::spawn(leases.clone());
+        let (committer, committer_task) = Committer::spawn(leases.clone());
         let run = ConsumerRun {
             settings: settings.clone(),
-            persister,
+            committer,
             leases: leases.clone(),
             dead_letters: dead_letters.clone(),
             stats: Arc::clone(&stats),
@@ -62,9 +62,9 @@ pub async fn supervise(
         };
         // Its own task, so a panic inside ends up here as an error instead of ending the process.
         let outcome = tokio::spawn(run.run()).await;
-        // The consumer held the only handle, so the persister has finished its last batch.
-        if let Err(error) = persister_task.await {
-            tracing::error!(%error, "the persister failed");
+        // The consumer held the only handle, so the committer has finished its last batch.
+        if let Err(error) = committer_task.await {
+            tracing::error!(%error, "the committer failed");
         }
         if started.elapsed() >= HEALTHY_RUN {
             // The run went well for a while: whatever failed before had recovered.

@@ -842,7 +842,7 @@ async fn a_sale_created_while_admitters_step_keeps_its_waiting_room() {
     let store = Store::new(&private.url, 4, Duration::from_secs(20)).expect("valid url");
     let stop = tokio_util::sync::CancellationToken::new();
     let admitters: Vec<_> = (0..ADMITTERS)
-        .map(|_| tokio::spawn(admit_buyers(store.clone(), stop.child_token())))
+        .map(|_| tokio::spawn(admit_buyers(store.waiting_room(), stop.child_token())))
         .collect();
     let mut spec = SaleSpec::parse(
         "waiting room".into(),
@@ -857,6 +857,7 @@ async fn a_sale_created_while_admitters_step_keeps_its_waiting_room() {
     for _ in 0..SALES {
         let sale_id = SaleId::parse(&unique_sale_id()).expect("valid id");
         store
+            .sales()
             .start_round(&sale_id, &RoundChange::Put(spec.clone()))
             .await
             .expect("created");
@@ -868,7 +869,11 @@ async fn a_sale_created_while_admitters_step_keeps_its_waiting_room() {
     for admitter in admitters {
         admitter.await.expect("the admitter stops");
     }
-    let tracked = store.admission_sale_ids().await.expect("redis answers");
+    let tracked = store
+        .waiting_room()
+        .sale_ids()
+        .await
+        .expect("redis answers");
     let lost: Vec<_> = created.iter().filter(|id| !tracked.contains(id)).collect();
     assert!(
         lost.is_empty(),

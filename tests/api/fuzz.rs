@@ -1,7 +1,8 @@
 //! A fuzz suite of our own: generated requests (methods, paths, ids, headers, bodies of every
 //! shape and size) against the real app and Redis. Whatever comes, the API answers no 5xx but
 //! the documented 503s, every error is the JSON shape with a code of docs/API.md's table, no
-//! message names an internal or quotes much of the input, and no stock moves.
+//! message names an internal or quotes much of the input, and no stock moves. And the reverse:
+//! every declared code is documented, in docs/API.md and in the OpenAPI document.
 //!
 //! `PROPTEST_CASES` sets the number of requests (proptest's default, 256, for a quick run);
 //! `ops/test` runs 10,000.
@@ -15,6 +16,8 @@ use proptest::test_runner::{Config, TestRunner};
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 use serde_json::{json, Value};
+
+use flashsale::http::errors::ErrorKind;
 
 use crate::helpers::{spawn_app, TestApp};
 
@@ -59,6 +62,35 @@ const FIELDS: &[&str] = &[
     "strategy",
     "durability",
 ];
+
+/// The reverse of the fuzz: every code the catalogue declares is explained in docs/API.md and
+/// named by the served OpenAPI `ErrorCode` enum, and neither lists a code the API cannot answer.
+#[actix_web::test]
+async fn the_declared_the_documented_and_the_openapi_error_codes_are_the_same() {
+    let declared: BTreeSet<String> = ErrorKind::codes().into_iter().map(str::to_owned).collect();
+    let app = spawn_app().await;
+    let document: Value = app
+        .get("/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("the document");
+    let in_openapi: BTreeSet<String> = document["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .expect("the ErrorCode enum")
+        .iter()
+        .filter_map(|code| code.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        declared,
+        documented_codes(),
+        "declared vs docs/API.md section 4"
+    );
+    assert_eq!(
+        declared, in_openapi,
+        "declared vs the OpenAPI ErrorCode enum"
+    );
+}
 
 /// One generated request.
 #[derive(Debug, Clone)]

@@ -447,6 +447,7 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
     let sale = SaleId::parse(&unique_sale_id()).expect("valid id");
     let spec = SaleSpec::parse("checkout".into(), HOLDS as u64, 1, None, None).expect("valid");
     store
+        .sales()
         .start_round(
             &sale,
             &RoundChange::Put(SaleSpec {
@@ -460,6 +461,7 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
     reserve_directly(&store, &sale, HOLDS).await;
     let held = || async {
         store
+            .sales()
             .sale(&sale)
             .await
             .expect("redis answers")
@@ -503,6 +505,7 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
     }
     // Released exactly once each: the stock is whole again, not more.
     let after = store
+        .sales()
         .sale(&sale)
         .await
         .expect("redis answers")

@@ -26,7 +26,8 @@ async fn an_entry_read_and_never_acknowledged_is_taken_over_once_then_removed_wh
     while taken.len() < 3 && Instant::now() < deadline {
         let claimed = app
             .store
-            .outbox_claim(&sale_id, "rescuer", 0, "0", 10)
+            .outbox()
+            .claim(&sale_id, "rescuer", 0, "0", 10)
             .await
             .expect("redis answers");
         taken.extend(claimed.entries.into_iter().map(|entry| entry.id));
@@ -41,32 +42,37 @@ async fn an_entry_read_and_never_acknowledged_is_taken_over_once_then_removed_wh
     // Taken over just now: another relay that waits for a minute of silence finds nothing.
     let again = app
         .store
-        .outbox_claim(&sale_id, "another", 60_000, "0", 10)
+        .outbox()
+        .claim(&sale_id, "another", 60_000, "0", 10)
         .await
         .expect("redis answers");
     assert!(again.entries.is_empty(), "{again:?}");
 
     // Forgetting idle consumers keeps the one with entries pending, or they would be stranded.
     app.store
-        .outbox_forget_consumers(&sale_id, 0)
+        .outbox()
+        .forget_consumers(&sale_id, 0)
         .await
         .expect("redis answers");
     let still_pending = app
         .store
-        .outbox_claim(&sale_id, "third", 0, "0", 10)
+        .outbox()
+        .claim(&sale_id, "third", 0, "0", 10)
         .await
         .expect("redis answers");
     assert_eq!(still_pending.entries.len(), 3);
 
     let ids: Vec<String> = taken.into_iter().collect();
     app.store
-        .outbox_ack(&sale_id, &ids)
+        .outbox()
+        .ack(&sale_id, &ids)
         .await
         .expect("redis answers");
     assert_eq!(app.outbox_len(&sale).await, 0);
     let after = app
         .store
-        .outbox_claim(&sale_id, "third", 0, "0", 10)
+        .outbox()
+        .claim(&sale_id, "third", 0, "0", 10)
         .await
         .expect("redis answers");
     assert!(
@@ -75,7 +81,8 @@ async fn an_entry_read_and_never_acknowledged_is_taken_over_once_then_removed_wh
     );
     assert!(
         app.store
-            .outbox_forget_consumers(&sale_id, 0)
+            .outbox()
+            .forget_consumers(&sale_id, 0)
             .await
             .expect("redis answers")
             >= 1,

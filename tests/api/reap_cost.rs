@@ -29,6 +29,7 @@ async fn holds_due_at_once_are_released_and_the_stock_restored() {
         ..spec
     };
     store
+        .sales()
         .start_round(&sale, &RoundChange::Put(spec))
         .await
         .expect("created");
@@ -41,6 +42,7 @@ async fn holds_due_at_once_are_released_and_the_stock_restored() {
     );
     let figures = || async {
         let sale = store
+            .sales()
             .sale(&sale)
             .await
             .expect("redis answers")

@@ -240,7 +240,8 @@ impl TestApp {
     pub async fn outbox_len(&self, sale_id: &str) -> u64 {
         let sale_id = SaleId::parse(sale_id).expect("valid id");
         self.store
-            .outbox_len(&sale_id)
+            .outbox()
+            .len(&sale_id)
             .await
             .expect("redis answers")
     }
@@ -402,7 +403,11 @@ pub async fn reserve_directly(store: &Store, sale: &SaleId, count: usize) {
                 token: None,
             })
             .collect();
-        store.reserve(sale, &batch).await.expect("reserved");
+        store
+            .reservations()
+            .reserve(sale, &batch)
+            .await
+            .expect("reserved");
     }
 }
 

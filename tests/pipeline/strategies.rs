@@ -344,6 +344,7 @@ async fn a_sale_replaced_with_another_strategy_is_sold_by_the_new_one_in_every_p
     switch_then_buy(&pipeline, (&admin, &other), &sale, "naive", 2).await;
     let redis_side = admin
         .store
+        .sales()
         .sale(&SaleId::parse(&sale).expect("valid id"))
         .await
         .expect("redis answers")

@@ -1,6 +1,6 @@
 //! `KafkaProducerActor`: drains the sales' outboxes into Kafka.
 //!
-//! The outbox is the queue (see `common/store/outbox.rs`). This actor is one consumer of
+//! The outbox is the queue (see `store/outbox/`). This actor is one consumer of
 //! every outbox's `publishers` group: it reads entries no producer has had yet, as many as it
 //! has room for in flight, publishes them, and once the broker acknowledged an event removes
 //! its entry. A backlog therefore waits in Redis, not in memory, and is read again as soon as
@@ -36,7 +36,7 @@ use crate::domain::SaleId;
 use crate::runtime::broker::{broker_reachable, KafkaSettings};
 use crate::runtime::outage_log::OutageLog;
 use crate::runtime::telemetry::names;
-use crate::store::{OutboxEntry, Store};
+use crate::store::{Outbox, OutboxEntry, Sales};
 use publisher::{lock, Publisher};
 
 /// Outages as the producer sees them, each logged once per change of state.
@@ -90,7 +90,9 @@ pub struct ProducerConfig {
 
 pub struct KafkaProducerActor {
     publisher: Publisher,
-    store: Store,
+    outbox: Outbox,
+    /// Where the sweep reads every sale id.
+    catalogue: Sales,
     config: ProducerConfig,
     /// Sales whose outbox may hold unread entries, in the order they were found.
     dirty: VecDeque<SaleId>,
@@ -105,7 +107,8 @@ pub struct KafkaProducerActor {
 impl KafkaProducerActor {
     pub fn new(
         kafka: &KafkaSettings,
-        store: Store,
+        outbox: Outbox,
+        catalogue: Sales,
         config: ProducerConfig,
     ) -> Result<Self, rdkafka::error::KafkaError> {
         // Listed from the start, at zero until the first of each.
@@ -113,7 +116,8 @@ impl KafkaProducerActor {
         metrics::counter!(names::RELAY_REPUBLISHED).increment(0);
         Ok(Self {
             publisher: Publisher::new(kafka)?,
-            store,
+            outbox,
+            catalogue,
             config,
             dirty: VecDeque::new(),
             dirty_set: HashSet::new(),
@@ -149,10 +153,10 @@ impl KafkaProducerActor {
         self.dirty_set.remove(&sale_id);
         self.reading = true;
         let count = room.min(self.config.read_batch.max(1));
-        let store = self.store.clone();
+        let outbox = self.outbox.clone();
         let consumer = self.config.consumer.clone();
         let read = async move {
-            let read = store.outbox_read(&sale_id, &consumer, count).await;
+            let read = outbox.read(&sale_id, &consumer, count).await;
             (sale_id, read)
         };
         ctx.spawn(
@@ -186,9 +190,9 @@ impl KafkaProducerActor {
             return;
         }
         self.writing_acks = true;
-        let store = self.store.clone();
+        let outbox = self.outbox.clone();
         ctx.spawn(
-            remove_acknowledged(store, acknowledged)
+            remove_acknowledged(outbox, acknowledged)
                 .into_actor(self)
                 .map(|(), actor, ctx| {
                     actor.writing_acks = false;
@@ -203,29 +207,31 @@ impl KafkaProducerActor {
         for sale_id in self.sales.clone() {
             self.mark_dirty(sale_id);
         }
-        let store = self.store.clone();
-        ctx.spawn(async move { store.sale_ids().await }.into_actor(self).map(
-            |sales, actor, ctx| {
-                match sales {
-                    Ok(sales) => {
-                        for sale_id in &sales {
-                            actor.mark_dirty(sale_id.clone());
+        let catalogue = self.catalogue.clone();
+        ctx.spawn(
+            async move { catalogue.sale_ids().await }
+                .into_actor(self)
+                .map(|sales, actor, ctx| {
+                    match sales {
+                        Ok(sales) => {
+                            for sale_id in &sales {
+                                actor.mark_dirty(sale_id.clone());
+                            }
+                            actor.sales = sales;
                         }
-                        actor.sales = sales;
+                        Err(error) => READ.failed(&error),
                     }
-                    Err(error) => READ.failed(&error),
-                }
-                actor.fill(ctx);
-            },
-        ));
+                    actor.fill(ctx);
+                }),
+        );
     }
 }
 
 /// Removes acknowledged entries; if that fails they stay pending, and the relay publishes
 /// them again later: a duplicate the worker drops, never a loss.
-async fn remove_acknowledged(store: Store, acknowledged: HashMap<SaleId, Vec<String>>) {
+async fn remove_acknowledged(outbox: Outbox, acknowledged: HashMap<SaleId, Vec<String>>) {
     for (sale_id, ids) in acknowledged {
-        match store.outbox_ack(&sale_id, &ids).await {
+        match outbox.ack(&sale_id, &ids).await {
             Ok(()) => OUTBOX_ACK.succeeded(),
             Err(error) => OUTBOX_ACK.failed(&error),
         }
@@ -281,7 +287,7 @@ impl Handler<Flush> for KafkaProducerActor {
     fn handle(&mut self, Flush(timeout): Flush, _: &mut Self::Context) -> Self::Result {
         let producer = Arc::clone(&self.publisher.producer);
         let reports = Arc::clone(&self.publisher.reports);
-        let store = self.store.clone();
+        let outbox = self.outbox.clone();
         Box::pin(async move {
             // librdkafka's flush blocks its thread while it waits.
             let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout)).await;
@@ -289,7 +295,7 @@ impl Handler<Flush> for KafkaProducerActor {
                 tracing::warn!("producer flush did not finish in time; the outbox keeps the rest");
             }
             let acknowledged = std::mem::take(&mut *lock(&reports.acknowledged));
-            remove_acknowledged(store, acknowledged).await;
+            remove_acknowledged(outbox, acknowledged).await;
         })
     }
 }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::SaleId;
 use crate::runtime::outage_log::OutageLog;
 use crate::runtime::telemetry::names;
-use crate::store::{AdmissionStep, Store, StoreError};
+use crate::store::{AdmissionStep, StoreError, WaitingRoom};
 
 /// Time between admission steps: short, so admission is smooth and a step admits few at once.
 pub const ADMIT_INTERVAL: Duration = Duration::from_millis(50);
@@ -32,7 +32,7 @@ const MAX_IDLE: Duration = Duration::from_secs(1);
 static ADMIT: OutageLog = OutageLog::new("admitter: admit buyers in Redis");
 
 /// Admits until `stop` is cancelled.
-pub async fn admit_buyers(store: Store, stop: CancellationToken) {
+pub async fn admit_buyers(store: WaitingRoom, stop: CancellationToken) {
     metrics::counter!(names::QUEUE_ADMITTED).increment(0);
     // Seeded from the operating system once: every draw of this process is unpredictable.
     let mut rng = StdRng::from_os_rng();
@@ -45,7 +45,7 @@ pub async fn admit_buyers(store: Store, stop: CancellationToken) {
             () = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let sales = match store.admission_sale_ids().await {
+        let sales = match store.sale_ids().await {
             Ok(sales) => sales,
             Err(error) => {
                 ADMIT.failed(&error);
@@ -72,7 +72,7 @@ pub async fn admit_buyers(store: Store, stop: CancellationToken) {
 /// One admission step for one sale, after the draw when its lobby awaits one; how long the
 /// sale may rest before the next.
 async fn admit_sale(
-    store: &Store,
+    store: &WaitingRoom,
     sale_id: &SaleId,
     rng: &mut StdRng,
 ) -> Result<Duration, StoreError> {
@@ -95,12 +95,12 @@ async fn admit_sale(
         AdmissionStep::Gone => {
             metrics::gauge!(names::QUEUE_WAITING, "sale_id" => sale_id.as_str().to_owned())
                 .set(0.0);
-            store.forget_admission_sale(sale_id).await?;
+            store.forget_sale(sale_id).await?;
             // A PUT that gave the sale a waiting room after the step above but before the
             // forgetting added it to the set before this removal: look once more, and keep the
             // sale if it has a waiting room now (a PUT after the removal adds it back itself).
             if store.admit(sale_id).await? != AdmissionStep::Gone {
-                store.remember_admission_sale(sale_id).await?;
+                store.remember_sale(sale_id).await?;
             }
             Ok(Duration::ZERO)
         }

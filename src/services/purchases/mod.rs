@@ -15,9 +15,12 @@
 //! [`Strategies::purchase`] picks the unit from the sale's strategy, cached per process
 //! ([`StrategyCache`]), so the `async` path costs no extra round trip. The reservation actors
 //! know nothing of strategies: `redis` and `async` both use the pool as it is.
+//!
+//! [`PurchaseLookup`] reads a purchase back, wherever its strategy keeps it.
 
 mod asynchronous;
 mod locking;
+mod lookup;
 mod naive;
 mod postgres;
 mod redis;
@@ -25,6 +28,7 @@ mod redis;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use lookup::PurchaseLookup;
 pub use postgres::SaleStock;
 
 use crate::actors::reservation::ReservationPool;
@@ -33,7 +37,7 @@ use crate::domain::decision::{ReserveError, ReserveOutcome};
 use crate::domain::{Reservation, SaleId, Strategy};
 use crate::postgres::Orders;
 use crate::runtime::outage_log::OutageLog;
-use crate::store::Store;
+use crate::store::Sales;
 use asynchronous::AsyncStrategy;
 use locking::LockingStrategy;
 use naive::NaiveStrategy;
@@ -42,7 +46,7 @@ use redis::RedisStrategy;
 /// The four strategies and the cache that routes each sale to one of them.
 pub struct Strategies {
     known: StrategyCache,
-    store: Store,
+    store: Sales,
     naive: NaiveStrategy,
     locking: LockingStrategy,
     redis: RedisStrategy,
@@ -53,7 +57,7 @@ impl Strategies {
     /// `timeout` bounds one purchase of a Postgres strategy (and the synchronous order write
     /// of `redis`), as the pool's timeout bounds a reservation.
     pub fn new(
-        store: Store,
+        store: Sales,
         orders: &Orders,
         reservations: Arc<ReservationPool>,
         known: StrategyCache,
@@ -111,7 +115,7 @@ impl Strategies {
         // Logged once per outage, not per purchase: the cause ends here, the buyer only learns
         // to retry.
         static LOOKUP: OutageLog = OutageLog::new("read the sales' strategies in Redis");
-        let found = match self.store.sale_strategy(sale_id).await {
+        let found = match self.store.strategy(sale_id).await {
             Ok(found) => {
                 LOOKUP.succeeded();
                 found

@@ -3,59 +3,33 @@
 //! must never be able to wedge the pipeline, whatever the broker).
 //!
 //! - Each worker process has a random id, registers itself as live in `lease_workers` and
-//!   renews that row and its leases every third of the TTL ([`LeaseKeeper`]).
+//!   renews that row and its leases every third of the TTL ([`keeper::LeaseKeeper`]).
 //! - Its fair share is the partition count divided by the live workers (ranked by id, the
 //!   first ones take the remainder): it takes free or expired leases up to its share and
 //!   releases those above it, so a second worker gets half at its first renewals.
 //! - A lease expires when its holder stops renewing; the next renewal of any worker takes it.
 //! - The consumer `assign()`s exactly the partitions held and seeks to the offsets stored here.
 //! - Each batch commits its orders and its offsets in one transaction that first locks the
-//!   batch's leases and checks they are still this worker's ([`Leases::commit_batch`]): a
-//!   worker that lost a lease (a SIGSTOPped zombie, one cut off from Postgres) writes nothing.
+//!   batch's leases and checks they are still this worker's ([`batch_commit`]): a worker
+//!   that lost a lease (a SIGSTOPped zombie, one cut off from Postgres) writes nothing.
+
+pub mod batch_commit;
+pub mod keeper;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::watch;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::domain::events::PurchaseEvent;
-use crate::postgres::{bounded, insert_batch_on, Applied, INSERT_TIMEOUT};
-use crate::runtime::outage_log::OutageLog;
+use crate::postgres::bounded;
 
 /// The partitions this worker holds, each with the offset to resume from (`None`: nothing
 /// persisted yet, start at the earliest).
 pub type Held = BTreeMap<i32, Option<i64>>;
 
-/// How often a worker whose last renewal failed tries again (Postgres down): resuming soon
-/// after Postgres is back matters more than the few queries.
-const RETRY_WHILE_DOWN: Duration = Duration::from_millis(500);
 /// The shortest lease allowed, whatever the setting says: renewals must have time to run.
 const MIN_TTL: Duration = Duration::from_millis(600);
-
-/// Why a batch was not committed.
-#[derive(Debug, thiserror::Error)]
-pub enum CommitError {
-    #[error("postgres: {0}")]
-    Database(#[from] sqlx::Error),
-    /// The worker no longer holds (or let expire) the lease of one of the batch's partitions:
-    /// nothing was written; it must drop what it fetched and reassign.
-    #[error("the lease of partition {0} is no longer held")]
-    LeaseLost(i32),
-}
-
-/// What persisting one batch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Persisted {
-    /// Rows inserted.
-    pub new: u64,
-    /// Events that were already persisted (redelivered or republished): their purchase and
-    /// version were already in the history.
-    pub duplicates: u64,
-}
 
 /// This worker's view of one group's leases on one topic; cheap to clone.
 #[derive(Debug, Clone)]
@@ -194,50 +168,6 @@ impl Leases {
             .await
             .map(|_| ())
     }
-
-    /// Persists `events` and moves each partition of `next_offsets` to its offset, in one
-    /// transaction that first locks those partitions' leases and checks this worker still
-    /// holds them. Durable when this returns `Ok`; nothing is written when it returns an error.
-    pub async fn commit_batch(
-        &self,
-        events: &[PurchaseEvent],
-        next_offsets: &BTreeMap<i32, i64>,
-    ) -> Result<Persisted, CommitError> {
-        let commit = async {
-            let partitions: Vec<i32> = next_offsets.keys().copied().collect();
-            let offsets: Vec<i64> = next_offsets.values().copied().collect();
-            let mut tx = self.pool.begin().await?;
-            let locked: Vec<i32> =
-                sqlx::query_scalar(include_str!("sql/partition_leases_lock_held.sql"))
-                    .bind(&self.group)
-                    .bind(&self.topic)
-                    .bind(self.worker)
-                    .bind(&partitions)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            if let Some(lost) = partitions.iter().find(|p| !locked.contains(p)) {
-                return Ok(Err(CommitError::LeaseLost(*lost)));
-            }
-            let applied = if events.is_empty() {
-                Applied::default()
-            } else {
-                insert_batch_on(&mut *tx, events).await?
-            };
-            sqlx::query(include_str!("sql/partition_leases_advance.sql"))
-                .bind(&self.group)
-                .bind(&self.topic)
-                .bind(&partitions)
-                .bind(&offsets)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(Ok(Persisted {
-                new: applied.inserted,
-                duplicates: (events.len() as u64).saturating_sub(applied.recorded),
-            }))
-        };
-        bounded(INSERT_TIMEOUT, commit).await?
-    }
 }
 
 /// How many partitions this worker should hold: the partitions divided by the live workers,
@@ -252,72 +182,6 @@ fn fair_share(partitions: i32, live: &[Uuid], me: Uuid) -> usize {
     }
     let rank = workers.iter().position(|w| *w == me).unwrap_or(0);
     partitions / workers.len() + usize::from(rank < partitions % workers.len())
-}
-
-/// Renews the leases every third of the TTL, and publishes what the
-/// worker holds. When renewals have failed for a whole TTL (Postgres down), it publishes that
-/// nothing is held: the leases may have gone to another worker, and the consumer stops.
-pub struct LeaseKeeper {
-    leases: Leases,
-    partitions: i32,
-    held: watch::Sender<Held>,
-}
-
-impl LeaseKeeper {
-    /// A keeper for `partitions` partitions; the receiver sees what is held, and is told
-    /// when the set of partitions changes.
-    pub fn new(leases: Leases, partitions: i32) -> (Self, watch::Receiver<Held>) {
-        let (held, receiver) = watch::channel(Held::new());
-        let keeper = Self {
-            leases,
-            partitions,
-            held,
-        };
-        (keeper, receiver)
-    }
-
-    /// Renews until `stop`; then releases every lease (a clean stop hands over at once).
-    pub async fn run(self, stop: CancellationToken) {
-        static POSTGRES: OutageLog = OutageLog::new("worker: renew the partition leases");
-        let every = self.leases.ttl() / 3;
-        let mut last_renewal = Instant::now();
-        loop {
-            let wait = match self.leases.renew(self.partitions).await {
-                Ok(held) => {
-                    POSTGRES.succeeded();
-                    last_renewal = Instant::now();
-                    self.publish(held);
-                    every
-                }
-                Err(error) => {
-                    POSTGRES.failed(&error);
-                    if last_renewal.elapsed() >= self.leases.ttl() {
-                        self.publish(Held::new());
-                    }
-                    RETRY_WHILE_DOWN.min(every)
-                }
-            };
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
-        if let Err(error) = self.leases.release_all().await {
-            tracing::warn!(%error, "could not release the partition leases; they expire on their own");
-        }
-    }
-
-    fn publish(&self, held: Held) {
-        self.held.send_if_modified(|current| {
-            // Offsets of partitions kept change as batches commit; only the set matters here.
-            let changed = !current.keys().eq(held.keys());
-            if changed {
-                tracing::info!(partitions = ?held.keys().collect::<Vec<_>>(), "partition leases held");
-            }
-            *current = held;
-            changed
-        });
-    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,15 @@
 //! The purchase index (`fs:purchase:{id}` -> sale id), for lookups by purchase id. It lives
 //! outside every sale's slot, so the scripts cannot write it: the calls that ran them do, right
-//! after (`reservation.rs` for purchases, `holds.rs`, `stock.rs` for offers).
+//! after (`reservations/` for purchases; `holds/` and `sales/stock.rs` for offers).
 
 use uuid::Uuid;
 
-use super::client::{corrupt, PooledConnection, StoreError};
-use super::keys::purchase_index_key;
 use crate::domain::SaleId;
+use crate::store::client::{corrupt, PooledConnection, StoreError};
+use crate::store::keys::purchase_index_key;
 
 /// Records which sale each of `purchase_ids` belongs to (for lookups by purchase id).
-pub(super) async fn index_purchases(
+pub(crate) async fn index_purchases(
     conn: &mut PooledConnection,
     sale_id: &SaleId,
     purchase_ids: impl Iterator<Item = Uuid>,
@@ -28,8 +28,8 @@ pub(super) async fn index_purchases(
 
 /// Records, for each offer a script made, which sale it belongs to (for lookups by purchase
 /// id). Outside the script because the index lives in another slot; should the process die
-/// first, reading the waitlist entry writes it (see [`Store::waitlist_entry`]).
-pub(super) async fn index_offers(
+/// first, reading the waitlist entry writes it (see [`crate::store::Waitlist::entry`]).
+pub(crate) async fn index_offers(
     conn: &mut PooledConnection,
     sale_id: &SaleId,
     offered: &[String],

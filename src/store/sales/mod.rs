@@ -1,5 +1,6 @@
 //! Sales and rounds: `sale_start_round.lua` creates, replaces or resets a sale (each starts a
-//! new round and announces it), and the reads of a sale.
+//! new round and announces it), the reads of a sale and the set of every sale id; stock changes
+//! within a round (`stock.rs`) and the round announcements (`announcements.rs`).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -7,9 +8,15 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
 
-use super::client::{corrupt, from_millis, Store, StoreError};
+// Their own `impl Sales` blocks; the types they declare are re-exported by `store/mod.rs`.
+pub(super) mod announcements;
+pub(super) mod record;
+pub(super) mod stock;
+
+use self::record::{parse_sale, parse_strategy};
+use super::client::{Store, StoreError};
 use super::keys::{SaleKeys, ADMISSION_SALES_SET, HOLD_SALES_SET, ROUNDS_CHANNEL, SALES_SET};
-use crate::domain::{Admission, AdmissionMode, Durability, Sale, SaleId, SaleSpec, Strategy};
+use crate::domain::{Sale, SaleId, SaleSpec, Strategy};
 
 static START_ROUND: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("sale_start_round.lua")));
@@ -37,7 +44,13 @@ pub enum RoundOutcome {
     NotFound,
 }
 
-impl Store {
+/// The sales of this deployment and their rounds. Cheap to clone.
+#[derive(Clone)]
+pub struct Sales {
+    pub(super) redis: Store,
+}
+
+impl Sales {
     /// Creates, replaces or resets a sale, starting a new round.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn start_round(
@@ -87,6 +100,7 @@ impl Store {
             invocation.arg(*field).arg(value);
         }
         let (outcome, _round): (String, u64) = self
+            .redis
             .with_conn(|mut conn| async move {
                 // Outside the script because the set lives in another slot. Before it, so a sale
                 // whose outbox can hold entries is always in the set the relay scans; an id
@@ -128,12 +142,10 @@ impl Store {
     /// A sale's current round and strategy (one small read, for the strategy cache); `None`
     /// when no sale has this id.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn sale_strategy(
-        &self,
-        sale_id: &SaleId,
-    ) -> Result<Option<(u64, Strategy)>, StoreError> {
+    pub async fn strategy(&self, sale_id: &SaleId) -> Result<Option<(u64, Strategy)>, StoreError> {
         let key = SaleKeys::new(sale_id).sale;
         let (round, strategy): (Option<u64>, Option<String>) = self
+            .redis
             .with_conn(|mut conn| async move {
                 Ok(redis::cmd("HMGET")
                     .arg(key)
@@ -153,6 +165,7 @@ impl Store {
     pub async fn sale(&self, sale_id: &SaleId) -> Result<Option<Sale>, StoreError> {
         let key = SaleKeys::new(sale_id).sale;
         let fields: HashMap<String, String> = self
+            .redis
             .with_conn(|mut conn| async move { Ok(conn.hgetall(key).await?) })
             .await?;
         if fields.is_empty() {
@@ -161,30 +174,10 @@ impl Store {
         parse_sale(sale_id, &fields).map(Some)
     }
 
-    /// Every sale id whose round ever had holds (the sales the hold reapers look at).
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn hold_sale_ids(&self) -> Result<Vec<SaleId>, StoreError> {
-        self.sale_ids_in(HOLD_SALES_SET).await
-    }
-
-    /// Every sale id whose round ever had a waiting room (the sales the admitters look at).
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn admission_sale_ids(&self) -> Result<Vec<SaleId>, StoreError> {
-        self.sale_ids_in(ADMISSION_SALES_SET).await
-    }
-
     /// Every sale id ever created (the sales whose outboxes the relay watches).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn sale_ids(&self) -> Result<Vec<SaleId>, StoreError> {
-        self.sale_ids_in(SALES_SET).await
-    }
-
-    /// The sale ids in the set `set` (ids that no longer parse are skipped).
-    async fn sale_ids_in(&self, set: &'static str) -> Result<Vec<SaleId>, StoreError> {
-        let ids: Vec<String> = self
-            .with_conn(|mut conn| async move { Ok(conn.smembers(set).await?) })
-            .await?;
-        Ok(ids.iter().filter_map(|id| SaleId::parse(id).ok()).collect())
+        self.redis.sale_ids_in(SALES_SET).await
     }
 }
 
@@ -208,83 +201,4 @@ fn spec_fields(spec: &SaleSpec) -> Vec<(&'static str, String)> {
             spec.admission.token_seconds.to_string(),
         ),
     ]
-}
-
-/// Sales created before strategies existed have no `strategy` field: they are `async`.
-pub(super) fn parse_strategy(raw: Option<&str>) -> Result<Strategy, StoreError> {
-    raw.map_or(Ok(Strategy::default()), |s| {
-        Strategy::parse(s).map_err(|_| corrupt("unknown sale strategy"))
-    })
-}
-
-/// Sales created before durabilities existed have no `durability` field: they are `fast`.
-pub(super) fn parse_durability(raw: Option<&str>) -> Result<Durability, StoreError> {
-    raw.map_or(Ok(Durability::default()), |d| {
-        Durability::parse(d).map_err(|_| corrupt("unknown sale durability"))
-    })
-}
-
-/// Reads the sale hash sale_start_round.lua writes (and purchase_reserve.lua updates).
-fn parse_sale(sale_id: &SaleId, fields: &HashMap<String, String>) -> Result<Sale, StoreError> {
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .ok_or_else(|| StoreError::Corrupt(format!("sale field {name} missing")))
-    };
-    let number = |name: &str| -> Result<u64, StoreError> {
-        field(name)?
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("sale field {name} is not a number")))
-    };
-    let optional_number = |name: &str| -> Result<u64, StoreError> {
-        fields.get(name).map_or(Ok(0), |_| number(name))
-    };
-    let instant = |name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
-        match field(name)?.as_str() {
-            "" => Ok(None),
-            ms => from_millis(ms.parse().map_err(|_| corrupt("bad sale timestamp"))?).map(Some),
-        }
-    };
-    let stock = number("stock")?;
-    let remaining = number("remaining")?;
-    let starts_at = instant("starts_at_ms")?;
-    let ends_at = instant("ends_at_ms")?;
-    Ok(Sale {
-        sale_id: sale_id.clone(),
-        name: field("name")?.clone(),
-        round: number("round")?,
-        stock,
-        remaining,
-        sold: stock.saturating_sub(remaining),
-        per_user_limit: u32::try_from(number("per_user_limit")?)
-            .map_err(|_| corrupt("per_user_limit too large"))?,
-        starts_at,
-        ends_at,
-        status: Sale::status_at(Utc::now(), starts_at, ends_at, remaining),
-        strategy: parse_strategy(fields.get("strategy").map(String::as_str))?,
-        durability: parse_durability(fields.get("durability").map(String::as_str))?,
-        // Absent on sales made before holds, and until a round's first hold.
-        hold_seconds: optional_number("hold_seconds")?
-            .try_into()
-            .map_err(|_| corrupt("hold_seconds too large"))?,
-        held: optional_number("held")?,
-        paid: optional_number("paid")?,
-        // Absent until the round's first waitlist entry and offer.
-        waiting: optional_number("waiting")?,
-        offered: optional_number("offered")?,
-        // Absent on sales made before admission: they are `open`.
-        admission: Admission {
-            mode: fields
-                .get("admission_mode")
-                .map_or(Ok(AdmissionMode::Open), |mode| {
-                    AdmissionMode::parse(mode).map_err(|_| corrupt("unknown admission mode"))
-                })?,
-            rate_per_second: optional_number("admission_rate")?
-                .try_into()
-                .map_err(|_| corrupt("admission_rate too large"))?,
-            token_seconds: optional_number("admission_token_seconds")?
-                .try_into()
-                .map_err(|_| corrupt("admission_token_seconds too large"))?,
-        },
-    })
 }

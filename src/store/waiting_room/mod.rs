@@ -1,7 +1,10 @@
 //! The waiting room of a sale with `fifo` or `random` admission: tickets taken and read
 //! (`queue_ticket.lua`), buyers admitted at the sale's rate (`queue_admit.lua`), and a `random`
 //! room's lobby drawn once at the start (`queue_draw.lua`). All of it lives in the sale's hash
-//! tag and belongs to the round: a new round forgets it (`sale_start_round.lua`).
+//! tag and belongs to the round: a new round forgets it (`sale_start_round.lua`). The purchase
+//! token a ticket earns is checked, and its nonce spent, by `purchase_reserve.lua`
+//! (`reservations/`). The admitters find the sales to look at in the set of sales with a
+//! waiting room, kept here.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -70,7 +73,7 @@ pub enum TicketLookup {
 pub enum AdmissionStep {
     /// The sale is gone, has no waiting room or ended: nothing is admitted again this round.
     Gone,
-    /// A `random` room's lobby must be drawn first ([`Store::draw_lobby`]).
+    /// A `random` room's lobby must be drawn first ([`WaitingRoom::draw_lobby`]).
     Draw,
     Stepped {
         /// Tickets this call admitted.
@@ -102,11 +105,17 @@ pub struct QueueProgress {
 /// admitted_at_ms, expires_at_ms, used, rate}`.
 type TicketReply = (String, String, String, u64, i64, u64, i64, i64, u8, u32);
 
-impl Store {
+/// The waiting rooms of every sale. Cheap to clone.
+#[derive(Clone)]
+pub struct WaitingRoom {
+    pub(super) redis: Store,
+}
+
+impl WaitingRoom {
     /// Takes `user_id`'s ticket in the sale's waiting room, with the id `new_ticket`, or finds
     /// the one it took this round (whose id differs).
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn join_queue(
+    pub async fn join(
         &self,
         sale_id: &SaleId,
         user_id: &UserId,
@@ -148,6 +157,7 @@ impl Store {
             .arg(subject)
             .arg(new_ticket);
         let reply: TicketReply = self
+            .redis
             .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
             .await?;
         ticket_lookup(reply)
@@ -164,6 +174,7 @@ impl Store {
             .key(&keys.queue_state)
             .key(&keys.queue_admissions);
         let (outcome, admitted, waiting, idle_ms): (String, u64, i64, u64) = self
+            .redis
             .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
             .await?;
         match outcome.as_str() {
@@ -191,6 +202,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let keys = SaleKeys::new(sale_id);
         let mut entrants: Vec<String> = self
+            .redis
             .with_conn(|mut conn| {
                 let lobby = keys.queue_lobby.clone();
                 async move {
@@ -211,6 +223,7 @@ impl Store {
             .key(&keys.queue_tickets)
             .arg(entrants);
         let outcome: String = self
+            .redis
             .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
             .await?;
         match outcome.as_str() {
@@ -226,33 +239,37 @@ impl Store {
     /// Stops the admitters looking at a sale whose waiting room is over
     /// ([`AdmissionStep::Gone`]); a `PUT` or reset that gives it one again adds it back.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn forget_admission_sale(&self, sale_id: &SaleId) -> Result<(), StoreError> {
+    pub async fn forget_sale(&self, sale_id: &SaleId) -> Result<(), StoreError> {
         self.admission_set("SREM", sale_id).await
     }
 
-    /// Undoes [`Store::forget_admission_sale`] for a sale found with a waiting room again.
+    /// Undoes [`WaitingRoom::forget_sale`] for a sale found with a waiting room again.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn remember_admission_sale(&self, sale_id: &SaleId) -> Result<(), StoreError> {
+    pub async fn remember_sale(&self, sale_id: &SaleId) -> Result<(), StoreError> {
         self.admission_set("SADD", sale_id).await
     }
 
+    /// Every sale id whose round ever had a waiting room (the sales the admitters look at).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn sale_ids(&self) -> Result<Vec<SaleId>, StoreError> {
+        self.redis.sale_ids_in(ADMISSION_SALES_SET).await
+    }
+
     async fn admission_set(&self, command: &str, sale_id: &SaleId) -> Result<(), StoreError> {
-        self.with_conn(|mut conn| async move {
-            Ok(redis::cmd(command)
-                .arg(ADMISSION_SALES_SET)
-                .arg(sale_id.as_str())
-                .query_async(&mut *conn)
-                .await?)
-        })
-        .await
+        self.redis
+            .with_conn(|mut conn| async move {
+                Ok(redis::cmd(command)
+                    .arg(ADMISSION_SALES_SET)
+                    .arg(sale_id.as_str())
+                    .query_async(&mut *conn)
+                    .await?)
+            })
+            .await
     }
 
     /// The waiting room's progress and the sale's stock; `None` when no sale has this id.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn queue_progress(
-        &self,
-        sale_id: &SaleId,
-    ) -> Result<Option<QueueProgress>, StoreError> {
+    pub async fn progress(&self, sale_id: &SaleId) -> Result<Option<QueueProgress>, StoreError> {
         let keys = SaleKeys::new(sale_id);
         type Reply = (
             (Option<u64>, Option<u64>, Option<String>),
@@ -260,6 +277,7 @@ impl Store {
             u64,
         );
         let ((round, remaining, ends_at), (admitted, drawn), lobby): Reply = self
+            .redis
             .with_conn(|mut conn| async move {
                 Ok(redis::pipe()
                     .cmd("HMGET")

@@ -1,40 +1,44 @@
 //! The waitlist: `waitlist_change.lua` lets a buyer join a sold-out sale's waitlist or leave
-//! it; `waitlist_offer.lua` (put in front of the scripts that free units: `hold_settle.lua`,
-//! `sale_stock_change.lua`, and of `waitlist_change.lua` for its record format) turns freed
-//! units into offers to the buyers waiting, in arrival order, in the call that frees them.
+//! it, and an entry is read with its offer; the offers themselves are made by the offer library
+//! (`offers.rs` + `waitlist_offer.lua`), which the scripts that free units (`holds/`,
+//! `sales/stock.rs`) run in front of theirs.
 
 use std::sync::LazyLock;
 
 use redis::Script;
 use uuid::Uuid;
 
+pub(super) mod offers;
+
+use self::offers::offering;
 use super::client::{corrupt, from_millis, Store, StoreError};
-use super::holds::parse_hold;
+use super::holds::record::parse_hold;
 use super::keys::{purchase_index_key, SaleKeys};
-use super::reservation::parse_purchase_record;
+use super::reservations::record::parse_purchase_record;
 use crate::domain::{SaleId, UserId, WaitlistEntry, WaitlistJoin, WaitlistLeave, WaitlistState};
 
-static CHANGE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        include_str!("waitlist_offer.lua"),
-        include_str!("waitlist_change.lua")
-    ))
-});
+static CHANGE: LazyLock<Script> = LazyLock::new(|| offering(include_str!("waitlist_change.lua")));
 
 /// `{outcome, entry record, position, round of the sale}` (see waitlist_change.lua).
 type ChangeReply = (String, String, u64, u64);
 
-impl Store {
+/// The waitlists of every sale. Cheap to clone.
+#[derive(Clone)]
+pub struct Waitlist {
+    pub(super) redis: Store,
+}
+
+impl Waitlist {
     /// Puts `user_id` on the waitlist of `sale_id`, or says why not.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn join_waitlist(
+    pub async fn join(
         &self,
         sale_id: &SaleId,
         user_id: &UserId,
     ) -> Result<WaitlistJoin, StoreError> {
         let entry_id = Uuid::new_v4();
         let (outcome, record, position, round) = self
-            .change_waitlist(sale_id, &["join", &entry_id.to_string(), user_id.as_str()])
+            .change(sale_id, &["join", &entry_id.to_string(), user_id.as_str()])
             .await?;
         let entry = || parse_entry(entry_id, sale_id, &record, round, position);
         Ok(match outcome.as_str() {
@@ -51,13 +55,13 @@ impl Store {
 
     /// Takes an entry off the waitlist while it waits.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn leave_waitlist(
+    pub async fn leave(
         &self,
         sale_id: &SaleId,
         entry_id: Uuid,
     ) -> Result<WaitlistLeave, StoreError> {
         let (outcome, record, position, round) = self
-            .change_waitlist(sale_id, &["leave", &entry_id.to_string()])
+            .change(sale_id, &["leave", &entry_id.to_string()])
             .await?;
         let entry = || parse_entry(entry_id, sale_id, &record, round, position);
         Ok(match outcome.as_str() {
@@ -71,53 +75,52 @@ impl Store {
     /// An entry as it stands, with its offer (and the offer's `hold_token`) once it has one;
     /// `None` when the sale has no such entry.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn waitlist_entry(
+    pub async fn entry(
         &self,
         sale_id: &SaleId,
         entry_id: Uuid,
     ) -> Result<Option<WaitlistEntry>, StoreError> {
         let keys = SaleKeys::new(sale_id);
         let id = entry_id.to_string();
-        self.with_conn(|mut conn| async move {
-            let (record, round, rank): (Option<String>, Option<u64>, Option<u64>) = redis::pipe()
-                .hget(&keys.waitlist_entries, &id)
-                .hget(&keys.sale, "round")
-                .zrank(&keys.waitlist, &id)
-                .query_async(&mut *conn)
-                .await?;
-            let Some(record) = record else {
-                return Ok(None);
-            };
-            let position = rank.map_or(0, |rank| rank + 1);
-            let mut entry = parse_entry(entry_id, sale_id, &record, round.unwrap_or(0), position)?;
-            let Some(purchase_id) = offer_of(&record)? else {
-                return Ok(Some(entry));
-            };
-            let (purchase, hold): (Option<String>, Option<String>) = redis::pipe()
-                .hget(&keys.purchases, purchase_id.to_string())
-                .hget(&keys.holds, purchase_id.to_string())
-                // Repairs the index should the process that made the offer have died before
-                // writing it, so the offer can be paid and cancelled by its id.
-                .set_nx(purchase_index_key(&purchase_id), sale_id.as_str())
-                .ignore()
-                .query_async(&mut *conn)
-                .await?;
-            let (Some(purchase), Some(hold)) = (purchase, hold) else {
-                return Err(corrupt("an offer without its purchase or hold"));
-            };
-            let purchase = parse_purchase_record(purchase_id, sale_id.clone(), &purchase)?;
-            // The entry id is the buyer's secret, so its reader sees the token.
-            entry.offer = Some(purchase.with_hold(parse_hold(&hold)?, true));
-            Ok(Some(entry))
-        })
-        .await
+        self.redis
+            .with_conn(|mut conn| async move {
+                let (record, round, rank): (Option<String>, Option<u64>, Option<u64>) =
+                    redis::pipe()
+                        .hget(&keys.waitlist_entries, &id)
+                        .hget(&keys.sale, "round")
+                        .zrank(&keys.waitlist, &id)
+                        .query_async(&mut *conn)
+                        .await?;
+                let Some(record) = record else {
+                    return Ok(None);
+                };
+                let position = rank.map_or(0, |rank| rank + 1);
+                let mut entry =
+                    parse_entry(entry_id, sale_id, &record, round.unwrap_or(0), position)?;
+                let Some(purchase_id) = offer_of(&record)? else {
+                    return Ok(Some(entry));
+                };
+                let (purchase, hold): (Option<String>, Option<String>) = redis::pipe()
+                    .hget(&keys.purchases, purchase_id.to_string())
+                    .hget(&keys.holds, purchase_id.to_string())
+                    // Repairs the index should the process that made the offer have died before
+                    // writing it, so the offer can be paid and cancelled by its id.
+                    .set_nx(purchase_index_key(&purchase_id), sale_id.as_str())
+                    .ignore()
+                    .query_async(&mut *conn)
+                    .await?;
+                let (Some(purchase), Some(hold)) = (purchase, hold) else {
+                    return Err(corrupt("an offer without its purchase or hold"));
+                };
+                let purchase = parse_purchase_record(purchase_id, sale_id.clone(), &purchase)?;
+                // The entry id is the buyer's secret, so its reader sees the token.
+                entry.offer = Some(purchase.with_hold(parse_hold(&hold)?, true));
+                Ok(Some(entry))
+            })
+            .await
     }
 
-    async fn change_waitlist(
-        &self,
-        sale_id: &SaleId,
-        args: &[&str],
-    ) -> Result<ChangeReply, StoreError> {
+    async fn change(&self, sale_id: &SaleId, args: &[&str]) -> Result<ChangeReply, StoreError> {
         let keys = SaleKeys::new(sale_id);
         let mut invocation = CHANGE.prepare_invoke();
         invocation
@@ -129,7 +132,8 @@ impl Store {
         for arg in args {
             invocation.arg(*arg);
         }
-        self.with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
+        self.redis
+            .with_conn(|mut conn| async move { Ok(invocation.invoke_async(&mut *conn).await?) })
             .await
     }
 }
@@ -139,7 +143,7 @@ fn unexpected(outcome: &str) -> StoreError {
 }
 
 /// The purchase id of the offer an entry record names, if any.
-pub(super) fn offer_of(record: &str) -> Result<Option<Uuid>, StoreError> {
+pub(crate) fn offer_of(record: &str) -> Result<Option<Uuid>, StoreError> {
     match record.split('|').nth(4) {
         Some("") => Ok(None),
         Some(id) => Uuid::parse_str(id)
@@ -151,7 +155,7 @@ pub(super) fn offer_of(record: &str) -> Result<Option<Uuid>, StoreError> {
 
 /// Parses `round|arrival|joined_at_ms|state|purchase_id|user_id`; a waiting entry of an
 /// earlier round than `current_round` has ended. `position` is 1-based, 0 when not waiting.
-pub(super) fn parse_entry(
+pub(crate) fn parse_entry(
     entry_id: Uuid,
     sale_id: &SaleId,
     record: &str,

@@ -5,18 +5,14 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::client::{Store, StoreError};
-use super::holds::{offer_seed, with_offer_keys};
-use super::index::index_offers;
-use super::keys::SaleKeys;
+use super::Sales;
 use crate::domain::{SaleId, StockChange, MAX_STOCK};
+use crate::store::client::StoreError;
+use crate::store::keys::SaleKeys;
+use crate::store::reservations::index::index_offers;
+use crate::store::waitlist::offers::{offer_seed, offering, with_offer_keys};
 
-static CHANGE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(concat!(
-        include_str!("waitlist_offer.lua"),
-        include_str!("sale_stock_change.lua")
-    ))
-});
+static CHANGE: LazyLock<Script> = LazyLock::new(|| offering(include_str!("sale_stock_change.lua")));
 
 /// A sale's stock figures, as a stock change left (or found) them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +43,7 @@ pub enum StockOutcome {
 /// `{outcome, stock, remaining, held, paid, offered}` (see sale_stock_change.lua).
 type ChangeReply = (String, u64, u64, u64, u64, Vec<String>);
 
-impl Store {
+impl Sales {
     /// Adds units to or removes units from the current round of `sale_id`.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn change_stock(
@@ -68,6 +64,7 @@ impl Store {
             .arg(offer_seed())
             .arg(MAX_STOCK);
         let (outcome, stock, remaining, held, paid, offered) = self
+            .redis
             .with_conn(|mut conn| async move {
                 let reply: ChangeReply = invocation.invoke_async(&mut *conn).await?;
                 index_offers(&mut conn, sale_id, &reply.5).await?;

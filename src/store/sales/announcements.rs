@@ -4,9 +4,10 @@
 
 use futures_util::{Stream, StreamExt};
 
-use super::client::{Store, StoreError};
-use super::keys::ROUNDS_CHANNEL;
+use super::Sales;
 use crate::domain::SaleId;
+use crate::store::client::StoreError;
+use crate::store::keys::ROUNDS_CHANNEL;
 
 /// One announcement: a sale started `round`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +16,7 @@ pub struct RoundStarted {
     pub round: u64,
 }
 
-impl Store {
+impl Sales {
     /// Subscribes on a dedicated connection (not pooled: it stays subscribed). The stream ends
     /// when the connection drops; an item is `None` for a message that is not an announcement.
     #[tracing::instrument(level = "debug", skip_all)]
@@ -23,8 +24,9 @@ impl Store {
         &self,
     ) -> Result<impl Stream<Item = Option<RoundStarted>>, StoreError> {
         let pubsub = self
+            .redis
             .timed(async {
-                let mut pubsub = self.client().get_async_pubsub().await?;
+                let mut pubsub = self.redis.client().get_async_pubsub().await?;
                 pubsub.subscribe(ROUNDS_CHANNEL).await?;
                 Ok(pubsub)
             })

@@ -3,12 +3,12 @@
 //! drain.
 //!
 //! Every API process's producer is a consumer of the stream's group [`PUBLISHERS`]: it reads
-//! entries no consumer has had yet ([`Store::outbox_read`]), as many as it has room for, so a
+//! entries no consumer has had yet ([`Outbox::read`]), as many as it has room for, so a
 //! backlog waits here rather than in memory and is read as fast as the broker takes it. Once
 //! the broker acknowledged an entry's event, `outbox_ack.lua` removes it from the stream and
-//! the group at once ([`Store::outbox_ack`]). An entry read but never acknowledged (its
+//! the group at once ([`Outbox::ack`]). An entry read but never acknowledged (its
 //! process died, or the broker was down past the message timeout) stays pending in the group;
-//! the relay takes it over once it has waited long enough ([`Store::outbox_claim`]).
+//! the relay takes it over once it has waited long enough ([`Outbox::claim`]).
 
 use std::sync::LazyLock;
 
@@ -43,12 +43,18 @@ pub struct Claimed {
     pub next: Option<String>,
 }
 
-impl Store {
+/// The outboxes of every sale. Cheap to clone.
+#[derive(Clone)]
+pub struct Outbox {
+    pub(super) redis: Store,
+}
+
+impl Outbox {
     /// Up to `count` entries of a sale's outbox that no producer has read yet, now pending on
     /// `consumer`. Makes the publishers group on first use (from the oldest entry, so entries
     /// written before it existed are read too).
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn outbox_read(
+    pub async fn read(
         &self,
         sale_id: &SaleId,
         consumer: &str,
@@ -79,31 +85,33 @@ impl Store {
         let options = StreamReadOptions::default()
             .group(PUBLISHERS, consumer)
             .count(count);
-        self.with_conn(|mut conn| async move {
-            Ok(conn.xread_options(&[&key], &[">"], &options).await?)
-        })
-        .await
+        self.redis
+            .with_conn(|mut conn| async move {
+                Ok(conn.xread_options(&[&key], &[">"], &options).await?)
+            })
+            .await
     }
 
     async fn make_publishers_group(&self, sale_id: &SaleId) -> Result<(), StoreError> {
         let key = SaleKeys::new(sale_id).outbox;
-        self.with_conn(|mut conn| async move {
-            let made: Result<(), redis::RedisError> =
-                conn.xgroup_create_mkstream(&key, PUBLISHERS, "0").await;
-            match made {
-                // Another process made it first.
-                Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
-                other => Ok(other?),
-            }
-        })
-        .await
+        self.redis
+            .with_conn(|mut conn| async move {
+                let made: Result<(), redis::RedisError> =
+                    conn.xgroup_create_mkstream(&key, PUBLISHERS, "0").await;
+                match made {
+                    // Another process made it first.
+                    Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
+                    other => Ok(other?),
+                }
+            })
+            .await
     }
 
     /// Takes over, for `consumer`, up to `count` entries that have waited in the publishers
     /// group's pending list for at least `min_idle_ms` (read by a producer that never got
     /// them acknowledged), starting at the pending entry `start` (`"0"` for the oldest).
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn outbox_claim(
+    pub async fn claim(
         &self,
         sale_id: &SaleId,
         consumer: &str,
@@ -114,6 +122,7 @@ impl Store {
         let key = SaleKeys::new(sale_id).outbox;
         let options = StreamAutoClaimOptions::default().count(count);
         let reply = self
+            .redis
             .with_conn(|mut conn| async move {
                 let reply: Result<StreamAutoClaimReply, _> = conn
                     .xautoclaim_options(&key, PUBLISHERS, consumer, min_idle_ms, start, options)
@@ -145,11 +154,7 @@ impl Store {
 
     /// Removes outbox entries whose events the broker acknowledged (see `outbox_ack.lua`).
     #[tracing::instrument(level = "debug", skip(self, entry_ids), fields(count = entry_ids.len()))]
-    pub async fn outbox_ack(
-        &self,
-        sale_id: &SaleId,
-        entry_ids: &[String],
-    ) -> Result<(), StoreError> {
+    pub async fn ack(&self, sale_id: &SaleId, entry_ids: &[String]) -> Result<(), StoreError> {
         if entry_ids.is_empty() {
             return Ok(());
         }
@@ -160,11 +165,12 @@ impl Store {
         for id in entry_ids {
             invocation.arg(id);
         }
-        self.with_conn(|mut conn| async move {
-            invocation.invoke_async::<u64>(&mut *conn).await?;
-            Ok(())
-        })
-        .await
+        self.redis
+            .with_conn(|mut conn| async move {
+                invocation.invoke_async::<u64>(&mut *conn).await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Removes from a sale's publishers group the consumers (API processes that are gone)
@@ -172,46 +178,45 @@ impl Store {
     /// returns how many. A live producer reads every sale each sweep, so it is never that idle,
     /// and one with entries pending is kept, since removing it would strand them.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn outbox_forget_consumers(
+    pub async fn forget_consumers(
         &self,
         sale_id: &SaleId,
         idle_ms: u64,
     ) -> Result<usize, StoreError> {
         let key = SaleKeys::new(sale_id).outbox;
-        self.with_conn(|mut conn| async move {
-            let info: Result<StreamInfoConsumersReply, _> =
-                conn.xinfo_consumers(&key, PUBLISHERS).await;
-            let consumers = match info {
-                Err(error) if error.code() == Some("NOGROUP") => return Ok(0),
-                other => other?.consumers,
-            };
-            let mut forgotten = 0;
-            for consumer in consumers {
-                let idle = u64::try_from(consumer.idle).unwrap_or(u64::MAX);
-                if consumer.pending == 0 && idle >= idle_ms {
-                    conn.xgroup_delconsumer::<_, _, _, ()>(&key, PUBLISHERS, &consumer.name)
-                        .await?;
-                    forgotten += 1;
+        self.redis
+            .with_conn(|mut conn| async move {
+                let info: Result<StreamInfoConsumersReply, _> =
+                    conn.xinfo_consumers(&key, PUBLISHERS).await;
+                let consumers = match info {
+                    Err(error) if error.code() == Some("NOGROUP") => return Ok(0),
+                    other => other?.consumers,
+                };
+                let mut forgotten = 0;
+                for consumer in consumers {
+                    let idle = u64::try_from(consumer.idle).unwrap_or(u64::MAX);
+                    if consumer.pending == 0 && idle >= idle_ms {
+                        conn.xgroup_delconsumer::<_, _, _, ()>(&key, PUBLISHERS, &consumer.name)
+                            .await?;
+                        forgotten += 1;
+                    }
                 }
-            }
-            Ok(forgotten)
-        })
-        .await
+                Ok(forgotten)
+            })
+            .await
     }
 
     /// How many reserved purchases of a sale wait in its outbox.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn outbox_len(&self, sale_id: &SaleId) -> Result<u64, StoreError> {
+    pub async fn len(&self, sale_id: &SaleId) -> Result<u64, StoreError> {
         let key = SaleKeys::new(sale_id).outbox;
-        self.with_conn(|mut conn| async move { Ok(conn.xlen(key).await?) })
+        self.redis
+            .with_conn(|mut conn| async move { Ok(conn.xlen(key).await?) })
             .await
     }
 
     /// Every entry of a sale's outbox, oldest first (a full read: for the audit).
-    pub(super) async fn outbox_all(
-        &self,
-        sale_id: &SaleId,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
+    pub(crate) async fn all(&self, sale_id: &SaleId) -> Result<Vec<OutboxEntry>, StoreError> {
         // Page by page: a backlog can hold hundreds of thousands of entries, too many for one
         // reply within a call's timeout.
         const PAGE: usize = 10_000;
@@ -221,6 +226,7 @@ impl Store {
         loop {
             let (key, from) = (key.clone(), start.clone());
             let page: StreamRangeReply = self
+                .redis
                 .with_conn(
                     |mut conn| async move { Ok(conn.xrange_count(key, from, "+", PAGE).await?) },
                 )

@@ -1,7 +1,7 @@
-//! The persister: writes batches of purchase events to PostgreSQL, one statement per batch,
-//! with `purchase_id` as the dedup key, and the batch's offsets in the same transaction, under
-//! the partitions' leases ([`Leases::commit_batch`]). A tokio task with a bounded mailbox,
-//! supervised by [`supervisor`](super::supervisor).
+//! The committer: the task that takes the consumer's batches, one at a time, and commits each
+//! ([`Leases::commit_batch`], in [`batch_commit`](super::leases::batch_commit): the orders and
+//! the offsets in one transaction under the partitions' leases). A tokio task with a bounded
+//! mailbox, supervised by [`supervisor`](super::supervisor).
 
 use std::collections::BTreeMap;
 
@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-pub use super::leases::Persisted;
-use super::leases::{CommitError, Leases};
+use super::leases::batch_commit::{CommitError, Persisted};
+use super::leases::Leases;
 use crate::domain::events::PurchaseEvent;
 use crate::runtime::telemetry::ActorMetrics;
 
@@ -19,34 +19,36 @@ const MAILBOX: usize = 2;
 
 /// Persist these events and move the partitions to these next offsets; the reply comes once
 /// both are durable.
-struct PersistBatch {
+struct CommitBatch {
     events: Vec<PurchaseEvent>,
     next_offsets: BTreeMap<i32, i64>,
     reply: oneshot::Sender<Result<Persisted, CommitError>>,
 }
 
-/// Why a batch was not persisted.
+/// Why a batch was not committed, or no answer came.
 #[derive(Debug, thiserror::Error)]
-pub enum PersistError {
+pub enum CommitterError {
     #[error(transparent)]
     Commit(#[from] CommitError),
-    #[error("the persister stopped before answering")]
+    #[error("the committer stopped before answering")]
     Stopped,
 }
 
-/// The persister's address.
+/// The committer's address.
 #[derive(Clone)]
-pub struct Persister {
-    mailbox: mpsc::Sender<PersistBatch>,
+pub struct Committer {
+    mailbox: mpsc::Sender<CommitBatch>,
 }
 
-impl Persister {
-    /// Starts a persister; it stops when every handle to it is dropped.
+impl Committer {
+    /// Starts a committer; it stops when every handle to it is dropped.
     pub fn spawn(leases: Leases) -> (Self, JoinHandle<()>) {
-        let (mailbox, mut inbox) = mpsc::channel::<PersistBatch>(MAILBOX);
+        let (mailbox, mut inbox) = mpsc::channel::<CommitBatch>(MAILBOX);
+        // Still labelled `persister`: the metric's label values are part of what operators
+        // read (docs/OPERATIONS.md, section 4; the Grafana dashboard).
         let metrics = ActorMetrics::new("persister", None);
         let task = tokio::spawn(async move {
-            while let Some(PersistBatch {
+            while let Some(CommitBatch {
                 events,
                 next_offsets,
                 reply,
@@ -68,22 +70,22 @@ impl Persister {
         (Self { mailbox }, task)
     }
 
-    /// Persists `events` (already distinct by purchase and version) with the partitions' next offsets, and
-    /// returns once they are durable.
-    pub async fn persist(
+    /// Commits `events` (already distinct by purchase and version) with the partitions' next
+    /// offsets, and returns once they are durable.
+    pub async fn commit(
         &self,
         events: Vec<PurchaseEvent>,
         next_offsets: BTreeMap<i32, i64>,
-    ) -> Result<Persisted, PersistError> {
+    ) -> Result<Persisted, CommitterError> {
         let (reply, answer) = oneshot::channel();
         self.mailbox
-            .send(PersistBatch {
+            .send(CommitBatch {
                 events,
                 next_offsets,
                 reply,
             })
             .await
-            .map_err(|_| PersistError::Stopped)?;
-        Ok(answer.await.map_err(|_| PersistError::Stopped)??)
+            .map_err(|_| CommitterError::Stopped)?;
+        Ok(answer.await.map_err(|_| CommitterError::Stopped)??)
     }
 }
