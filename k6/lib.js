@@ -39,10 +39,13 @@ export function purchase(userId, { quantity = 1, idempotencyKey, timeout } = {})
   return res;
 }
 
-/** Counts a purchase's answer under its outcome; returns the error code of a 409, or null. */
-export function countOutcome(res) {
+/**
+ * Counts a purchase's answer under its outcome; returns the error code of a 409, or null.
+ * `success` is the status of an accepted purchase: 202, or 200 on the seed's routes.
+ */
+export function countOutcome(res, success = 202) {
   const code = res.status === 409 ? res.json('error') : null;
-  if (res.status === 202) outcomes.accepted.add(1);
+  if (res.status === success) outcomes.accepted.add(1);
   else if (code === 'sold_out') outcomes.sold_out.add(1);
   else if (code === 'limit_reached') outcomes.limit_reached.add(1);
   else outcomes.other.add(1);

@@ -5,8 +5,9 @@
 //!
 //! A purchase here is a purchase of `POST /api/v1/sales/{sale_id}/purchases` with what the
 //! seed leaves out filled in: the body is optional, and a buyer who names no `user_id` is a
-//! new anonymous buyer, as every request of the seed's load is. The answers are flashsale's
-//! (202, the error shape), with the seed's `message` added to a success.
+//! new anonymous buyer, as every request of the seed's load is. A success is the seed's `200`
+//! (its clients count only `=== 200`) with flashsale's purchase, `Location` and the seed's
+//! `message`; errors have flashsale's shape (`409 sold_out`, as the seed's sold out).
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use uuid::Uuid;
 
 use super::errors::ApiError;
 use super::extract::{FromJsonObject, JsonObject, OptionalJsonBody};
-use super::purchases::{accepted, decide, PurchaseRequest};
+use super::purchases::{decide, located, PurchaseRequest};
 use super::sales::current_sale;
 use super::state::AppState;
 use super::stream::event_stream;
@@ -50,7 +51,7 @@ impl FromJsonObject for SeedPurchaseBody {
     }
 }
 
-/// A seed purchase's 202: the purchase, and the seed's `message`.
+/// A seed purchase's 200: the purchase, and the seed's `message`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SeedPurchase {
     message: &'static str,
@@ -59,7 +60,7 @@ pub struct SeedPurchase {
 }
 
 /// One seed purchase route: its handler and its OpenAPI entry, which differ only in the path,
-/// the strategy of the sale they sell from and what their 202 says.
+/// the strategy of the sale they sell from and what their 200 says.
 macro_rules! seed_purchase_route {
     ($(#[$doc:meta])* $name:ident, $path:tt, $strategy:expr, $reserved:tt) => {
         $(#[$doc])*
@@ -67,7 +68,7 @@ macro_rules! seed_purchase_route {
             params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
             request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
             responses(
-                (status = 202, description = $reserved, body = SeedPurchase,
+                (status = 200, description = $reserved, body = SeedPurchase,
                     headers(("Location" = String, description = "/api/v1/purchases/{purchase_id}"))),
                 super::schemas::PurchaseErrors,
             ))]
@@ -113,7 +114,7 @@ async fn purchase(
     });
     let sale_id = state.seed.sale_id(strategy).as_str().to_owned();
     let purchase = decide(req, &sale_id, request, state).await?;
-    Ok(accepted(&purchase).json(SeedPurchase {
+    Ok(located(HttpResponse::Ok(), &purchase).json(SeedPurchase {
         message: "purchase reserved",
         purchase,
     }))

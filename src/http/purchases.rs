@@ -68,12 +68,14 @@ pub async fn create_purchase(
         quantity: body.quantity,
     });
     let purchase = decide(&req, &path, request, &state).await?;
-    Ok(accepted(&purchase).json(purchase))
+    Ok(located(HttpResponse::Accepted(), &purchase).json(purchase))
 }
 
-/// A 202 for `purchase`, pointing at where it can be read.
-pub(super) fn accepted(purchase: &Purchase) -> HttpResponseBuilder {
-    let mut response = HttpResponse::Accepted();
+/// `response` (a success) pointing at where `purchase` can be read.
+pub(super) fn located(
+    mut response: HttpResponseBuilder,
+    purchase: &Purchase,
+) -> HttpResponseBuilder {
     response.insert_header((
         header::LOCATION,
         format!("/api/v1/purchases/{}", purchase.purchase_id),

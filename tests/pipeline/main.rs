@@ -14,6 +14,7 @@ mod delivery;
 mod durability;
 mod faults;
 mod holds;
+mod monitoring;
 mod observability;
 mod producer_cost;
 mod recovery;

@@ -5,10 +5,10 @@ use super::setting::{setting, Setting};
 
 pub const WORKER_HTTP_ADDR: Setting = setting(
     "FLASHSALE_WORKER_HTTP_ADDR",
-    "127.0.0.1:8081",
+    "127.0.0.1:9091",
     Worker,
     "Listen address of the worker's `/healthz`, `/readyz` and `/metrics`, `IP:port`. Port 0 \
-     picks a free port.",
+     picks a free port. Not 8081: the seed's control room calls that port by default.",
 );
 pub const WORKER_GROUP: Setting = setting(
     "FLASHSALE_WORKER_GROUP",
