@@ -324,7 +324,7 @@ pub async fn reset_sale(
     security(("admin" = [])),
     responses(
         (status = 200, description = "The seed sales in their new rounds", body = SeedReset),
-        super::schemas::ResetSeedSalesErrors,
+        super::schemas::ResetGoflashSalesErrors,
     ))]
 pub async fn reset_seed_sales(
     OptionalJsonBody(body): OptionalJsonBody<ResetBody>,
@@ -332,7 +332,7 @@ pub async fn reset_seed_sales(
 ) -> Result<HttpResponse, ApiError> {
     let stock = new_stock(body)?;
     let mut sales = Vec::new();
-    for (_, sale_id) in state.seed.all() {
+    for (_, sale_id) in state.goflash_sales.all() {
         sales.extend(state.sales.reset(sale_id, stock).await?);
     }
     if sales.is_empty() {

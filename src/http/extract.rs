@@ -1,7 +1,7 @@
 //! Reading a request: the JSON body extractors and the path ids. Every endpoint that takes a
 //! body reads it here, so every endpoint answers a bad body the same way: 415 when it is not
 //! JSON, 400 when it does not parse into the expected shape. Size, framing and arrival time
-//! were checked before routing (`limits.rs`).
+//! were checked before routing (`request_limits.rs`).
 //!
 //! Bodies are read field by field through [`JsonObject`] rather than derived with serde, so that
 //! every message a client sees is written here, in the client's terms (the field, the expected
@@ -76,7 +76,7 @@ fn read_json<T: FromJsonObject + 'static>(
 ) -> LocalBoxFuture<'static, Result<Option<T>, ApiError>> {
     let is_json = is_json(req);
     Box::pin(async move {
-        // Already read whole and bounded by `limits.rs`; this only collects it.
+        // Already read whole and bounded by `request_limits.rs`; this only collects it.
         let mut body = BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk

@@ -112,7 +112,7 @@ async fn purchase(
             quantity: body.quantity.unwrap_or(1),
         }
     });
-    let sale_id = state.seed.sale_id(strategy).as_str().to_owned();
+    let sale_id = state.goflash_sales.sale_id(strategy).as_str().to_owned();
     let purchase = decide(req, &sale_id, request, state).await?;
     Ok(located(HttpResponse::Ok(), &purchase).json(SeedPurchase {
         message: "purchase reserved",
@@ -136,7 +136,11 @@ fn anonymous_buyer() -> String {
         super::schemas::SeedStreamErrors,
     ))]
 pub async fn seed_stream(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let sale = current_sale(&state, state.seed.sale_id(Strategy::Async).as_str()).await?;
+    let sale = current_sale(
+        &state,
+        state.goflash_sales.sale_id(Strategy::Async).as_str(),
+    )
+    .await?;
     let watcher = state
         .stock_watch
         .watch(&sale.sale_id)

@@ -14,7 +14,7 @@
 //! | `POST /api/v1/sales/{sale_id}/queue`, `GET .../queue/{ticket_id}`, `GET .../queue/{ticket_id}/stream` (the waiting room) | `queue.rs` |
 //! | `GET /`, `GET /control-room`, `GET /api/v1/sales`, `GET /api/v1/stats` (the control room) | `dashboard.rs` (the page: `control_room.html`) |
 //! | `GET /openapi.json` | `openapi.rs` (every handler carries its `#[utoipa::path]`) |
-//! | every path: head size, body framing, size and timeout, checked before routing | `limits.rs` |
+//! | every path: head size, body framing, size and timeout, checked before routing | `request_limits.rs` |
 //! | the rate limits per client address and per user, which a handler applies (`purchases.rs` does) | `rate_limits.rs`, `client_address.rs` |
 //!
 //! Every failure becomes an [`errors::ApiError`], which is turned into the JSON error shape in
@@ -29,12 +29,12 @@ pub mod extract;
 pub mod goflash;
 pub mod health;
 pub mod holds;
-pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod purchases;
 pub mod queue;
 pub mod rate_limits;
+pub mod request_limits;
 pub mod sales;
 pub mod schemas;
 pub mod state;

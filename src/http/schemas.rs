@@ -255,7 +255,7 @@ route_errors! {
         SaleNotFound, RouteNotFound: "no such route",
         Unavailable: "the reset may have happened",
     ];
-    ResetSeedSalesErrors = ADMIN + BODY + [
+    ResetGoflashSalesErrors = ADMIN + BODY + [
         SaleNotFound: "none of the seed sales exists",
         Unavailable: "some resets may have happened",
     ];

@@ -9,7 +9,7 @@ use crate::http::rate_limits::RateLimits;
 use crate::services::admission::tokens::TokenKey;
 use crate::services::admission::waiting_room::WaitingRoom;
 use crate::services::checkout::Checkout;
-use crate::services::goflash::SeedSales;
+use crate::services::goflash::GoflashSales;
 use crate::services::operations::Operations;
 use crate::services::purchases::{PurchaseLookup, Strategies};
 use crate::services::sales::SaleService;
@@ -39,7 +39,7 @@ pub struct AppState {
     /// The payment webhook's HMAC key (`holds.rs`).
     pub payment_secret: Option<SecretString>,
     /// The sales the seed's routes sell from.
-    pub seed: SeedSales,
+    pub goflash_sales: GoflashSales,
     /// The rate limits of the purchase routes (`rate_limits.rs`).
     pub rate_limits: RateLimits,
     /// Which sales this process knows to be sold out: a purchase answered from it is not

@@ -1,6 +1,7 @@
-//! The seed's sales: one sale per strategy, so the seed's four purchase routes (`POST
-//! /purchase`, `/purchase-lock`, `/purchase-redis`, `/purchase-async`) sell side by side
-//! without one phase eating another's stock, as the seed's phases did on its single product.
+//! The GoFlash-compatible sales (GoFlash is the seed flashsale grew from): one sale per
+//! strategy, so the seed's four purchase routes (`POST /purchase`, `/purchase-lock`,
+//! `/purchase-redis`, `/purchase-async`) sell side by side without one phase eating another's
+//! stock, as the seed's phases did on its single product.
 //!
 //! They are ordinary sales (`<prefix>-naive`, ...): the admin API, the stream and the control
 //! room see them like any other. Only their ids and their creation at start are special.
@@ -14,15 +15,15 @@ use crate::domain::{Invalid, SaleId, SaleSpec, Strategy};
 use crate::runtime::lifecycle::retry_until_done;
 use crate::runtime::settings::SeedSettings;
 
-/// The seed's sales of this process.
+/// The GoFlash-compatible sales of this process.
 #[derive(Debug, Clone)]
-pub struct SeedSales {
+pub struct GoflashSales {
     /// In the order of [`Strategy::ALL`].
     ids: [SaleId; 4],
     stock: u64,
 }
 
-impl SeedSales {
+impl GoflashSales {
     /// Refuses a prefix that makes an invalid sale id, or a stock out of range.
     pub fn new(settings: &SeedSettings) -> Result<Self, Invalid> {
         let id = |strategy: Strategy| {

@@ -31,7 +31,7 @@ use crate::services::admission::tokens::TokenKey;
 use crate::services::admission::waiting_room::WaitingRoom;
 use crate::services::checkout::reaper::reap_holds;
 use crate::services::checkout::Checkout;
-use crate::services::goflash::SeedSales;
+use crate::services::goflash::GoflashSales;
 use crate::services::operations::Operations;
 use crate::services::purchases::{PurchaseLookup, Strategies};
 use crate::services::sales::SaleService;
@@ -48,7 +48,7 @@ pub enum StartupError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("bad database settings: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("bad seed sale settings: {0}")]
+    #[error("bad GoFlash sale settings (FLASHSALE_SEED_*): {0}")]
     Seed(#[from] Invalid),
 }
 
@@ -60,7 +60,7 @@ pub struct Application {
     stock_watch: Arc<StockWatch>,
     /// Likewise for the ticket streams.
     queue_watch: Arc<QueueWatch>,
-    /// Stops the background tasks (round announcements, topics, seed sales).
+    /// Stops the background tasks (round announcements, topics, GoFlash sales).
     background: CancellationToken,
     producer: actix::Addr<KafkaProducerActor>,
     /// How long the producer may take to flush at shutdown.
@@ -159,9 +159,9 @@ impl Application {
         ));
         // Every process admits: the rate is a budget shared in Redis (see `admitter.rs`).
         actix_web::rt::spawn(admit_buyers(store.waiting_room(), background.child_token()));
-        let seed = SeedSales::new(&settings.seed)?;
+        let goflash_sales = GoflashSales::new(&settings.seed)?;
         if settings.seed.create {
-            seed.ensure_in_background(&sales, &background);
+            goflash_sales.ensure_in_background(&sales, &background);
         }
 
         let stock_watch = StockWatch::of_sales(
@@ -186,14 +186,14 @@ impl Application {
             token_key: settings.token_secret.map(TokenKey::new),
             admin_token: settings.admin_token,
             payment_secret: settings.payment_secret,
-            seed,
+            goflash_sales,
             rate_limits: http::rate_limits::RateLimits::new(&settings.rate_limits),
             sold_out,
         });
         let cors_origins = settings.cors_origins;
         let listener = bind_listener(settings.http_addr, settings.http_backlog)?;
         let port = listener.local_addr()?.port();
-        let limits = http::limits::RequestLimits {
+        let limits = http::request_limits::RequestLimits {
             body_timeout: settings.http_body_timeout,
         };
         let server = HttpServer::new(move || {
@@ -201,7 +201,7 @@ impl Application {
                 .app_data(state.clone())
                 .configure(http::routes)
                 .wrap(from_fn(move |req, next| {
-                    http::limits::check(limits, req, next)
+                    http::request_limits::check(limits, req, next)
                 }))
                 // Outermost, so every answer (refusals of the limits included) carries the
                 // CORS headers a browser needs to read it.

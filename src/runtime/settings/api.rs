@@ -36,7 +36,9 @@ pub struct RelayConfig {
     pub batch: usize,
 }
 
-/// The seed's sales: the four sales the seed's routes (`POST /purchase`, ...) sell from.
+/// The GoFlash-compatible sales (the seed, GoFlash, is what flashsale grew from): the four
+/// sales its routes (`POST /purchase`, ...) sell from. Named after their variables,
+/// `FLASHSALE_SEED_*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedSettings {
     /// Whether the API creates them at start (unless they exist).
