@@ -194,8 +194,10 @@ impl FromJsonObject for StockBody {
     }
 }
 
-/// `POST /api/v1/admin/sales/{sale_id}/stock`: adds units to the current round or removes
-/// some, atomically with purchases, without a new round.
+/// Add units to a sale or remove some.
+///
+/// Changes the stock of the current round, atomically with purchases and without a new round: units
+/// added go to waitlisted buyers first; units removed must still be on sale.
 #[utoipa::path(post, path = "/api/v1/admin/sales/{sale_id}/stock", tag = "admin",
     params(("sale_id" = String, Path, description = "The sale")),
     request_body(content = StockBody, content_type = "application/json", description = "`{\"add\": n}` or `{\"remove\": n}`"),
@@ -235,8 +237,10 @@ pub async fn change_stock(
     Ok(HttpResponse::Ok().json(sale))
 }
 
-/// `PUT /api/v1/admin/sales/{sale_id}`: creates the sale (201) or replaces it (200). Replacing
-/// starts a new round with the full new stock.
+/// Create or replace a sale.
+///
+/// Creates the sale (201) or replaces it (200): its stock, strategy, window, per-user limit, holds
+/// and admission. Replacing starts a new round with the full new stock.
 #[utoipa::path(put, path = "/api/v1/admin/sales/{sale_id}", tag = "admin",
     params(("sale_id" = String, Path, description = "The sale to create or replace")),
     request_body(content = SaleBody, content_type = "application/json"),
@@ -298,7 +302,9 @@ pub async fn put_sale(
     })
 }
 
-/// `POST /api/v1/admin/sales/{sale_id}/reset`, optional body `{"stock": n}`.
+/// Start a sale's next round.
+///
+/// A new round with the full stock, or with `{"stock": n}` the new stock.
 #[utoipa::path(post, path = "/api/v1/admin/sales/{sale_id}/reset", tag = "admin",
     params(("sale_id" = String, Path, description = "The sale to reset")),
     request_body(content = Option<ResetBody>, content_type = "application/json", description = "Optional: none or `{}` keeps the stock"),
@@ -316,9 +322,10 @@ pub async fn reset_sale(
     reset(&state, &sale_id, body).await
 }
 
-/// `POST /reset`: the seed's command; starts the next round of every seed sale that exists
-/// (all four after start-up), with the same optional body as a sale's reset. 404 when none
-/// does.
+/// Start the next round of every seed sale (the seed's command).
+///
+/// Resets each of the seed's sales that exists (all four after start-up), with the same optional
+/// body as a sale's reset; 404 when none does.
 #[utoipa::path(post, path = "/reset", tag = "seed",
     request_body(content = Option<ResetBody>, content_type = "application/json", description = "Optional: none or `{}` keeps the stock"),
     security(("admin" = [])),

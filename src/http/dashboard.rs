@@ -22,7 +22,10 @@ pub const MAX_LISTED_SALES: usize = 100;
 /// The control room: one HTML file with its script and styles inline (no CDN, no build step).
 const CONTROL_ROOM: &str = include_str!("control_room.html");
 
-/// `GET /` and `GET /control-room`: the control room page.
+/// The control room page.
+///
+/// An HTML page for a person: every sale live, the purchase counters, and a form to reset a sale
+/// with the admin token.
 #[utoipa::path(get, path = "/control-room", tag = "control room",
     responses((status = 200, description = "The control room page", content_type = "text/html", body = String)))]
 pub async fn control_room() -> HttpResponse {
@@ -32,7 +35,9 @@ pub async fn control_room() -> HttpResponse {
         .body(CONTROL_ROOM)
 }
 
-/// The root: the same page as `/control-room`.
+/// The control room page (the root).
+///
+/// The same page as `/control-room`.
 #[utoipa::path(get, path = "/", tag = "control room",
     responses((status = 200, description = "The control room page", content_type = "text/html", body = String)))]
 pub async fn root() -> HttpResponse {
@@ -46,7 +51,9 @@ pub struct SaleList {
     sales: Vec<Sale>,
 }
 
-/// `GET /api/v1/sales`: every sale as `GET /api/v1/sales/{sale_id}` shows it.
+/// List the sales.
+///
+/// Every sale (at most 100, by id) as `GET /api/v1/sales/{sale_id}` shows it.
 #[utoipa::path(get, path = "/api/v1/sales", tag = "sales",
     responses(
         (status = 200, description = "Every sale (at most 100, by id)", body = SaleList),
@@ -96,7 +103,9 @@ pub struct SalePipeline {
     not_persisted: Option<u64>,
 }
 
-/// `GET /api/v1/stats`: the control room's figures.
+/// Read the control room's figures.
+///
+/// Purchases by outcome, and each sale's pipeline from reservation to order.
 #[utoipa::path(get, path = "/api/v1/stats", tag = "sales",
     responses(
         (status = 200, description = "Purchases by outcome and each sale's pipeline", body = Stats),

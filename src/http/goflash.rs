@@ -65,6 +65,7 @@ macro_rules! seed_purchase_route {
     ($(#[$doc:meta])* $name:ident, $path:tt, $strategy:expr, $reserved:tt) => {
         $(#[$doc])*
         #[utoipa::path(post, path = $path, tag = "seed",
+            security((), ("purchase_token" = [])),
             params(("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
             request_body(content = Option<SeedPurchaseBody>, content_type = "application/json", description = "Optional: none or `{}` buys 1 unit as a new anonymous buyer"),
             responses(
@@ -83,19 +84,29 @@ macro_rules! seed_purchase_route {
 }
 
 seed_purchase_route!(
-    /// `POST /purchase`: the seed's phase 1, on the seed's `naive` sale.
+    /// Buy from the seed's `naive` sale (the seed's phase 1).
+    ///
+    /// The seed's `POST /purchase`: one unit (or `quantity`) for `user_id`, or for a new
+    /// anonymous buyer without a body; a PostgreSQL row update per purchase.
     purchase_naive, "/purchase", Strategy::Naive, "Reserved from the seed's `naive` sale"
 );
 seed_purchase_route!(
-    /// `POST /purchase-lock`: the seed's phase 2, on the seed's `locking` sale.
+    /// Buy from the seed's `locking` sale (the seed's phase 2).
+    ///
+    /// The seed's `POST /purchase-lock`: like `/purchase`, the row locked for each purchase.
     purchase_locking, "/purchase-lock", Strategy::Locking, "Reserved from the seed's `locking` sale"
 );
 seed_purchase_route!(
-    /// `POST /purchase-redis`: the seed's phase 3, on the seed's `redis` sale.
+    /// Buy from the seed's `redis` sale (the seed's phase 3).
+    ///
+    /// The seed's `POST /purchase-redis`: like `/purchase`, the stock taken in Redis.
     purchase_redis, "/purchase-redis", Strategy::Redis, "Reserved from the seed's `redis` sale"
 );
 seed_purchase_route!(
-    /// `POST /purchase-async`: the seed's phase 4, on the seed's `async` sale.
+    /// Buy from the seed's `async` sale (the seed's phase 4).
+    ///
+    /// The seed's `POST /purchase-async`: like `/purchase`, the stock taken in Redis and the
+    /// order persisted by the worker through the broker.
     purchase_async, "/purchase-async", Strategy::Async, "Reserved from the seed's `async` sale"
 );
 
@@ -126,10 +137,11 @@ fn anonymous_buyer() -> String {
     format!("anon-{}", Uuid::new_v4().simple())
 }
 
-/// `GET /stream`: the seed's Server-Sent Events, `data: {"stock": <remaining>}`, for the
-/// seed's `async` sale: when the stock changes, and at least every [`SEED_STREAM_INTERVAL`]
-/// (the seed's cadence, which also serves as the heartbeat). It reads the sale through the
-/// same watch as the sale's own stream: one poll per sale and process, however many watch.
+/// Follow the seed's `async` sale (the seed's stream).
+///
+/// The seed's Server-Sent Events, `data: {"stock": <remaining>}`, for its `async` sale: when the
+/// stock changes, and at least every 500 ms (the seed's cadence, which also serves as the
+/// heartbeat).
 #[utoipa::path(get, path = "/stream", tag = "seed",
     responses(
         (status = 200, description = "Server-Sent Events `data: {\"stock\": n}` of the seed's async sale, on change and every 500 ms", content_type = "text/event-stream", body = String),

@@ -69,12 +69,18 @@ impl FromJsonObject for CancelBody {
     }
 }
 
-/// Pays a hold. Signed by the shop's payment system (see the module's comment).
+/// Pay a held purchase (the payment webhook).
+///
+/// Called by the shop's payment system once the buyer paid: ends the hold as `paid`, so the units
+/// are sold for good. The call is signed (the `payment_signature` and `payment_timestamp` schemes)
+/// and the signature is checked before anything else, so a refused call changes nothing. Paying
+/// again with the same `payment_ref` answers the same; a hold that expired or was cancelled is
+/// refused and its units stay on sale.
 #[utoipa::path(post, path = "/api/v1/purchases/{purchase_id}/payment", tag = "holds",
-    params(("purchase_id" = uuid::Uuid, Path, description = "The held purchase"),
-        ("Flashsale-Timestamp" = String, Header, description = "Unix seconds when the call was signed; refused beyond 300 s either way"),
-        ("Flashsale-Signature" = String, Header, description = "Hex HMAC-SHA256 of `<timestamp>.<purchase_id>.<body>` under FLASHSALE_PAYMENT_SECRET")),
+    params(("purchase_id" = uuid::Uuid, Path, description = "The held purchase")),
     request_body(content = PaymentBody, content_type = "application/json"),
+    // Both headers together: one requirement with two schemes.
+    security(("payment_signature" = [], "payment_timestamp" = [])),
     responses(
         (status = 200, description = "Paid (now, or before with the same `payment_ref`)", body = crate::domain::Purchase),
         super::schemas::PayHoldErrors,
@@ -104,10 +110,17 @@ pub async fn pay_hold(
     settle(&state, purchase_id, HoldAction::Pay(&payment_ref)).await
 }
 
-/// Cancels a hold: its units go back on sale.
+/// Cancel a held purchase.
+///
+/// Ends the hold as `cancelled` and puts its units back on sale (to the first waitlisted buyer,
+/// when there is one). The buyer proves the hold is theirs with its `hold_token` in the body (a
+/// credential OpenAPI cannot declare as a scheme, hence the operation's anonymous alternative); the
+/// admin needs none, with the admin token. Cancelling again answers the same.
 #[utoipa::path(post, path = "/api/v1/purchases/{purchase_id}/cancel", tag = "holds",
     params(("purchase_id" = uuid::Uuid, Path, description = "The held purchase")),
     request_body(content = Option<CancelBody>, content_type = "application/json", description = "`{\"hold_token\": ...}`; may be left out with the admin token"),
+    // The buyer's `hold_token` travels in the body, where no security scheme can be: the
+    // anonymous alternative is that one.
     security((), ("admin" = [])),
     responses(
         (status = 200, description = "Cancelled (now, or before)", body = crate::domain::Purchase),

@@ -12,7 +12,9 @@ use tokio::time::Instant;
 use crate::runtime::probes;
 use crate::runtime::telemetry::names;
 
-/// `GET /metrics`: every metric of the process (the handler shared with the worker).
+/// The process's metrics, for Prometheus.
+///
+/// Every metric of the process in the Prometheus text format (docs/OPERATIONS.md lists them).
 #[utoipa::path(get, path = "/metrics", tag = "meta",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub async fn serve_metrics() -> actix_web::HttpResponse {

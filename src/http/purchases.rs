@@ -46,11 +46,18 @@ pub(super) struct PurchaseRequest {
     pub quantity: u64,
 }
 
-/// `POST /api/v1/sales/{sale_id}/purchases`: reserves stock for one buyer, 202 with the
-/// purchase, or why not.
+/// Buy units of a sale.
+///
+/// Reserves `quantity` units (1 by default) of the sale for `user_id` and answers 202 with the
+/// purchase, `reserved` until the worker persists it as an order, then `confirmed` (`GET
+/// /api/v1/purchases/{purchase_id}`). On a sale with holds the purchase is held: pay it or cancel
+/// it within `hold_seconds`, with the `hold_token` it carries. A sale with a waiting room (`fifo`,
+/// `random`) sells only to buyers sending the purchase token their admitted ticket gave them. An
+/// `Idempotency-Key` makes a retry answer the first purchase instead of buying again.
 #[utoipa::path(post, path = "/api/v1/sales/{sale_id}/purchases", tag = "purchases",
-    params(("sale_id" = String, Path, description = "The sale"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe"),
-        ("Flashsale-Purchase-Token" = Option<String>, Header, description = "The purchase token the waiting room gave the buyer (`GET /api/v1/sales/{sale_id}/queue/{ticket_id}`); required by sales with `fifo` or `random` admission, ignored by `open` ones")),
+    params(("sale_id" = String, Path, description = "The sale"), ("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]{1,128}$", description = "1 to 128 printable ASCII characters; makes a retry safe")),
+    // None for an `open` sale; the purchase token for a sale with a waiting room.
+    security((), ("purchase_token" = [])),
     request_body(content = PurchaseBody, content_type = "application/json"),
     responses(
         (status = 202, description = "Reserved (or the replay of a reservation); `Location` points at the purchase", body = Purchase,
@@ -223,8 +230,11 @@ fn outcome_counter(outcome: &'static str) -> metrics::Counter {
     )
 }
 
-/// A purchase and its status: `confirmed` once the worker persisted it as an order. Purchases
-/// of the `naive` and `locking` strategies exist only as orders, `confirmed` from the start.
+/// Read a purchase.
+///
+/// The purchase as it stands: `reserved` until the worker persisted it as an order, then
+/// `confirmed`; a held purchase also shows its hold's state. Purchases of the `naive` and `locking`
+/// strategies exist only as orders, `confirmed` from the start.
 #[utoipa::path(get, path = "/api/v1/purchases/{purchase_id}", tag = "purchases",
     params(("purchase_id" = uuid::Uuid, Path, description = "A purchase id")),
     responses(

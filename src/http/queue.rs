@@ -77,8 +77,11 @@ pub struct TicketView {
     pub token_used: Option<bool>,
 }
 
-/// `POST /api/v1/sales/{sale_id}/queue`: takes the buyer's ticket (201), or answers the one
-/// the buyer took this round (200).
+/// Take a ticket in a sale's waiting room.
+///
+/// For a sale with `fifo` or `random` admission: takes the buyer's ticket (201), or answers the
+/// ticket the buyer already took this round (200). Follow the ticket until it is `admitted`, then
+/// buy with its purchase token.
 #[utoipa::path(post, path = "/api/v1/sales/{sale_id}/queue", tag = "queue",
     params(("sale_id" = String, Path, description = "A sale with `fifo` or `random` admission")),
     request_body(content = QueueBody, content_type = "application/json"),
@@ -111,7 +114,10 @@ pub async fn join_queue(
     })
 }
 
-/// `GET /api/v1/sales/{sale_id}/queue/{ticket_id}`: where the ticket stands.
+/// Read a waiting-room ticket.
+///
+/// Where the ticket stands: `waiting` (with its position), `admitted` (with the purchase token to
+/// buy with), `sold_out` or `ended`.
 #[utoipa::path(get, path = "/api/v1/sales/{sale_id}/queue/{ticket_id}", tag = "queue",
     params(("sale_id" = String, Path, description = "The sale"), ("ticket_id" = Uuid, Path, description = "The ticket")),
     responses(
@@ -128,7 +134,10 @@ pub async fn get_ticket(
     Ok(HttpResponse::Ok().json(view(&state, &sale_id, ticket)?))
 }
 
-/// `GET /api/v1/sales/{sale_id}/queue/{ticket_id}/stream`: the ticket as Server-Sent Events.
+/// Follow a waiting-room ticket live.
+///
+/// The ticket as Server-Sent Events, at once and on every change, until it is `admitted` or
+/// `ended`: the same answers as polling the ticket, without polling.
 #[utoipa::path(get, path = "/api/v1/sales/{sale_id}/queue/{ticket_id}/stream", tag = "queue",
     params(("sale_id" = String, Path, description = "The sale"), ("ticket_id" = Uuid, Path, description = "The ticket")),
     responses(

@@ -7,6 +7,8 @@ use super::extract::sale_id;
 use super::state::AppState;
 use crate::domain::Sale;
 
+/// Read a sale.
+///
 /// The sale with its round, stock, remaining units, status and strategy.
 #[utoipa::path(get, path = "/api/v1/sales/{sale_id}", tag = "sales",
     params(("sale_id" = String, Path, description = "The sale")),

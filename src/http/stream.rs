@@ -26,7 +26,9 @@ use super::state::AppState;
 use crate::domain::Sale;
 use crate::services::stock_watch::Watcher;
 
-/// Streams the sale's changes until the client leaves or the process stops.
+/// Follow a sale live.
+///
+/// Server-Sent Events of the sale as it changes, until the client leaves or the server stops.
 #[utoipa::path(get, path = "/api/v1/sales/{sale_id}/stream", tag = "sales",
     params(("sale_id" = String, Path, description = "The sale")),
     responses(

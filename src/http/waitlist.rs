@@ -32,8 +32,11 @@ impl FromJsonObject for WaitlistBody {
     }
 }
 
-/// Joins the waitlist of a sold-out sale: the next unit released or added goes to the first
-/// buyer waiting, as a hold of one unit.
+/// Join a sold-out sale's waitlist.
+///
+/// For a sale with holds that has sold out: the next unit released (a hold expired or cancelled) or
+/// added goes to the first buyer waiting, as a hold of one unit. Keep the answer's `entry_id`: it
+/// is how the offer is read, and the only proof the entry is the buyer's.
 #[utoipa::path(post, path = "/api/v1/sales/{sale_id}/waitlist", tag = "waitlist",
     params(("sale_id" = String, Path, description = "The sold-out sale")),
     request_body(content = WaitlistBody, content_type = "application/json"),
@@ -68,7 +71,9 @@ pub async fn join_waitlist(
         .json(entry))
 }
 
-/// Where an entry stands: its position while waiting; once offered a unit, the offer (a held
+/// Read a waitlist entry.
+///
+/// Where the entry stands: its position while waiting; once offered a unit, the offer (a held
 /// purchase with its `hold_token`, to pay or cancel like any hold).
 #[utoipa::path(get, path = "/api/v1/sales/{sale_id}/waitlist/{entry_id}", tag = "waitlist",
     params(("sale_id" = String, Path, description = "The sale"),
@@ -90,7 +95,10 @@ pub async fn get_waitlist_entry(
     Ok(HttpResponse::Ok().json(entry))
 }
 
-/// Leaves the waitlist. Idempotent while the entry waits or has left.
+/// Leave the waitlist.
+///
+/// Takes the entry off the waitlist while it waits; leaving again answers the same. An entry
+/// already offered a unit is refused: cancel its hold instead.
 #[utoipa::path(delete, path = "/api/v1/sales/{sale_id}/waitlist/{entry_id}", tag = "waitlist",
     params(("sale_id" = String, Path, description = "The sale"),
         ("entry_id" = uuid::Uuid, Path, description = "The entry, as the join answered it")),

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::spawn_app;
 
@@ -33,8 +33,25 @@ fn registered_routes() -> BTreeSet<(String, String)> {
     routes
 }
 
+/// The credentials an operation takes, as its security requirements: alternatives, each naming
+/// the schemes sent together (`{}`: none).
+fn expected_security(method: &str, path: &str) -> Value {
+    let admin = path.starts_with("/api/v1/admin/") || path == "/reset";
+    let purchase = path == "/api/v1/sales/{sale_id}/purchases" || path.starts_with("/purchase");
+    match (method, path) {
+        _ if admin => json!([{"admin": []}]),
+        (_, "/api/v1/purchases/{purchase_id}/payment") => {
+            json!([{"payment_signature": [], "payment_timestamp": []}])
+        }
+        // The buyer's hold_token travels in the body: the anonymous alternative.
+        (_, "/api/v1/purchases/{purchase_id}/cancel") => json!([{}, {"admin": []}]),
+        _ if purchase => json!([{}, {"purchase_token": []}]),
+        _ => json!([{}]),
+    }
+}
+
 #[actix_web::test]
-async fn the_openapi_document_describes_every_registered_route_and_the_admin_scheme() {
+async fn the_openapi_document_describes_every_registered_route_and_its_credentials() {
     let app = spawn_app().await;
     let response = app.get("/openapi.json").await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -46,10 +63,30 @@ async fn the_openapi_document_describes_every_registered_route_and_the_admin_sch
         "not OpenAPI 3.1: {}",
         document["openapi"]
     );
-    assert_eq!(
-        document["components"]["securitySchemes"]["admin"],
-        serde_json::json!({"type": "http", "scheme": "bearer", "description": "FLASHSALE_ADMIN_TOKEN"})
-    );
+    let schemes = &document["components"]["securitySchemes"];
+    assert_eq!(schemes["admin"]["type"], "http");
+    assert_eq!(schemes["admin"]["scheme"], "bearer");
+    for (scheme, header) in [
+        ("payment_signature", "Flashsale-Signature"),
+        ("payment_timestamp", "Flashsale-Timestamp"),
+        ("purchase_token", "Flashsale-Purchase-Token"),
+    ] {
+        assert_eq!(
+            (
+                &schemes[scheme]["type"],
+                &schemes[scheme]["in"],
+                &schemes[scheme]["name"]
+            ),
+            (&json!("apiKey"), &json!("header"), &json!(header)),
+            "{scheme}"
+        );
+    }
+    let tags: BTreeSet<&str> = document["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|tag| tag["name"].as_str())
+        .collect();
 
     let registered = registered_routes();
     assert!(
@@ -78,22 +115,28 @@ async fn the_openapi_document_describes_every_registered_route_and_the_admin_sch
         "documented routes that are not registered: {unserved:?}"
     );
 
-    // Every admin operation asks for the token, and only those require it (an operation may
-    // accept it as an alternative to none, `{}`, like a hold's cancel); every operation
-    // documents its statuses.
+    // Every operation names the credentials it takes (its own requirements, or the document's
+    // default of none), says what it does under a declared tag, and documents its statuses.
     for (method, path) in &documented {
         let operation = &document["paths"][path][method];
-        let secured = operation["security"].as_array().is_some_and(|s| {
-            !s.is_empty()
-                && !s
-                    .iter()
-                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
-        });
-        let admin = path.starts_with("/api/v1/admin/") || path == "/reset";
+        let security = operation.get("security").unwrap_or(&document["security"]);
         assert_eq!(
-            secured, admin,
-            "{method} {path}: security {}",
-            operation["security"]
+            security,
+            &expected_security(method, path),
+            "{method} {path}: security"
+        );
+        for field in ["summary", "description"] {
+            assert!(
+                operation[field].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path}: no {field}"
+            );
+        }
+        assert!(
+            operation["tags"].as_array().is_some_and(|t| t
+                .iter()
+                .all(|t| t.as_str().is_some_and(|t| tags.contains(t)))),
+            "{method} {path}: a tag not declared: {}",
+            operation["tags"]
         );
         let responses = operation["responses"].as_object().expect("responses");
         assert!(
