@@ -89,6 +89,17 @@ async fn wait_for_ending(pipeline: &Pipeline, purchase_id: Uuid, state: &str) {
     .await;
 }
 
+/// The sale's id, the pipeline's orders, and the sale's audit once settled, which passes.
+async fn settled(pipeline: &Pipeline, app: &TestApp, sale: &str) -> (SaleId, Orders, Audit) {
+    let sale_id = SaleId::parse(sale).expect("valid id");
+    let orders = Orders::connect_lazy(&pipeline.database_settings()).expect("valid url");
+    let clean = Audit::settled(&app.store, &orders, &sale_id, None, Duration::from_secs(20))
+        .await
+        .expect("the audit runs");
+    assert!(clean.passed(), "{clean}");
+    (sale_id, orders, clean)
+}
+
 #[actix_web::test]
 async fn a_hold_ended_twice_is_kept_and_fails_the_audit_while_the_same_ending_again_is_a_duplicate()
 {
@@ -96,12 +107,7 @@ async fn a_hold_ended_twice_is_kept_and_fails_the_audit_while_the_same_ending_ag
     let worker = spawn_worker(pipeline.worker_settings()).await;
     let app = spawn_app_with(pipeline.api_settings()).await;
     let (sale, paid, cancelled) = sale_with_endings(&app).await;
-    let sale_id = SaleId::parse(&sale).expect("valid id");
-    let orders = Orders::connect_lazy(&pipeline.database_settings()).expect("valid url");
-    let clean = Audit::settled(&app.store, &orders, &sale_id, None, Duration::from_secs(20))
-        .await
-        .expect("the audit runs");
-    assert!(clean.passed(), "{clean}");
+    let (sale_id, orders, _) = settled(&pipeline, &app, &sale).await;
     let audit = || async {
         Audit::run(&app.store, &orders, &sale_id, None)
             .await
@@ -166,12 +172,7 @@ async fn a_counter_of_the_sale_changed_by_hand_fails_the_audit_which_names_it() 
     let worker = spawn_worker(pipeline.worker_settings()).await;
     let app = spawn_app_with(pipeline.api_settings()).await;
     let (sale, _, _) = sale_with_endings(&app).await;
-    let sale_id = SaleId::parse(&sale).expect("valid id");
-    let orders = Orders::connect_lazy(&pipeline.database_settings()).expect("valid url");
-    let clean = Audit::settled(&app.store, &orders, &sale_id, None, Duration::from_secs(20))
-        .await
-        .expect("the audit runs");
-    assert!(clean.passed(), "{clean}");
+    let (sale_id, orders, clean) = settled(&pipeline, &app, &sale).await;
     assert!(clean.counters_apart.is_empty(), "{clean}");
     let conn = raw_redis(&pipeline.redis.url).await;
     let hincrby = |counter: &'static str, by: i64| {
