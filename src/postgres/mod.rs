@@ -131,11 +131,14 @@ pub(crate) struct Applied {
     pub inserted: u64,
     /// Events recorded in the history: the batch's events not persisted before.
     pub recorded: u64,
+    /// Of those, events whose state contradicts one already recorded at their purchase's
+    /// version (a hold ended twice): kept for the audit, not dropped as duplicates.
+    pub contradicting: u64,
 }
 
 /// Persists a batch of events in one statement on `executor` (the pool, or a transaction the
 /// worker also commits its offsets in): each purchase's order, its state (moved only to a
-/// higher version) and its history. Events must be distinct by (purchase, version).
+/// higher version) and its history. Events must be distinct by (purchase, version, state).
 pub(crate) async fn insert_batch_on<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     events: &[PurchaseEvent],
@@ -159,7 +162,7 @@ pub(crate) async fn insert_batch_on<'e>(
         .map(|e| i32::try_from(e.version).unwrap_or(i32::MAX))
         .collect();
     let occurred_at: Vec<_> = events.iter().map(|e| e.occurred_at).collect();
-    let (inserted, recorded): (i64, i64) =
+    let (inserted, recorded, contradicting): (i64, i64, i64) =
         sqlx::query_as(include_str!("sql/orders_insert_batch.sql"))
             .bind(&ids)
             .bind(&sales)
@@ -175,6 +178,7 @@ pub(crate) async fn insert_batch_on<'e>(
     Ok(Applied {
         inserted: u64::try_from(inserted).unwrap_or(0),
         recorded: u64::try_from(recorded).unwrap_or(0),
+        contradicting: u64::try_from(contradicting).unwrap_or(0),
     })
 }
 

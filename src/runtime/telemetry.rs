@@ -145,6 +145,7 @@ pub mod names {
     pub const WORKER_CONSUMED: &str = "flashsale_worker_consumed_total";
     pub const WORKER_PERSISTED: &str = "flashsale_worker_persisted_total";
     pub const WORKER_DUPLICATES: &str = "flashsale_worker_duplicates_total";
+    pub const WORKER_CONTRADICTING: &str = "flashsale_worker_contradicting_events_total";
     pub const WORKER_DEAD_LETTERED: &str = "flashsale_worker_dead_lettered_total";
     pub const WORKER_BATCH_SECONDS: &str = "flashsale_worker_batch_seconds";
     pub const WORKER_CONSUMER_LAG: &str = "flashsale_worker_consumer_lag";
@@ -367,6 +368,11 @@ fn describe() {
     describe_counter!(
         WORKER_DUPLICATES,
         "Events skipped because their purchase was already an order"
+    );
+    describe_counter!(
+        WORKER_CONTRADICTING,
+        "Events kept though their purchase already has another state at their version (a hold \
+         ended twice): a fault in Redis the audit names (released_twice, released_and_paid)"
     );
     describe_counter!(
         WORKER_DEAD_LETTERED,

@@ -164,6 +164,7 @@ async fn healthz(health: web::Data<Health>) -> HttpResponse {
         "restarts": stats.restarts(),
         "persisted": stats.persisted(),
         "duplicates": stats.duplicates(),
+        "contradicting": stats.contradicting(),
         "dead_lettered": stats.dead_lettered(),
     }))
 }

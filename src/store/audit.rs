@@ -12,7 +12,16 @@ use super::outbox::{Outbox, OutboxEntry};
 use super::reservations::record::parse_purchase_record;
 use super::sales::record::parse_strategy;
 use super::waitlist::{offer_of, parse_entry};
-use crate::domain::{Hold, Purchase, SaleId, Strategy};
+use crate::domain::{Hold, Purchase, SaleId, Strategy, WaitlistState};
+
+/// A round's waitlist as its entries record it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoundWaitlist {
+    /// The purchase ids of the offers the round's entries were made, one per offer.
+    pub offers: Vec<Uuid>,
+    /// The round's entries still waiting.
+    pub waiting: u64,
+}
 
 /// The audit's reads of every concern's records. Cheap to clone.
 #[derive(Clone)]
@@ -88,25 +97,26 @@ impl Audit {
             .collect()
     }
 
-    /// The purchase ids of the offers a round's waitlist entries were made.
+    /// The offers a round's waitlist entries were made and the entries still waiting.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn offers_of_round(
+    pub async fn waitlist_of_round(
         &self,
         sale_id: &SaleId,
         round: u64,
-    ) -> Result<Vec<Uuid>, StoreError> {
+    ) -> Result<RoundWaitlist, StoreError> {
         let records = self
             .hash_all(SaleKeys::new(sale_id).waitlist_entries)
             .await?;
-        let mut offers = Vec::new();
+        let mut waitlist = RoundWaitlist::default();
         for (id, record) in records {
             let entry_id = Uuid::parse_str(&id).map_err(|_| corrupt("entry id is not a uuid"))?;
             let entry = parse_entry(entry_id, sale_id, &record, round, 0)?;
             if entry.round == round {
-                offers.extend(offer_of(&record)?);
+                waitlist.offers.extend(offer_of(&record)?);
+                waitlist.waiting += u64::from(entry.state == WaitlistState::Waiting);
             }
         }
-        Ok(offers)
+        Ok(waitlist)
     }
 
     /// Every entry of a sale's outbox that belongs to `round`.

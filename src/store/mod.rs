@@ -32,7 +32,7 @@ mod sales;
 mod waiting_room;
 mod waitlist;
 
-pub use audit::Audit;
+pub use audit::{Audit, RoundWaitlist};
 pub use client::{Store, StoreError};
 pub use holds::{HoldAction, Holds, Reaped, Settled};
 pub use outbox::{Claimed, Outbox, OutboxEntry};

@@ -23,6 +23,11 @@
 //! | state_mismatched | purchases whose state in Postgres (`orders.state`) is not the one Redis decided, counted once none of their events is still in the outbox |
 //! | released_and_paid | purchases whose history in Postgres has both `paid` and a release |
 //! | released_twice | purchases whose history has more than one release |
+//! | counters_apart | the current round only: Redis's own counters in the sale's hash (`held`, `paid`, `remaining`, `waiting`, `offered`) that differ from what the round's records give: `held`, `paid` and `offered` as above, `remaining` the stock less the units reserved, held and paid, `waiting` the round's waitlist entries still waiting; each named with both figures |
+//!
+//! The worker keeps every ending a hold is given, a second one that contradicts the first
+//! included (a row of its own in `order_history`), so `released_and_paid` and `released_twice`
+//! see a hold Redis ended twice.
 //!
 //! Released units are back on sale, so `oversold` counts the units of a round that were sold
 //! and not released.
@@ -45,7 +50,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::events::EventKind;
-use crate::domain::{SaleId, Strategy};
+use crate::domain::{Sale, SaleId, Strategy};
 use crate::postgres::{is_not_migrated, Orders, RoundOrder};
 use crate::store::{Store, StoreError};
 
@@ -95,6 +100,18 @@ pub struct Audit {
     pub state_mismatched: u64,
     pub released_and_paid: u64,
     pub released_twice: u64,
+    pub counters_apart: Vec<CounterApart>,
+}
+
+/// One of Redis's counters of the round that differs from what the round's records give.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CounterApart {
+    /// The field of the sale's hash: `held`, `paid`, `remaining`, `waiting` or `offered`.
+    pub counter: &'static str,
+    /// What Redis's counter says.
+    pub redis: u64,
+    /// What the round's records give.
+    pub records: u64,
 }
 
 impl Audit {
@@ -131,7 +148,8 @@ impl Audit {
         }
         let reserved = records.purchases_of_round(sale_id, round).await?;
         let holds = records.holds_of_sale(sale_id).await?;
-        let offers = records.offers_of_round(sale_id, round).await?;
+        let waitlist = records.waitlist_of_round(sale_id, round).await?;
+        let offers = &waitlist.offers;
         let outbox = records.outbox_of_round(sale_id, round).await?;
         let pending: HashSet<Uuid> = outbox.iter().map(|e| e.event.purchase_id).collect();
         let persisted = orders.orders_of_round(sale_id.as_str(), round).await?;
@@ -173,9 +191,19 @@ impl Audit {
         let released = units_in(&[EventKind::Cancelled, EventKind::Expired]);
         let held = units_in(&[EventKind::Held, EventKind::Offered]);
         let paid = units_in(&[EventKind::Paid]);
-        let unaccounted = current.map_or(0, |sale| {
-            let counted = sale.remaining + units_in(&[EventKind::Reserved]) + held + paid;
-            counted.abs_diff(stock)
+        let taken = units_in(&[EventKind::Reserved]) + held + paid;
+        let unaccounted = current
+            .as_ref()
+            .map_or(0, |sale| (sale.remaining + taken).abs_diff(stock));
+        let counters_apart = current.as_ref().map_or_else(Vec::new, |sale| {
+            let recomputed = Counters {
+                held,
+                paid,
+                remaining: stock.saturating_sub(taken),
+                waiting: waitlist.waiting,
+                offered: offers.len() as u64,
+            };
+            recomputed.apart_from(sale)
         });
 
         let persisted_units = units_of(persisted.iter());
@@ -223,6 +251,7 @@ impl Audit {
             state_mismatched: state_mismatched as u64,
             released_and_paid: released_and_paid as u64,
             released_twice: released_twice as u64,
+            counters_apart,
             ..Self::empty(sale_id, round, strategy, stock, sold, persisted_units)
         })
     }
@@ -256,6 +285,7 @@ impl Audit {
             state_mismatched: 0,
             released_and_paid: 0,
             released_twice: 0,
+            counters_apart: Vec::new(),
         }
     }
 
@@ -290,8 +320,9 @@ impl Audit {
         self.pending == 0 && self.missing == 0 && self.state_mismatched == 0
     }
 
-    /// Nothing oversold, duplicated, unaccounted, orphaned, released and paid or released twice, and
-    /// nothing missing or in another state with the outbox drained.
+    /// Nothing oversold, duplicated, unaccounted, orphaned, released and paid or released twice,
+    /// no counter of Redis apart from the records, and nothing missing or in another state with
+    /// the outbox drained.
     pub fn passed(&self) -> bool {
         self.oversold == 0
             && self.duplicated == 0
@@ -299,7 +330,38 @@ impl Audit {
             && self.offers_orphaned == 0
             && self.released_and_paid == 0
             && self.released_twice == 0
+            && self.counters_apart.is_empty()
             && !(self.pending == 0 && (self.missing > 0 || self.state_mismatched > 0))
+    }
+}
+
+/// Redis's counters of a round, as the sale's hash holds them or as the records give them.
+struct Counters {
+    held: u64,
+    paid: u64,
+    remaining: u64,
+    waiting: u64,
+    offered: u64,
+}
+
+impl Counters {
+    /// The counters of `sale` (Redis's own) that differ from these (the records').
+    fn apart_from(&self, sale: &Sale) -> Vec<CounterApart> {
+        [
+            ("held", sale.held, self.held),
+            ("paid", sale.paid, self.paid),
+            ("remaining", sale.remaining, self.remaining),
+            ("waiting", sale.waiting, self.waiting),
+            ("offered", sale.offered, self.offered),
+        ]
+        .into_iter()
+        .filter(|(_, redis, records)| redis != records)
+        .map(|(counter, redis, records)| CounterApart {
+            counter,
+            redis,
+            records,
+        })
+        .collect()
     }
 }
 
@@ -344,6 +406,13 @@ impl std::fmt::Display for Audit {
                 self.state_mismatched,
                 self.released_and_paid,
                 self.released_twice
+            )?;
+        }
+        for apart in &self.counters_apart {
+            write!(
+                f,
+                "; counter {} apart: redis {}, records {}",
+                apart.counter, apart.redis, apart.records
             )?;
         }
         Ok(())

@@ -70,7 +70,7 @@ impl Committer {
         (Self { mailbox }, task)
     }
 
-    /// Commits `events` (already distinct by purchase and version) with the partitions' next
+    /// Commits `events` (already distinct by purchase, version and state) with the partitions' next
     /// offsets, and returns once they are durable.
     pub async fn commit(
         &self,

@@ -311,7 +311,9 @@ impl ConsumerRun {
             *next = (*next).max(message.offset() + 1);
             match PurchaseEvent::decode(message.payload().unwrap_or_default()) {
                 Ok(event) => {
-                    if seen.insert((event.purchase_id, event.version)) {
+                    // The same event again is a duplicate; another state at the same version
+                    // (a hold ended twice) is kept for the audit.
+                    if seen.insert((event.purchase_id, event.version, event.kind)) {
                         events.push(event);
                     } else {
                         self.stats.add_duplicates(1);
@@ -326,6 +328,7 @@ impl ConsumerRun {
         })?;
         self.stats.add_persisted(persisted.new);
         self.stats.add_duplicates(persisted.duplicates);
+        self.stats.add_contradicting(persisted.contradicting);
         Ok(next_offsets)
     }
 

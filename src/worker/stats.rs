@@ -12,6 +12,7 @@ pub struct WorkerStats {
     restarts: AtomicU64,
     persisted: AtomicU64,
     duplicates: AtomicU64,
+    contradicting: AtomicU64,
     dead_lettered: AtomicU64,
 }
 
@@ -24,6 +25,7 @@ impl WorkerStats {
             names::WORKER_CONSUMED,
             names::WORKER_PERSISTED,
             names::WORKER_DUPLICATES,
+            names::WORKER_CONTRADICTING,
             names::WORKER_DEAD_LETTERED,
             names::WORKER_COMMIT_FAILURES,
         ] {
@@ -40,6 +42,9 @@ impl WorkerStats {
     pub fn duplicates(&self) -> u64 {
         self.duplicates.load(Ordering::Relaxed)
     }
+    pub fn contradicting(&self) -> u64 {
+        self.contradicting.load(Ordering::Relaxed)
+    }
     pub fn dead_lettered(&self) -> u64 {
         self.dead_lettered.load(Ordering::Relaxed)
     }
@@ -54,6 +59,10 @@ impl WorkerStats {
     pub fn add_duplicates(&self, n: u64) {
         self.duplicates.fetch_add(n, Ordering::Relaxed);
         metrics::counter!(names::WORKER_DUPLICATES).increment(n);
+    }
+    pub fn add_contradicting(&self, n: u64) {
+        self.contradicting.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!(names::WORKER_CONTRADICTING).increment(n);
     }
     pub fn add_dead_lettered(&self, n: u64) {
         self.dead_lettered.fetch_add(n, Ordering::Relaxed);

@@ -14,7 +14,11 @@ use crate::support::{buy, spawn_worker, Pipeline, WORKER_BIN};
 
 /// Runs `flashsale-worker audit --sale <sale> <extra>` on the pipeline and returns its exit
 /// code and output (stdout, then stderr).
-fn audit_command(pipeline: &Pipeline, sale: &str, extra: &[&str]) -> (Option<i32>, String) {
+pub(crate) fn audit_command(
+    pipeline: &Pipeline,
+    sale: &str,
+    extra: &[&str],
+) -> (Option<i32>, String) {
     let output = Command::new(WORKER_BIN)
         .args(["audit", "--sale", sale])
         .args(extra)

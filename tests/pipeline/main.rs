@@ -10,6 +10,7 @@ mod helpers;
 mod support;
 
 mod audit;
+mod audit_endings;
 mod delivery;
 mod durability;
 mod faults;

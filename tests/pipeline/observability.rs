@@ -45,6 +45,7 @@ const WORKER_FAMILIES: &[&str] = &[
     "flashsale_worker_consumed_total",
     "flashsale_worker_persisted_total",
     "flashsale_worker_duplicates_total",
+    "flashsale_worker_contradicting_events_total",
     "flashsale_worker_dead_lettered_total",
     "flashsale_worker_batch_seconds",
     "flashsale_worker_consumer_lag",

@@ -1,7 +1,9 @@
 -- Persists a batch of purchase events in one statement: each event's history row (once per
--- purchase and version), a new order for a purchase not seen yet, and the purchase's state,
--- which moves only to a higher version (the check below), so a duplicate, late or reordered
--- event never moves it back. Returns the orders that were new and the events that were new.
+-- purchase, version and state: a second state at the same version, a hold ended twice, is kept
+-- so the audit sees it), a new order for a purchase not seen yet, and the purchase's state,
+-- which moves only to a higher version (the check below), so a duplicate, late, reordered or
+-- contradicting event never moves it back. Returns the orders that were new, the events that
+-- were new, and how many of those contradict a state already recorded at their version.
 WITH batch AS (
     SELECT *
     FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::integer[],
@@ -11,8 +13,18 @@ WITH batch AS (
 ), recorded AS (
     INSERT INTO order_history (purchase_id, version, state, occurred_at)
     SELECT purchase_id, version, state, occurred_at FROM batch
-    ON CONFLICT (purchase_id, version) DO NOTHING
-    RETURNING purchase_id
+    ON CONFLICT (purchase_id, version, state) DO NOTHING
+    RETURNING purchase_id, version
+), contradicting AS (
+    -- Per purchase and version, the states recorded now beyond the first one it ever had. The
+    -- statement's snapshot does not see `recorded`'s rows: order_history is what came before.
+    SELECT r.purchase_id, r.version,
+           count(*) - CASE WHEN EXISTS (
+               SELECT 1 FROM order_history h
+               WHERE h.purchase_id = r.purchase_id AND h.version = r.version
+           ) THEN 0 ELSE 1 END AS extra
+    FROM recorded r
+    GROUP BY r.purchase_id, r.version
 ), latest AS (
     -- One row per purchase: an upsert may not touch a row twice in one statement.
     SELECT DISTINCT ON (purchase_id) * FROM batch ORDER BY purchase_id, version DESC
@@ -32,4 +44,5 @@ WITH batch AS (
     ON CONFLICT (sale_id, round) DO NOTHING
 )
 SELECT (SELECT count(*) FROM applied WHERE inserted) AS inserted,
-       (SELECT count(*) FROM recorded) AS recorded
+       (SELECT count(*) FROM recorded) AS recorded,
+       (SELECT COALESCE(sum(extra), 0)::bigint FROM contradicting) AS contradicting

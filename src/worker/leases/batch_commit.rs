@@ -1,4 +1,5 @@
-//! The commit of one batch: its orders inserted (purchase and version as the dedup key) and
+//! The commit of one batch: its orders inserted (purchase, version and state as the history's
+//! dedup key: a contradicting ending is kept, the same event again is not) and
 //! its partitions' next offsets stored, in one transaction that first locks the batch's
 //! leases and checks they are still this worker's. A worker that lost a lease (a SIGSTOPped
 //! zombie, one cut off from Postgres) writes nothing.
@@ -25,9 +26,12 @@ pub enum CommitError {
 pub struct Persisted {
     /// Rows inserted.
     pub new: u64,
-    /// Events that were already persisted (redelivered or republished): their purchase and
-    /// version were already in the history.
+    /// Events that were already persisted (redelivered or republished): their purchase,
+    /// version and state were already in the history.
     pub duplicates: u64,
+    /// Events kept that contradict a state already recorded at their purchase's version (a
+    /// hold ended twice): counted, and left for the audit to name.
+    pub contradicting: u64,
 }
 
 impl Leases {
@@ -70,6 +74,7 @@ impl Leases {
             Ok(Ok(Persisted {
                 new: applied.inserted,
                 duplicates: (events.len() as u64).saturating_sub(applied.recorded),
+                contradicting: applied.contradicting,
             }))
         };
         bounded(INSERT_TIMEOUT, commit).await?
