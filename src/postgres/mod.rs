@@ -303,6 +303,22 @@ impl Orders {
         Ok(u64::try_from(bounded(self.timeout, query).await?).unwrap_or(0))
     }
 
+    /// The last round of a sale PostgreSQL remembers (0: none), so a sale that Redis lost
+    /// starts again above the rounds already sold. A database nobody has migrated yet holds no
+    /// rounds: 0, without applying the migrations (a process selling only `async` sales never
+    /// touches the schema).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn last_round(&self, sale_id: &str) -> Result<u64, sqlx::Error> {
+        let query = sqlx::query_scalar::<_, i64>(include_str!("sql/sales_select_last_round.sql"))
+            .bind(sale_id)
+            .fetch_one(&self.pool);
+        match bounded(self.timeout, query).await {
+            Ok(round) => Ok(u64::try_from(round).unwrap_or(0)),
+            Err(e) if is_not_migrated(&e) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A purchase the `naive` or `locking` strategy wrote (only those orders carry `remaining`:
     /// Redis holds every other purchase).
     #[tracing::instrument(level = "debug", skip(self))]

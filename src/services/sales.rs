@@ -51,9 +51,10 @@ impl SaleService {
             self.orders.ensure_migrated().await?;
         }
         let previous = self.store.strategy(sale_id).await?;
+        let floor = self.round_floor(sale_id, previous.is_some()).await?;
         let outcome = self
             .store
-            .start_round(sale_id, &RoundChange::Put(spec))
+            .start_round(sale_id, &RoundChange::Put(spec), floor)
             .await?;
         let moved_from = previous.map(|(_, strategy)| strategy);
         let sale = self
@@ -74,7 +75,8 @@ impl SaleService {
     ) -> Result<Option<Sale>, ServiceError> {
         match self
             .store
-            .start_round(sale_id, &RoundChange::Reset { stock })
+            // A reset needs the sale in Redis, and so its round: no floor to look up.
+            .start_round(sale_id, &RoundChange::Reset { stock }, 0)
             .await?
         {
             RoundOutcome::NotFound => Ok(None),
@@ -94,9 +96,11 @@ impl SaleService {
         if spec.strategy.writes_orders() {
             self.orders.ensure_migrated().await?;
         }
+        let exists = self.store.strategy(sale_id).await?.is_some();
+        let floor = self.round_floor(sale_id, exists).await?;
         let outcome = self
             .store
-            .start_round(sale_id, &RoundChange::CreateIfAbsent(spec))
+            .start_round(sale_id, &RoundChange::CreateIfAbsent(spec), floor)
             .await?;
         self.complete_round(sale_id, None).await?;
         Ok(outcome)
@@ -118,6 +122,18 @@ impl SaleService {
             }
         }
         Ok(Some(sale))
+    }
+
+    /// What a new round of the sale must be above besides Redis's own round: for a sale Redis
+    /// does not hold (new, or lost with Redis's data), the last round PostgreSQL remembers, so
+    /// its orders of earlier rounds are never mixed with the new round's. With PostgreSQL
+    /// unreachable this fails (503 `unavailable`) and nothing changes: going on could start
+    /// again at round 1 over rounds already sold, and an admin call can be retried.
+    async fn round_floor(&self, sale_id: &SaleId, in_redis: bool) -> Result<u64, ServiceError> {
+        if in_redis {
+            return Ok(0);
+        }
+        Ok(self.orders.last_round(sale_id.as_str()).await?)
     }
 
     /// Completes a new round and returns the sale as it now stands: the Postgres stock row

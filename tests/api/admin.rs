@@ -185,3 +185,25 @@ async fn a_reset_through_one_process_clears_the_sold_out_flag_of_another() {
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[actix_web::test]
+async fn a_sale_redis_does_not_hold_is_refused_503_while_postgres_cannot_tell_its_last_round() {
+    // Without PostgreSQL's last round the new round could start at 1 over rounds already sold.
+    let mut settings = test_settings();
+    settings.database.url = "postgres://flashsale@127.0.0.1:1/flashsale".into();
+    settings.database.timeout = Duration::from_secs(1);
+    let app = spawn_app_with(settings).await;
+    let sale = unique_sale_id();
+    let response = app
+        .put_sale(
+            &sale,
+            json!({"name": "Phones", "stock": 5, "per_user_limit": 1}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(response).await, "unavailable");
+    assert_eq!(
+        app.get(&format!("/api/v1/sales/{sale}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

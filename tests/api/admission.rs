@@ -858,7 +858,7 @@ async fn a_sale_created_while_admitters_step_keeps_its_waiting_room() {
         let sale_id = SaleId::parse(&unique_sale_id()).expect("valid id");
         store
             .sales()
-            .start_round(&sale_id, &RoundChange::Put(spec.clone()))
+            .start_round(&sale_id, &RoundChange::Put(spec.clone()), 0)
             .await
             .expect("created");
         created.push(sale_id);

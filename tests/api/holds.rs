@@ -454,6 +454,7 @@ async fn a_reaper_killed_mid_reap_leaves_the_rest_to_another_none_twice() {
                 hold_seconds: 1,
                 ..spec
             }),
+            0,
         )
         .await
         .expect("created");

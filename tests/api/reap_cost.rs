@@ -30,7 +30,7 @@ async fn holds_due_at_once_are_released_and_the_stock_restored() {
     };
     store
         .sales()
-        .start_round(&sale, &RoundChange::Put(spec))
+        .start_round(&sale, &RoundChange::Put(spec), 0)
         .await
         .expect("created");
     let made = Instant::now();

@@ -19,4 +19,5 @@ mod monitoring;
 mod observability;
 mod producer_cost;
 mod recovery;
+mod rounds;
 mod strategies;

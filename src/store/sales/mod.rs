@@ -51,12 +51,15 @@ pub struct Sales {
 }
 
 impl Sales {
-    /// Creates, replaces or resets a sale, starting a new round.
+    /// Creates, replaces or resets a sale, starting a new round above both the sale's last
+    /// round in Redis and `floor` (the last round PostgreSQL remembers, for a sale Redis lost;
+    /// 0 when there is nothing to remember).
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn start_round(
         &self,
         sale_id: &SaleId,
         change: &RoundChange,
+        floor: u64,
     ) -> Result<RoundOutcome, StoreError> {
         let keys = SaleKeys::new(sale_id);
         let (mode, fields) = match change {
@@ -95,7 +98,8 @@ impl Sales {
             .key(&keys.queue_admissions)
             .arg(mode)
             .arg(ROUNDS_CHANNEL)
-            .arg(sale_id.as_str());
+            .arg(sale_id.as_str())
+            .arg(floor);
         for (field, value) in &fields {
             invocation.arg(*field).arg(value);
         }

@@ -15,12 +15,15 @@
 -- ARGV: 1 mode: 'put' (create or replace), 'create' (only if absent), 'reset' (only if present)
 --       2 pub/sub channel for round announcements
 --       3 the sale id, for the announcement
---       4.. field/value pairs to store in the sale hash (put, create: all of them;
+--       4 the floor: the last round PostgreSQL remembers of the sale (0: none), read by the
+--         caller when the sale hash is missing. The new round is above it and above the
+--         hash's, so a sale Redis lost does not start again at round 1 over rounds sold
+--       5.. field/value pairs to store in the sale hash (put, create: all of them;
 --           reset: optionally 'stock')
 -- Returns {outcome, round}; outcome: created | replaced | reset | exists | not_found
 
 local sale_key, users_key, idem_key, rounds_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local mode, channel, sale_id = ARGV[1], ARGV[2], ARGV[3]
+local mode, channel, sale_id, floor = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 
 local exists = redis.call('EXISTS', sale_key) == 1
 if mode == 'create' and exists then
@@ -30,10 +33,11 @@ if mode == 'reset' and not exists then
   return {'not_found', 0}
 end
 
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   redis.call('HSET', sale_key, ARGV[i], ARGV[i + 1])
 end
-local round = redis.call('HINCRBY', sale_key, 'round', 1)
+local round = math.max(tonumber(redis.call('HGET', sale_key, 'round') or '0'), floor) + 1
+redis.call('HSET', sale_key, 'round', round)
 local stock = redis.call('HGET', sale_key, 'stock')
 redis.call('HSET', sale_key, 'remaining', stock)
 -- The last round's holds (hold_settle.lua) and waitlist (waitlist_change.lua).
