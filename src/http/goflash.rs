@@ -152,11 +152,7 @@ pub async fn seed_stream(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let place = take_place(&state.stock_watch, &state, &req)?;
-    let sale = current_sale(
-        &state,
-        state.goflash_sales.sale_id(Strategy::Async).as_str(),
-    )
-    .await?;
+    let sale = current_sale(&state, state.goflash_sales.sale_id(Strategy::Async)).await?;
     let watcher = place.watch(&sale.sale_id);
     let first = format!("retry: 1000\n\n{}", stock_event(sale.remaining));
     let changes = stream::unfold(

@@ -24,6 +24,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::{stream, Stream, StreamExt};
 
 use super::errors::ApiError;
+use super::extract::sale_id;
 use super::sales::current_sale;
 use super::state::AppState;
 use crate::domain::Sale;
@@ -43,8 +44,9 @@ pub async fn stream_sale(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let sale_id = sale_id(&path)?;
     let place = take_place(&state.stock_watch, &state, &req)?;
-    let sale = current_sale(&state, &path).await?;
+    let sale = current_sale(&state, &sale_id).await?;
     let watcher = place.watch(&sale.sale_id);
     let first = format!("retry: 1000\n\n{}", event(&sale));
     let changes = stream::unfold(
