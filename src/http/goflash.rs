@@ -22,7 +22,7 @@ use super::extract::{FromJsonObject, JsonObject, OptionalJsonBody};
 use super::purchases::{decide, located, PurchaseRequest};
 use super::sales::current_sale;
 use super::state::AppState;
-use super::stream::event_stream;
+use super::stream::{event_stream, take_place};
 use crate::domain::{Purchase, Sale, Strategy};
 use crate::services::stock_watch::Watcher;
 
@@ -147,16 +147,13 @@ fn anonymous_buyer() -> String {
         (status = 200, description = "Server-Sent Events `data: {\"stock\": n}` of the seed's async sale, on change and every 500 ms", content_type = "text/event-stream", body = String),
         super::schemas::SeedStreamErrors,
     ))]
-pub async fn seed_stream(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let sale = current_sale(
-        &state,
-        state.goflash_sales.sale_id(Strategy::Async).as_str(),
-    )
-    .await?;
-    let watcher = state
-        .stock_watch
-        .watch(&sale.sale_id)
-        .map_err(|_| ApiError::overloaded())?;
+pub async fn seed_stream(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let place = take_place(&state.stock_watch, &state, &req)?;
+    let sale = current_sale(&state, state.goflash_sales.sale_id(Strategy::Async)).await?;
+    let watcher = place.watch(&sale.sale_id);
     let first = format!("retry: 1000\n\n{}", stock_event(sale.remaining));
     let changes = stream::unfold(
         (watcher, sale.remaining),

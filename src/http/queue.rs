@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::errors::ApiError;
 use super::extract::{sale_id, FromJsonObject, JsonBody, JsonObject};
 use super::state::AppState;
-use super::stream::event_stream;
+use super::stream::{event_stream, take_place};
 use crate::domain::{SaleId, TokenClaims, UserId};
 use crate::runtime::outage_log::OutageLog;
 use crate::services::stock_watch::Watcher;
@@ -150,16 +150,16 @@ pub async fn stream_ticket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.rate_limits.admit_client(&req)?;
-    let (sale_id, ticket) = read_ticket(&state, &path.0, &path.1).await?;
+    let (sale_id, ticket_id) = ticket_ids(&path.0, &path.1)?;
+    // Before Redis: a stream refused for want of a place costs it nothing.
+    let place = take_place(&state.queue_watch, &state, &req)?;
+    let ticket = found(state.waiting_room.ticket(&sale_id, ticket_id).await?)?;
     let first = view(&state, &sale_id, ticket.clone())?;
     let opening = format!("retry: 1000\n\n{}", event(&first));
     if is_final(first.status) {
         return Ok(event_stream(opening, stream::empty()));
     }
-    let watcher = state
-        .queue_watch
-        .watch(&sale_id)
-        .map_err(|_| ApiError::overloaded())?;
+    let watcher = place.watch(&sale_id);
     let follow = TicketFollow {
         state,
         sale_id,
@@ -181,11 +181,17 @@ async fn read_ticket(
     sale: &str,
     ticket: &str,
 ) -> Result<(SaleId, Ticket), ApiError> {
+    let (sale_id, ticket_id) = ticket_ids(sale, ticket)?;
+    let ticket = found(state.waiting_room.ticket(&sale_id, ticket_id).await?)?;
+    Ok((sale_id, ticket))
+}
+
+/// The sale's and the ticket's ids from the path.
+fn ticket_ids(sale: &str, ticket: &str) -> Result<(SaleId, Uuid), ApiError> {
     let sale_id = sale_id(sale)?;
     let ticket_id = Uuid::parse_str(ticket)
         .map_err(|_| ApiError::invalid_request("ticket_id must be a UUID"))?;
-    let ticket = found(state.waiting_room.ticket(&sale_id, ticket_id).await?)?;
-    Ok((sale_id, ticket))
+    Ok((sale_id, ticket_id))
 }
 
 /// The ticket found, or the refusal of its lookup.

@@ -101,13 +101,20 @@ impl RateLimits {
     /// routes that do not know the user before they would ask Redis (a ticket's reads).
     pub fn admit_client(&self, req: &HttpRequest) -> Result<(), ApiError> {
         if let Some(limit) = &self.per_client_address {
-            // No peer only in requests built by hand (actix's test requests): nothing to count.
-            if let Some(peer) = req.peer_addr() {
-                let lines = req.headers().get_all(FORWARDED_FOR);
-                limit.check(&self.proxies.client(peer.ip(), lines))?;
+            if let Some(client) = self.client_address(req) {
+                limit.check(&client)?;
             }
         }
         Ok(())
+    }
+
+    /// The address `req`'s client is counted under (`client_address.rs`), by these limits and
+    /// by the streams' share per address. `None` only for requests built by hand (actix's test
+    /// requests, which have no peer): nothing to count.
+    pub fn client_address(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?;
+        let lines = req.headers().get_all(FORWARDED_FOR);
+        Some(self.proxies.client(peer.ip(), lines))
     }
 }
 

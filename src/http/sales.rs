@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use super::errors::ApiError;
 use super::extract::sale_id;
 use super::state::AppState;
-use crate::domain::Sale;
+use crate::domain::{Sale, SaleId};
 
 /// Read a sale.
 ///
@@ -20,14 +20,14 @@ pub async fn get_sale(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(current_sale(&state, &path).await?))
+    Ok(HttpResponse::Ok().json(current_sale(&state, &sale_id(&path)?).await?))
 }
 
-/// The sale of the `{sale_id}` segment as buyers see it (see `SaleService::current`).
-pub(super) async fn current_sale(state: &AppState, path: &str) -> Result<Sale, ApiError> {
+/// The sale as buyers see it (see `SaleService::current`).
+pub(super) async fn current_sale(state: &AppState, sale_id: &SaleId) -> Result<Sale, ApiError> {
     state
         .sales
-        .current(&sale_id(path)?)
+        .current(sale_id)
         .await?
         .ok_or_else(ApiError::sale_not_found)
 }

@@ -175,8 +175,10 @@ const WAITLIST_ENTRY: &[Documented] = documented![
     WaitlistEntryNotFound,
     RouteNotFound: "no such route",
 ];
-/// The answer a stream cannot start with: every stream the process may serve is open.
-const STREAMS_FULL: &[Documented] = documented![Overloaded: "too many streams"];
+/// The answer a stream cannot start with: every stream the process may serve is open, or every
+/// one its client's address may hold.
+const STREAMS_FULL: &[Documented] =
+    documented![Overloaded: "too many streams, in all or from this client address"];
 
 route_errors! {
     /// A purchase: this API's and the seed's.

@@ -14,17 +14,21 @@
 //! (`FLASHSALE_STREAM_HEARTBEAT_MS`) keeps proxies from closing an idle stream, and is how a
 //! client that left is found: the server learns of a closed connection when a write to it
 //! fails, so it frees the client's place within two heartbeats.
+//!
+//! Every stream (this one, the seed's and the tickets') takes its client's place before it
+//! reads anything: a client refused for want of one costs no Redis call.
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::{stream, Stream, StreamExt};
 
 use super::errors::ApiError;
+use super::extract::sale_id;
 use super::sales::current_sale;
 use super::state::AppState;
 use crate::domain::Sale;
-use crate::services::stock_watch::Watcher;
+use crate::services::stock_watch::{Place, Watch, Watcher};
 
 /// Follow a sale live.
 ///
@@ -36,14 +40,14 @@ use crate::services::stock_watch::Watcher;
         super::schemas::StreamSaleErrors,
     ))]
 pub async fn stream_sale(
+    req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let sale = current_sale(&state, &path).await?;
-    let watcher = state
-        .stock_watch
-        .watch(&sale.sale_id)
-        .map_err(|_| ApiError::overloaded())?;
+    let sale_id = sale_id(&path)?;
+    let place = take_place(&state.stock_watch, &state, &req)?;
+    let sale = current_sale(&state, &sale_id).await?;
+    let watcher = place.watch(&sale.sale_id);
     let first = format!("retry: 1000\n\n{}", event(&sale));
     let changes = stream::unfold(
         (watcher, Some(sale)),
@@ -53,6 +57,18 @@ pub async fn stream_sale(
         },
     );
     Ok(event_stream(first, changes))
+}
+
+/// A place for `req`'s client among `watch`'s streams; 503 `overloaded` when this process has
+/// none left, in all or for the client's address (`FLASHSALE_STREAM_MAX_CLIENTS[_PER_ADDRESS]`).
+pub(super) fn take_place<T: Clone + PartialEq + Send + Sync + 'static>(
+    watch: &std::sync::Arc<Watch<T>>,
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Place<T>, ApiError> {
+    watch
+        .take_place(state.rate_limits.client_address(req))
+        .map_err(|_| ApiError::overloaded())
 }
 
 /// A Server-Sent Events response: `first`, then `rest` until it ends or the client leaves.

@@ -35,7 +35,7 @@ use crate::services::goflash::GoflashSales;
 use crate::services::operations::Operations;
 use crate::services::purchases::{PurchaseLookup, Strategies};
 use crate::services::sales::SaleService;
-use crate::services::stock_watch::{QueueWatch, StockWatch};
+use crate::services::stock_watch::{ClientLimits, QueueWatch, StockWatch};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -164,14 +164,15 @@ impl Application {
             goflash_sales.ensure_in_background(&sales, &background);
         }
 
-        let stock_watch = StockWatch::of_sales(
-            Arc::clone(&sales),
-            settings.stream_max_clients,
-            settings.stream_heartbeat,
-        );
+        let stream_limits = ClientLimits {
+            total: settings.stream_max_clients,
+            per_address: settings.stream_max_clients_per_address,
+        };
+        let stock_watch =
+            StockWatch::of_sales(Arc::clone(&sales), stream_limits, settings.stream_heartbeat);
         let queue_watch = QueueWatch::of_queues(
             store.waiting_room(),
-            settings.stream_max_clients,
+            stream_limits,
             settings.stream_heartbeat,
         );
         let state = web::Data::new(AppState {

@@ -1,15 +1,18 @@
-//! `GET /api/v1/sales/{sale_id}/stream`: Server-Sent Events of the sale as it sells.
+//! `GET /api/v1/sales/{sale_id}/stream`: Server-Sent Events of the sale as it sells; and the
+//! places every kind of stream has, in all and per client address.
 //!
-//! The only test in this binary that opens streams, so the process-wide stream gauges it reads
-//! count its clients alone.
+//! The first test is the only one in this binary that opens stock streams, so the
+//! process-wide stock-stream gauges it reads count its clients alone.
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use serde_json::Value;
+use chrono::Utc;
+use flashsale::runtime::settings::Settings;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
 
 use crate::helpers::{
-    error_code, sample, scrape, spawn_app_with, test_settings, EventStream, TestApp,
+    error_code, sample, scrape, spawn_app_with, test_settings, unique_sale_id, EventStream, TestApp,
 };
 
 /// One client's stream of a sale.
@@ -108,4 +111,107 @@ async fn the_stream_shows_the_stock_going_down_with_one_poll_for_many_clients_an
     let refused = full.get(&format!("/api/v1/sales/{sale}/stream")).await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_code(refused).await, "overloaded");
+
+    // One client address gets its share of the limit; another still gets a stream.
+    let shared = spawn_app_with(trusting_loopback(1)).await;
+    let sale = shared.new_sale(5, 1).await;
+    let path = format!("/api/v1/sales/{sale}/stream");
+    let _held = EventStream::new(get_from(&shared, &path, "198.51.100.1").await);
+    assert_overloaded(get_from(&shared, &path, "198.51.100.1").await).await;
+    let _other = EventStream::new(get_from(&shared, &path, "198.51.100.2").await);
+}
+
+/// Test settings whose API trusts the test's loopback as a proxy (so `X-Forwarded-For` names
+/// the client) and serves `per_address` streams of a kind to each client address.
+fn trusting_loopback(per_address: usize) -> Settings {
+    let mut settings = test_settings();
+    settings.rate_limits.trusted_proxies = vec!["127.0.0.0/8".parse().expect("a network")];
+    settings.stream_max_clients_per_address = per_address;
+    settings
+}
+
+/// A GET of `path` as if through a proxy that saw it come from `client`.
+async fn get_from(app: &TestApp, path: &str, client: &str) -> Response {
+    app.client
+        .get(app.url(path))
+        .header("X-Forwarded-For", client)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+async fn assert_overloaded(response: Response) {
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(response).await, "overloaded");
+}
+
+/// A waiting room whose draw is a minute away, and one ticket waiting in it.
+async fn waiting_ticket(app: &TestApp) -> String {
+    let sale = unique_sale_id();
+    let starts_at = (Utc::now() + chrono::Duration::seconds(60)).to_rfc3339();
+    app.create_sale(
+        &sale,
+        json!({"name": "waiting room", "stock": 10, "per_user_limit": 1, "starts_at": starts_at,
+               "admission": {"mode": "random", "rate_per_second": 1}}),
+    )
+    .await;
+    let ticket: Value = app
+        .client
+        .post(app.url(&format!("/api/v1/sales/{sale}/queue")))
+        .json(&json!({"user_id": "waiter"}))
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("a ticket");
+    let ticket_id = ticket["ticket_id"].as_str().expect("a ticket id");
+    format!("/api/v1/sales/{sale}/queue/{ticket_id}/stream")
+}
+
+#[actix_web::test]
+async fn one_address_past_its_share_of_ticket_streams_is_refused_and_another_is_not() {
+    let mut settings = trusting_loopback(2);
+    // Short heartbeats, so a client that left is noticed quickly.
+    settings.stream_heartbeat = Duration::from_millis(200);
+    let app = spawn_app_with(settings).await;
+    let path = waiting_ticket(&app).await;
+
+    let first = EventStream::new(get_from(&app, &path, "198.51.100.1").await);
+    let _second = EventStream::new(get_from(&app, &path, "198.51.100.1").await);
+    assert_overloaded(get_from(&app, &path, "198.51.100.1").await).await;
+    // The same client behind two proxies is the same address.
+    assert_overloaded(get_from(&app, &path, "198.51.100.1, 127.0.0.9").await).await;
+    let _other = EventStream::new(get_from(&app, &path, "198.51.100.2").await);
+
+    // A client that leaves gives its address the place back.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = get_from(&app, &path, "198.51.100.1").await;
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert_overloaded(response).await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place was not given back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_ticket_stream_refused_for_want_of_a_place_never_asks_redis() {
+    // Nothing listens at this Redis: any call to it would answer `unavailable`.
+    let ticket = format!("/api/v1/sales/phones/queue/{}/stream", uuid::Uuid::new_v4());
+    for (total, per_address) in [(0, 100), (100, 0)] {
+        let mut settings = test_settings();
+        settings.redis_url = "redis://127.0.0.1:1".into();
+        settings.redis_timeout = Duration::from_millis(300);
+        settings.stream_max_clients = total;
+        settings.stream_max_clients_per_address = per_address;
+        let app = spawn_app_with(settings).await;
+        assert_overloaded(app.get(&ticket).await).await;
+    }
 }

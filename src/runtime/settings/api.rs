@@ -75,6 +75,8 @@ pub struct Settings {
     pub outbox_read_batch: usize,
     pub relay: RelayConfig,
     pub stream_max_clients: usize,
+    /// Of `stream_max_clients`, the streams one client address may hold.
+    pub stream_max_clients_per_address: usize,
     pub stream_heartbeat: Duration,
     /// The payment webhook's HMAC key; `None`: every payment is refused.
     pub payment_secret: Option<SecretString>,
@@ -141,6 +143,7 @@ impl Settings {
                 batch: env.parse(&OUTBOX_RELAY_BATCH)?,
             },
             stream_max_clients: env.parse(&STREAM_MAX_CLIENTS)?,
+            stream_max_clients_per_address: env.parse(&STREAM_MAX_CLIENTS_PER_ADDRESS)?,
             stream_heartbeat: env.millis(&STREAM_HEARTBEAT_MS)?,
             payment_secret: env.optional(&PAYMENT_SECRET).map(SecretString::from),
             token_secret: env.optional(&TOKEN_SECRET).map(SecretString::from),

@@ -170,6 +170,14 @@ pub const STREAM_MAX_CLIENTS: Setting = setting(
     Api,
     "Stock-stream clients one API process serves at once; one more gets 503 `overloaded`.",
 );
+pub const STREAM_MAX_CLIENTS_PER_ADDRESS: Setting = setting(
+    "FLASHSALE_STREAM_MAX_CLIENTS_PER_ADDRESS",
+    "100",
+    Api,
+    "Streams of one kind one client address (as the rate limits count it, behind \
+     `FLASHSALE_RATE_LIMIT_TRUSTED_PROXIES`) may hold open on one API process, so one client \
+     cannot take every place of `FLASHSALE_STREAM_MAX_CLIENTS`; one more gets 503 `overloaded`.",
+);
 pub const STREAM_HEARTBEAT_MS: Setting = setting(
     "FLASHSALE_STREAM_HEARTBEAT_MS",
     "15000",
