@@ -1,7 +1,7 @@
 //! The waiting room of a sale with `fifo` or `random` admission:
 //! `POST /api/v1/sales/{sale_id}/queue` (take a ticket), `GET .../queue/{ticket_id}` (where it
 //! stands; once admitted, the purchase token) and `GET .../queue/{ticket_id}/stream` (the same
-//! as Server-Sent Events, fed by one follower per sale and process: `api/stock_watch.rs`).
+//! as Server-Sent Events, fed by one follower per sale and process: `services/stock_watch.rs`).
 
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};

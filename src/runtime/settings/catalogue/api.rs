@@ -168,7 +168,7 @@ pub const STREAM_MAX_CLIENTS: Setting = setting(
     "FLASHSALE_STREAM_MAX_CLIENTS",
     "10000",
     Api,
-    "Stock-stream clients one API process serves at once; one more gets 503 `overloaded`.",
+    "Stream clients one API process serves at once, per kind (stock streams, the seed's `/stream` included, and ticket streams); one more gets 503 `overloaded`.",
 );
 pub const STREAM_MAX_CLIENTS_PER_ADDRESS: Setting = setting(
     "FLASHSALE_STREAM_MAX_CLIENTS_PER_ADDRESS",
