@@ -4,10 +4,13 @@
 //! rate of purchases: nothing here costs a request per purchase.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
+use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use super::errors::ApiError;
@@ -18,6 +21,13 @@ use crate::runtime::telemetry::{self, names};
 
 /// The most sales listed; a store with more lists the first ones by id.
 pub const MAX_LISTED_SALES: usize = 100;
+
+/// How long this process answers `GET /api/v1/stats` with the same pipeline figures. The
+/// route is anonymous and reads every listed sale in Redis and PostgreSQL (a round's orders
+/// summed, or a `naive`/`locking` sale's stock row): reusing the figures for a second bounds
+/// what a flood of it costs to one read per listed sale per second per process, whatever the
+/// request rate, and the control room polls about once a second anyway.
+pub const PIPELINE_TTL: Duration = Duration::from_secs(1);
 
 /// The control room: one HTML file with its script and styles inline (no CDN, no build step).
 const CONTROL_ROOM: &str = include_str!("control_room.html");
@@ -84,7 +94,8 @@ pub struct Stats {
     /// counter `flashsale_purchases_total`); a rate is the difference between two reads.
     purchases: BTreeMap<String, u64>,
     /// One entry per listed sale, in the order of `GET /api/v1/sales`.
-    pipeline: Vec<SalePipeline>,
+    #[schema(value_type = Vec<SalePipeline>)]
+    pipeline: Arc<Vec<SalePipeline>>,
 }
 
 /// Where a sale's current round stands between Redis and PostgreSQL.
@@ -112,8 +123,38 @@ pub struct SalePipeline {
         super::schemas::StatsErrors,
     ))]
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(Stats {
+        purchases: purchase_counts(&telemetry::render()),
+        pipeline: state.pipeline.read(&state).await?,
+    }))
+}
+
+/// This process's last pipeline figures and when they were read.
+#[derive(Default)]
+pub struct PipelineCache {
+    /// Held while the figures are read again, so concurrent requests wait for that one read
+    /// instead of each making their own.
+    last: Mutex<Option<(Instant, Arc<Vec<SalePipeline>>)>>,
+}
+
+impl PipelineCache {
+    /// The figures, as read at most `PIPELINE_TTL` ago.
+    async fn read(&self, state: &AppState) -> Result<Arc<Vec<SalePipeline>>, ApiError> {
+        let mut last = self.last.lock().await;
+        if let Some((at, pipeline)) = last.as_ref() {
+            if at.elapsed() < PIPELINE_TTL {
+                return Ok(Arc::clone(pipeline));
+            }
+        }
+        let pipeline = Arc::new(pipeline(state).await?);
+        *last = Some((Instant::now(), Arc::clone(&pipeline)));
+        Ok(pipeline)
+    }
+}
+
+async fn pipeline(state: &AppState) -> Result<Vec<SalePipeline>, ApiError> {
     let mut pipeline = Vec::new();
-    for sale in sales(&state).await? {
+    for sale in sales(state).await? {
         let outbox = state.operations.outbox_len(&sale.sale_id).await?;
         let persisted = state.operations.persisted_units(&sale).await;
         pipeline.push(SalePipeline {
@@ -125,10 +166,7 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             not_persisted: persisted.map(|units| sale.sold.saturating_sub(units)),
         });
     }
-    Ok(HttpResponse::Ok().json(Stats {
-        purchases: purchase_counts(&telemetry::render()),
-        pipeline,
-    }))
+    Ok(pipeline)
 }
 
 /// The `flashsale_purchases_total` samples of a Prometheus exposition, by outcome; every
