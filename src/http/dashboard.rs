@@ -5,15 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use super::errors::ApiError;
+use super::pipeline::SalePipeline;
 use super::state::AppState;
 use crate::domain::decision::OUTCOME_LABELS;
 use crate::domain::Sale;
@@ -21,13 +20,6 @@ use crate::runtime::telemetry::{self, names};
 
 /// The most sales listed; a store with more lists the first ones by id.
 pub const MAX_LISTED_SALES: usize = 100;
-
-/// How long this process answers `GET /api/v1/stats` with the same pipeline figures. The
-/// route is anonymous and reads every listed sale in Redis and PostgreSQL (a round's orders
-/// summed, or a `naive`/`locking` sale's stock row): reusing the figures for a second bounds
-/// what a flood of it costs to one read per listed sale per second per process, whatever the
-/// request rate, and the control room polls about once a second anyway.
-pub const PIPELINE_TTL: Duration = Duration::from_secs(1);
 
 /// The control room: one HTML file with its script and styles inline (no CDN, no build step).
 const CONTROL_ROOM: &str = include_str!("control_room.html");
@@ -98,22 +90,6 @@ pub struct Stats {
     pipeline: Arc<Vec<SalePipeline>>,
 }
 
-/// Where a sale's current round stands between Redis and PostgreSQL.
-#[derive(Serialize, ToSchema)]
-pub struct SalePipeline {
-    sale_id: String,
-    round: u64,
-    /// Units reserved in this round.
-    sold: u64,
-    /// Purchases in the sale's outbox: reserved, not yet acknowledged by the broker.
-    outbox: u64,
-    /// Units of this round persisted as orders; null when PostgreSQL cannot be asked.
-    persisted: Option<u64>,
-    /// `sold - persisted`: units reserved but not yet persisted (in the outbox, on Kafka or
-    /// in the worker); null with `persisted`.
-    not_persisted: Option<u64>,
-}
-
 /// Read the control room's figures.
 ///
 /// Purchases by outcome, and each sale's pipeline from reservation to order.
@@ -125,31 +101,8 @@ pub struct SalePipeline {
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(Stats {
         purchases: purchase_counts(&telemetry::render()),
-        pipeline: state.pipeline.read(&state).await?,
+        pipeline: state.pipeline.read(pipeline(&state)).await?,
     }))
-}
-
-/// This process's last pipeline figures and when they were read.
-#[derive(Default)]
-pub struct PipelineCache {
-    /// Held while the figures are read again, so concurrent requests wait for that one read
-    /// instead of each making their own.
-    last: Mutex<Option<(Instant, Arc<Vec<SalePipeline>>)>>,
-}
-
-impl PipelineCache {
-    /// The figures, as read at most `PIPELINE_TTL` ago.
-    async fn read(&self, state: &AppState) -> Result<Arc<Vec<SalePipeline>>, ApiError> {
-        let mut last = self.last.lock().await;
-        if let Some((at, pipeline)) = last.as_ref() {
-            if at.elapsed() < PIPELINE_TTL {
-                return Ok(Arc::clone(pipeline));
-            }
-        }
-        let pipeline = Arc::new(pipeline(state).await?);
-        *last = Some((Instant::now(), Arc::clone(&pipeline)));
-        Ok(pipeline)
-    }
 }
 
 async fn pipeline(state: &AppState) -> Result<Vec<SalePipeline>, ApiError> {

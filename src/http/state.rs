@@ -5,7 +5,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use crate::caches::sold_out::SoldOutCache;
-use crate::http::dashboard::PipelineCache;
+use crate::http::pipeline::PipelineCache;
 use crate::http::rate_limits::RateLimits;
 use crate::services::admission::tokens::TokenKey;
 use crate::services::admission::waiting_room::WaitingRoom;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use flashsale::http::dashboard::PIPELINE_TTL;
+use flashsale::http::pipeline::PIPELINE_TTL;
 use flashsale::runtime::settings::Settings;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
