@@ -4,6 +4,7 @@
 //! rate of purchases: nothing here costs a request per purchase.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -11,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::errors::ApiError;
+use super::pipeline::SalePipeline;
 use super::state::AppState;
 use crate::domain::decision::OUTCOME_LABELS;
 use crate::domain::Sale;
@@ -84,23 +86,8 @@ pub struct Stats {
     /// counter `flashsale_purchases_total`); a rate is the difference between two reads.
     purchases: BTreeMap<String, u64>,
     /// One entry per listed sale, in the order of `GET /api/v1/sales`.
-    pipeline: Vec<SalePipeline>,
-}
-
-/// Where a sale's current round stands between Redis and PostgreSQL.
-#[derive(Serialize, ToSchema)]
-pub struct SalePipeline {
-    sale_id: String,
-    round: u64,
-    /// Units reserved in this round.
-    sold: u64,
-    /// Purchases in the sale's outbox: reserved, not yet acknowledged by the broker.
-    outbox: u64,
-    /// Units of this round persisted as orders; null when PostgreSQL cannot be asked.
-    persisted: Option<u64>,
-    /// `sold - persisted`: units reserved but not yet persisted (in the outbox, on Kafka or
-    /// in the worker); null with `persisted`.
-    not_persisted: Option<u64>,
+    #[schema(value_type = Vec<SalePipeline>)]
+    pipeline: Arc<Vec<SalePipeline>>,
 }
 
 /// Read the control room's figures.
@@ -112,8 +99,15 @@ pub struct SalePipeline {
         super::schemas::StatsErrors,
     ))]
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(Stats {
+        purchases: purchase_counts(&telemetry::render()),
+        pipeline: state.pipeline.read(pipeline(&state)).await?,
+    }))
+}
+
+async fn pipeline(state: &AppState) -> Result<Vec<SalePipeline>, ApiError> {
     let mut pipeline = Vec::new();
-    for sale in sales(&state).await? {
+    for sale in sales(state).await? {
         let outbox = state.operations.outbox_len(&sale.sale_id).await?;
         let persisted = state.operations.persisted_units(&sale).await;
         pipeline.push(SalePipeline {
@@ -125,10 +119,7 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             not_persisted: persisted.map(|units| sale.sold.saturating_sub(units)),
         });
     }
-    Ok(HttpResponse::Ok().json(Stats {
-        purchases: purchase_counts(&telemetry::render()),
-        pipeline,
-    }))
+    Ok(pipeline)
 }
 
 /// The `flashsale_purchases_total` samples of a Prometheus exposition, by outcome; every

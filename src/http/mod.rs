@@ -31,6 +31,7 @@ pub mod health;
 pub mod holds;
 pub mod metrics;
 pub mod openapi;
+pub mod pipeline;
 pub mod purchases;
 pub mod queue;
 pub mod rate_limits;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use crate::caches::sold_out::SoldOutCache;
+use crate::http::pipeline::PipelineCache;
 use crate::http::rate_limits::RateLimits;
 use crate::services::admission::tokens::TokenKey;
 use crate::services::admission::waiting_room::WaitingRoom;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub waiting_room: WaitingRoom,
     /// The control room's figures and the readiness checks.
     pub operations: Operations,
+    /// The figures `GET /api/v1/stats` last read (`dashboard.rs`).
+    pub pipeline: PipelineCache,
     pub stock_watch: Arc<StockWatch>,
     /// Follows the waiting rooms for the ticket streams (`queue.rs`).
     pub queue_watch: Arc<QueueWatch>,

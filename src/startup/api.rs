@@ -182,6 +182,7 @@ impl Application {
             checkout,
             waiting_room: WaitingRoom::new(store.waiting_room()),
             operations: Operations::new(store, orders, producer.clone().recipient()),
+            pipeline: http::pipeline::PipelineCache::default(),
             stock_watch: Arc::clone(&stock_watch),
             queue_watch: Arc::clone(&queue_watch),
             token_key: settings.token_secret.map(TokenKey::new),

@@ -17,6 +17,7 @@ mod outage;
 mod outbox;
 mod purchases;
 mod rate_limits;
+mod reads;
 mod reap_cost;
 mod stock;
 mod stream;

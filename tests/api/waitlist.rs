@@ -169,7 +169,13 @@ async fn when_200_holds_expire_the_first_200_of_500_waiting_buyers_get_them_in_a
         HOLDS,
         "one offer each, never the same unit twice"
     );
-    // An offer is a purchase like any other: readable by its id, without its token.
+    // An offer is a purchase like any other: a UUIDv7, readable by its id, without its token.
+    assert!(
+        offers
+            .iter()
+            .all(|id| Uuid::parse_str(id).is_ok_and(|id| id.get_version_num() == 7)),
+        "{offers:?}"
+    );
     let one = offers.iter().next().expect("an offer");
     let read = app.get_json(&format!("/api/v1/purchases/{one}")).await;
     assert_eq!(read["hold_state"], "held");

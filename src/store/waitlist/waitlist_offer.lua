@@ -37,11 +37,13 @@ function waitlist.format(entry)
     .. '|' .. entry.purchase_id .. '|' .. entry.user
 end
 
--- A UUID (version 4 layout) and a 32-hex-digit token, both from the call's seed and a counter.
-local function derive(seed, n)
+-- A UUIDv7 stamped `now_ms` like every other purchase id (a GET of a purchase trusts only
+-- those), its random bits and a 32-hex-digit token from the call's seed and a counter.
+local function derive(seed, n, now_ms)
   local h = redis.sha1hex(seed .. ':purchase:' .. n)
+  local t = string.format('%012x', now_ms)
   local variant = ({'8', '9', 'a', 'b'})[tonumber(h:sub(17, 17), 16) % 4 + 1]
-  local id = h:sub(1, 8) .. '-' .. h:sub(9, 12) .. '-4' .. h:sub(14, 16) .. '-' .. variant
+  local id = t:sub(1, 8) .. '-' .. t:sub(9, 12) .. '-7' .. h:sub(14, 16) .. '-' .. variant
     .. h:sub(18, 20) .. '-' .. h:sub(21, 32)
   local token = redis.sha1hex(seed .. ':token:' .. n):sub(1, 32)
   return id, token
@@ -79,7 +81,7 @@ function waitlist.offer(k, units, seed, now_ms, offered)
     if bought + 1 > limit then
       entry.state = 'passed_over'
     else
-      local purchase_id, token = derive(seed, #offered)
+      local purchase_id, token = derive(seed, #offered, now_ms)
       local expires_at = now_ms + hold_ms
       redis.call('HSET', k.purchases, purchase_id,
         round .. '|1|' .. now_ms .. '|' .. sale[6] .. '|' .. entry.user)
