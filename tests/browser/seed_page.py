@@ -78,6 +78,12 @@ def reset_seed_sales():
         assert response.status == 200, response.status
 
 
+def seed_async_sale():
+    """The seed's async sale as the API shows it: what a failed assertion reports."""
+    with urllib.request.urlopen(BASE_URL + "/api/v1/sales/seed-async", timeout=10) as response:
+        return response.read().decode()
+
+
 def wait_for(what, check, seconds=15):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -122,7 +128,8 @@ def main():
         # Opened by address: the stream, one purchase, then two bursts that sell out.
         answers, text = run(driver, f"http://127.0.0.1:{PAGE_PORT}", [1, BURST, BURST])
         statuses = [status for answer in answers for status in answer]
-        assert answers[0] == [200], f"the single purchase answered {answers[0]}"
+        assert answers[0] == [200], (
+            f"the single purchase answered {answers[0]}; the sale now: {seed_async_sale()}")
         assert statuses.count(200) == STOCK, f"{statuses.count(200)} answers were 200, not {STOCK}"
         assert statuses.count(409) == 1 + 2 * BURST - STOCK, statuses
         wait_for("the stock at 0", lambda: text("stock") == "0")
