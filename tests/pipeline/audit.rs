@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{cancel, pay, raw_redis, spawn_app_with, unique_sale_id};
-use crate::support::{buy, spawn_worker, Pipeline, WORKER_BIN};
+use crate::support::{buy, hold_one_each, spawn_worker, Pipeline, WORKER_BIN};
 
 /// Runs `flashsale-worker audit --sale <sale> <extra>` on the pipeline and returns its exit
 /// code and output (stdout, then stderr).
@@ -155,17 +155,7 @@ async fn the_audit_checks_holds_and_catches_a_state_apart_a_unit_released_twice_
         json!({"name": "checkout", "stock": 5, "per_user_limit": 1, "hold_seconds": 60}),
     )
     .await;
-    let mut holds = Vec::new();
-    for user in ["payer", "canceller", "waiter", "ditherer"] {
-        let body: Value = app
-            .purchase(&sale, user, 1, None)
-            .await
-            .json()
-            .await
-            .expect("a purchase");
-        let id = body["purchase_id"].as_str().expect("an id").to_owned();
-        holds.push((id, body["hold_token"].as_str().expect("a token").to_owned()));
-    }
+    let holds = hold_one_each(&app, &sale, &["payer", "canceller", "waiter", "ditherer"]).await;
     let (paid, cancelled) = (&holds[0].0, &holds[1]);
     assert_eq!(pay(&app, paid, "pay-1").await.status(), StatusCode::OK);
     let answer = cancel(&app, &cancelled.0, Some(&cancelled.1), false).await;

@@ -10,12 +10,12 @@ use flashsale::postgres::Orders;
 use flashsale::worker::audit::{Audit, CounterApart};
 use redis::aio::MultiplexedConnection;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::audit_command;
 use crate::helpers::{cancel, pay, raw_redis, spawn_app_with, unique_sale_id, TestApp};
-use crate::support::{spawn_worker, wait_for, Pipeline};
+use crate::support::{hold_one_each, spawn_worker, wait_for, Pipeline};
 
 /// A sale of 5 units held 60 s with three holds: one paid, one cancelled, one still held.
 /// Returns the sale, the paid hold and the cancelled one.
@@ -26,17 +26,7 @@ async fn sale_with_endings(app: &TestApp) -> (String, Uuid, Uuid) {
         json!({"name": "endings", "stock": 5, "per_user_limit": 1, "hold_seconds": 60}),
     )
     .await;
-    let mut holds = Vec::new();
-    for user in ["payer", "canceller", "waiter"] {
-        let body: Value = app
-            .purchase(&sale, user, 1, None)
-            .await
-            .json()
-            .await
-            .expect("a purchase");
-        let id = body["purchase_id"].as_str().expect("an id").to_owned();
-        holds.push((id, body["hold_token"].as_str().expect("a token").to_owned()));
-    }
+    let holds = hold_one_each(app, &sale, &["payer", "canceller", "waiter"]).await;
     let (paid, cancelled) = (&holds[0], &holds[1]);
     assert_eq!(pay(app, &paid.0, "pay-1").await.status(), StatusCode::OK);
     let answer = cancel(app, &cancelled.0, Some(&cancelled.1), false).await;

@@ -486,6 +486,23 @@ pub async fn buy(
 
 /// Sells in waves of 20 while `event` runs, and one last wave after it; returns every
 /// accepted purchase id.
+/// One unit held by each of `users` on `sale` (a sale with holds): each purchase's id and
+/// `hold_token`, in the order of `users`.
+pub async fn hold_one_each(app: &TestApp, sale: &str, users: &[&str]) -> Vec<(String, String)> {
+    let mut holds = Vec::new();
+    for user in users {
+        let body: Value = app
+            .purchase(sale, user, 1, None)
+            .await
+            .json()
+            .await
+            .expect("a purchase");
+        let id = body["purchase_id"].as_str().expect("an id").to_owned();
+        holds.push((id, body["hold_token"].as_str().expect("a token").to_owned()));
+    }
+    holds
+}
+
 pub async fn sell_during(
     app: &TestApp,
     sale: &str,
